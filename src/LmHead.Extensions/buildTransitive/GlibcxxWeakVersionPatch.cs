@@ -1,0 +1,185 @@
+// Compiled by MSBuild's RoslynCodeTaskFactory (see LmHead.Extensions.targets). Kept dependency-free on purpose.
+using System;
+using System.IO;
+using System.Text;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+/// <summary>
+/// Marks the <c>GLIBCXX_3.4.32</c> version requirement of TorchSharp's native shim as weak
+/// (<c>VER_FLG_WEAK</c>) in the build output, so glibc accepts the library on hosts whose libstdc++
+/// stops at GLIBCXX_3.4.30 (Debian 12, Ubuntu 22.04). The only symbol bound to that version is
+/// <c>_ZSt21ios_base_library_initv</c>, which is never called through a relocation.
+/// </summary>
+public class PatchGlibcxxRequirement : Task
+{
+    private const string MissingVersion = "GLIBCXX_3.4.32";
+    private const uint ShtGnuVerneed = 0x6ffffffe;
+    private const ushort VerFlgWeak = 0x2;
+
+    [Required]
+    public ITaskItem[] Files { get; set; } = Array.Empty<ITaskItem>();
+
+    public override bool Execute()
+    {
+        if (HostHasVersion())
+        {
+            Log.LogMessage(MessageImportance.Low, "LmHead.Extensions: host libstdc++ provides " + MissingVersion + "; nothing to patch.");
+            return true;
+        }
+
+        foreach (var item in Files)
+        {
+            var path = item.ItemSpec;
+            try
+            {
+                var bytes = File.ReadAllBytes(path);
+                int patched = Patch(bytes);
+                if (patched > 0)
+                {
+                    var temp = path + ".lmhead-tmp";
+                    File.WriteAllBytes(temp, bytes);
+                    File.Replace(temp, path, null);
+                    Log.LogMessage(MessageImportance.Normal, "LmHead.Extensions: marked " + MissingVersion + " weak in " + path);
+                }
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is InvalidDataException)
+            {
+                Log.LogWarning("LmHead.Extensions: could not patch '" + path + "' for " + MissingVersion + ": " + ex.Message +
+                    ". TorchSharp may fail to load on this host; see the README's troubleshooting section.");
+            }
+        }
+
+        return true;
+    }
+
+    private static bool HostHasVersion()
+    {
+        string[] candidates =
+        {
+            "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
+            "/usr/lib/aarch64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/lib64/libstdc++.so.6",
+            "/usr/lib/libstdc++.so.6",
+        };
+        var needle = Encoding.ASCII.GetBytes(MissingVersion + "\0");
+        foreach (var candidate in candidates)
+        {
+            if (!File.Exists(candidate))
+            {
+                continue;
+            }
+
+            var data = File.ReadAllBytes(candidate);
+            return Contains(data, needle);
+        }
+
+        // No libstdc++ where we look: leave the file alone rather than guess.
+        return true;
+    }
+
+    /// <summary>Sets VER_FLG_WEAK on every vernaux entry naming the missing version; returns how many changed.</summary>
+    public static int Patch(byte[] elf)
+    {
+        if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F')
+        {
+            throw new InvalidDataException("not an ELF file");
+        }
+
+        if (elf[4] != 2 || elf[5] != 1)
+        {
+            throw new InvalidDataException("not a little-endian 64-bit ELF file");
+        }
+
+        long shoff = (long)BitConverter.ToUInt64(elf, 0x28);
+        int shentsize = BitConverter.ToUInt16(elf, 0x3A);
+        int shnum = BitConverter.ToUInt16(elf, 0x3C);
+        int changed = 0;
+        for (int i = 0; i < shnum; i++)
+        {
+            long sh = shoff + (long)i * shentsize;
+            Check(elf, sh, 64);
+            uint type = BitConverter.ToUInt32(elf, (int)sh + 4);
+            if (type != ShtGnuVerneed)
+            {
+                continue;
+            }
+
+            long offset = (long)BitConverter.ToUInt64(elf, (int)sh + 0x18);
+            uint link = BitConverter.ToUInt32(elf, (int)sh + 0x28);
+            uint count = BitConverter.ToUInt32(elf, (int)sh + 0x2C);
+            long strSh = shoff + (long)link * shentsize;
+            Check(elf, strSh, 64);
+            long strOffset = (long)BitConverter.ToUInt64(elf, (int)strSh + 0x18);
+
+            long need = offset;
+            for (uint n = 0; n < count; n++)
+            {
+                Check(elf, need, 16);
+                ushort auxCount = BitConverter.ToUInt16(elf, (int)need + 2);
+                long aux = need + BitConverter.ToUInt32(elf, (int)need + 8);
+                for (int a = 0; a < auxCount; a++)
+                {
+                    Check(elf, aux, 16);
+                    uint name = BitConverter.ToUInt32(elf, (int)aux + 8);
+                    if (ReadString(elf, strOffset + name) == MissingVersion)
+                    {
+                        ushort flags = BitConverter.ToUInt16(elf, (int)aux + 4);
+                        if ((flags & VerFlgWeak) == 0)
+                        {
+                            flags |= VerFlgWeak;
+                            elf[aux + 4] = (byte)(flags & 0xff);
+                            elf[aux + 5] = (byte)(flags >> 8);
+                            changed++;
+                        }
+                    }
+
+                    aux += BitConverter.ToUInt32(elf, (int)aux + 12);
+                }
+
+                uint next = BitConverter.ToUInt32(elf, (int)need + 12);
+                if (next == 0)
+                {
+                    break;
+                }
+
+                need += next;
+            }
+        }
+
+        return changed;
+    }
+
+    private static bool Contains(byte[] data, byte[] needle)
+    {
+        for (int i = 0; i + needle.Length <= data.Length; i++)
+        {
+            int j = 0;
+            while (j < needle.Length && data[i + j] == needle[j])
+            {
+                j++;
+            }
+
+            if (j == needle.Length)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void Check(byte[] elf, long offset, int length)
+    {
+        if (offset < 0 || offset + length > elf.Length)
+        {
+            throw new InvalidDataException("ELF structure points past the end of the file");
+        }
+    }
+
+    private static string ReadString(byte[] elf, long offset)
+    {
+        Check(elf, offset, 1);
+        int end = Array.IndexOf(elf, (byte)0, (int)offset);
+        return Encoding.ASCII.GetString(elf, (int)offset, (end < 0 ? elf.Length : end) - (int)offset);
+    }
+}

@@ -1,0 +1,135 @@
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Decoding;
+
+/// <summary>
+/// The LM head's decision procedure: logits → stages (temperature, top-k, ...) → softmax → one token per row.
+/// Build one with <see cref="DecodingPipelineBuilder"/>. Every intermediate tensor lives in a dispose scope, so a call
+/// leaves no tensor behind; results come back as managed values.
+/// </summary>
+/// <remarks>
+/// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
+/// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
+/// </remarks>
+public sealed class DecodingPipeline
+{
+    private readonly ILogitsStage[] _stages;
+    private readonly SoftmaxNormalizer _softmax = new();
+    private readonly MultinomialSampler _sampler;
+
+    internal DecodingPipeline(ILogitsStage[] stages, ulong? seed, int candidateCount)
+    {
+        _stages = stages;
+        _sampler = new MultinomialSampler(seed: seed);
+        CandidateCount = candidateCount;
+        IsGreedy = stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
+    }
+
+    /// <summary>The stages, in the order they run.</summary>
+    public IReadOnlyList<ILogitsStage> Stages => _stages;
+
+    /// <summary>Whether the pipeline picks the argmax instead of sampling (temperature 0).</summary>
+    public bool IsGreedy { get; }
+
+    /// <summary>How many top candidates each result reports.</summary>
+    public int CandidateCount { get; }
+
+    /// <summary>Runs the stages only.</summary>
+    /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
+    /// <returns>The processed logits; the caller owns the tensor.</returns>
+    /// <exception cref="ArgumentException">The logits have the wrong rank or dtype, or hold NaN or +infinity.</exception>
+    public Tensor Process(Tensor logits)
+    {
+        LogitsGuard.RequireRows(logits, nameof(logits));
+        LogitsGuard.RequireNoNaNOrPositiveInfinity(logits, nameof(logits));
+        using var scope = NewDisposeScope();
+        var current = logits.alias();
+        foreach (var stage in _stages)
+        {
+            current = stage.Apply(current);
+        }
+
+        return current.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Runs the stages and the softmax.</summary>
+    /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
+    /// <returns>Probabilities with the input's shape; the caller owns the tensor.</returns>
+    /// <exception cref="ArgumentException">The logits are invalid, or the stages removed every token of a row.</exception>
+    public Tensor ComputeProbabilities(Tensor logits)
+    {
+        using var scope = NewDisposeScope();
+        return _softmax.Normalize(Process(logits)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Chooses the next token for one row of logits.</summary>
+    /// <param name="logits">Logits <c>[V]</c>.</param>
+    /// <param name="random">The generator to draw from, or <see langword="null"/> for the pipeline's own (seeded by <see cref="DecodingPipelineBuilder.UseSeed"/>).</param>
+    /// <returns>The chosen token, its probability and the top candidates.</returns>
+    /// <exception cref="ArgumentException">The logits are not a single row, are invalid, or every token was removed.</exception>
+    public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        if (logits.dim() != 1)
+        {
+            throw new ArgumentException($"logits must be a single row [V] here (use NextTokens for a batch), but has shape [{string.Join(", ", logits.shape)}].", nameof(logits));
+        }
+
+        return NextTokens(logits.unsqueeze(0), random)[0];
+    }
+
+    /// <summary>Chooses the next token for every row of a batch.</summary>
+    /// <param name="logits">Logits <c>[B, V]</c> (or <c>[V]</c>, treated as one row).</param>
+    /// <param name="random">The generator to draw from, or <see langword="null"/> for the pipeline's own.</param>
+    /// <returns>One result per row, in row order.</returns>
+    /// <exception cref="ArgumentException">The logits are invalid, or every token of a row was removed.</exception>
+    public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null)
+    {
+        using var scope = NewDisposeScope();
+        var raw = logits.dim() == 1 ? logits.unsqueeze(0) : logits;
+        var processed = Process(raw);
+        var probabilities = _softmax.Normalize(processed);
+
+        Tensor ids;
+        if (IsGreedy)
+        {
+            ids = processed.argmax(-1, keepdim: true);
+        }
+        else
+        {
+            using var samples = random is null ? _sampler.Sample(probabilities) : _sampler.Sample(probabilities, random);
+            ids = samples.Ids.clone();
+        }
+
+        long[] chosen = ids.cpu().data<long>().ToArray();
+        float[] chosenProbability = probabilities.gather(-1, ids).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+
+        int batch = (int)raw.shape[0];
+        int count = (int)Math.Min(CandidateCount, raw.shape[1]);
+        long[] candidateIds = [];
+        float[] rawValues = [], processedValues = [], probabilityValues = [];
+        if (count > 0)
+        {
+            var top = raw.topk(count, dim: -1);
+            candidateIds = top.indexes.cpu().data<long>().ToArray();
+            rawValues = top.values.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+            processedValues = processed.gather(-1, top.indexes).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+            probabilityValues = probabilities.gather(-1, top.indexes).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+        }
+
+        var results = new NextTokenResult[batch];
+        for (int row = 0; row < batch; row++)
+        {
+            var candidates = new TokenCandidate[count];
+            for (int c = 0; c < count; c++)
+            {
+                int at = row * count + c;
+                candidates[c] = new TokenCandidate((int)candidateIds[at], rawValues[at], processedValues[at], probabilityValues[at]);
+            }
+
+            results[row] = new NextTokenResult((int)chosen[row], chosenProbability[row], candidates);
+        }
+
+        return results;
+    }
+}

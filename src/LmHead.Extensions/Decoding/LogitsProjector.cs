@@ -1,0 +1,153 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Decoding;
+
+/// <summary>
+/// Projects the final hidden state of the last token (<c>[d]</c> or <c>[B, d]</c>) to logits over the
+/// vocabulary (<c>[V]</c> or <c>[B, V]</c>) with the output-embedding matrix <c>[V, d]</c> and an optional bias <c>[V]</c>:
+/// <c>logits = hidden · Wᵀ + b</c>.
+/// </summary>
+/// <remarks>
+/// The projector holds its own handles to the weight and bias (aliases that share storage with the tensors given,
+/// no copy) and releases them in <see cref="Dispose"/>; the caller keeps ownership of the tensors it passed in.
+/// </remarks>
+public sealed class LogitsProjector : IDisposable
+{
+    private readonly Tensor _weight;
+    private readonly Tensor? _bias;
+    private bool _disposed;
+
+    /// <summary>Creates a projector over an output-embedding matrix.</summary>
+    /// <param name="weight">The output-embedding matrix <c>[V, d]</c> (floating point, any device).</param>
+    /// <param name="bias">An optional bias <c>[V]</c> on the same device.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="weight"/> is null.</exception>
+    /// <exception cref="ArgumentException">A shape or dtype is not as described.</exception>
+    public LogitsProjector(Tensor weight, Tensor? bias = null)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        TorchSharpRuntime.EnsureAvailable();
+        if (weight.dim() != 2 || weight.shape[0] == 0 || weight.shape[1] == 0)
+        {
+            throw new ArgumentException($"weight must be a non-empty [V, d] matrix, but has shape [{string.Join(", ", weight.shape)}].", nameof(weight));
+        }
+
+        if (!weight.is_floating_point())
+        {
+            throw new ArgumentException($"weight must have a floating-point dtype, but has {weight.dtype}.", nameof(weight));
+        }
+
+        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != weight.shape[0]))
+        {
+            throw new ArgumentException(
+                $"bias must have shape [{weight.shape[0]}] to match the {weight.shape[0]} rows of weight, but has shape [{string.Join(", ", bias.shape)}].", nameof(bias));
+        }
+
+        if (bias is not null && bias.device != weight.device)
+        {
+            throw new ArgumentException($"bias is on {bias.device} but weight is on {weight.device}.", nameof(bias));
+        }
+
+        _weight = weight.detach();
+        _bias = bias?.detach();
+    }
+
+    /// <summary>The vocabulary size V (rows of the output-embedding matrix).</summary>
+    public int VocabularySize => checked((int)_weight.shape[0]);
+
+    /// <summary>The hidden size d the projector expects.</summary>
+    public int HiddenSize => checked((int)_weight.shape[1]);
+
+    /// <summary>The output-embedding matrix <c>[V, d]</c> (a handle owned by the projector; do not dispose).</summary>
+    public Tensor Weight => _weight;
+
+    /// <summary>The bias <c>[V]</c>, or <see langword="null"/> (owned by the projector; do not dispose).</summary>
+    public Tensor? Bias => _bias;
+
+    /// <summary>Creates a projector from a linear output layer (<c>lm_head</c>), using its weight and bias.</summary>
+    /// <param name="linear">A linear layer with <c>in_features = d</c> and <c>out_features = V</c>.</param>
+    /// <returns>A projector sharing the layer's parameters.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
+    public static LogitsProjector FromLinear(Linear linear)
+    {
+        ArgumentNullException.ThrowIfNull(linear);
+        return new LogitsProjector(linear.weight!, linear.bias);
+    }
+
+    /// <summary>Creates a projector from a token-embedding table tied to the output (GPT-2's <c>wte</c>).</summary>
+    /// <param name="embedding">An embedding with <c>V</c> rows of size <c>d</c>.</param>
+    /// <returns>A projector sharing the embedding's weight.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="embedding"/> is null.</exception>
+    public static LogitsProjector FromEmbedding(Embedding embedding)
+    {
+        ArgumentNullException.ThrowIfNull(embedding);
+        return new LogitsProjector(embedding.weight!);
+    }
+
+    /// <summary>
+    /// Creates a projector from a module's output embeddings, like Hugging Face's <c>model.get_output_embeddings()</c>:
+    /// a model implementing <see cref="IHasOutputEmbeddings"/>, an <see cref="Linear"/> or an <see cref="Embedding"/>.
+    /// </summary>
+    /// <param name="module">The module.</param>
+    /// <returns>A projector sharing the module's parameters.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
+    /// <exception cref="ArgumentException">The module exposes no output embeddings.</exception>
+    public static LogitsProjector FromModule(nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        return module switch
+        {
+            IHasOutputEmbeddings model => model.GetOutputEmbeddings(),
+            Linear linear => FromLinear(linear),
+            Embedding embedding => FromEmbedding(embedding),
+            _ => throw new ArgumentException(
+                $"module is a {module.GetType().Name}; expected an IHasOutputEmbeddings model, a Linear or an Embedding.", nameof(module)),
+        };
+    }
+
+    /// <summary>Computes logits for a hidden state.</summary>
+    /// <param name="hidden">The last token's hidden state <c>[d]</c> or a batch <c>[B, d]</c>, on the weight's device.</param>
+    /// <returns>Logits <c>[V]</c> or <c>[B, V]</c> in the weight's dtype; the caller owns the tensor.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="hidden"/> is null.</exception>
+    /// <exception cref="ArgumentException">The hidden size, rank or device does not match.</exception>
+    /// <exception cref="ObjectDisposedException">The projector was disposed.</exception>
+    public Tensor Project(Tensor hidden)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (hidden.dim() is not (1 or 2))
+        {
+            throw new ArgumentException($"hidden must have shape [d] or [B, d], but has shape [{string.Join(", ", hidden.shape)}].", nameof(hidden));
+        }
+
+        if (hidden.shape[^1] != _weight.shape[1])
+        {
+            throw new ArgumentException(
+                $"hidden has size {hidden.shape[^1]} but the output-embedding matrix expects hidden size {_weight.shape[1]} (weight is [{_weight.shape[0]}, {_weight.shape[1]}]).",
+                nameof(hidden));
+        }
+
+        if (hidden.device != _weight.device)
+        {
+            throw new ArgumentException($"hidden is on {hidden.device} but the output-embedding matrix is on {_weight.device}; move one of them.", nameof(hidden));
+        }
+
+        using var scope = NewDisposeScope();
+        var input = hidden.dtype == _weight.dtype ? hidden : hidden.to_type(_weight.dtype);
+        return nn.functional.linear(input, _weight, _bias).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _weight.Dispose();
+        _bias?.Dispose();
+    }
+}

@@ -75,7 +75,8 @@ public sealed class DecodingPipeline
             throw new ArgumentException($"logits must be a single row [V] here (use NextTokens for a batch), but has shape [{string.Join(", ", logits.shape)}].", nameof(logits));
         }
 
-        return NextTokens(logits.unsqueeze(0), random)[0];
+        using var row = logits.unsqueeze(0);
+        return NextTokens(row, random)[0];
     }
 
     /// <summary>Chooses the next token for every row of a batch.</summary>

@@ -98,11 +98,17 @@ internal static class SafeTensorsFile
             }
 
             var entries = new List<Entry>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (property.Name == "__metadata__")
                 {
                     continue;
+                }
+
+                if (!names.Add(property.Name))
+                {
+                    throw new ModelFormatException(path, property.Name, "the header lists this tensor twice.");
                 }
 
                 entries.Add(ParseEntry(path, property, dataLength));

@@ -93,6 +93,22 @@ public sealed class Gpt2PretrainedTests
     }
 
     [TestMethod]
+    public void Float16ComputeGivesLogitsCloseToFloat32()
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 23);
+        using var ids = tensor(new long[] { 7, 8, 9, 10 });
+
+        using var asFloat = Gpt2Pretrained.LoadModel(folder);
+        using var asHalf = Gpt2Pretrained.LoadModel(folder, ScalarType.Float16);
+        using var floatLogits = asFloat.ComputeLogits(ids);
+        using var halfLogits = asHalf.ComputeLogits(ids);
+        using var halfAsFloat = halfLogits.to_type(ScalarType.Float32);
+
+        Assert.AreEqual(ScalarType.Float16, halfLogits.dtype);
+        Assert.IsTrue(floatLogits.allclose(halfAsFloat, rtol: 0.02, atol: 0.1));
+    }
+
+    [TestMethod]
     public void ThrowsNamingTheKeyWhenATensorIsMissing()
     {
         string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 14);

@@ -39,7 +39,7 @@ public sealed class TextGenerator
     /// <param name="pretrained">The checkpoint; the caller keeps ownership.</param>
     /// <exception cref="ArgumentNullException"><paramref name="pretrained"/> is null.</exception>
     public TextGenerator(Gpt2Pretrained pretrained)
-        : this(pretrained?.Model!, pretrained?.Tokenizer!)
+        : this((pretrained ?? throw new ArgumentNullException(nameof(pretrained))).Model, pretrained.Tokenizer)
     {
     }
 

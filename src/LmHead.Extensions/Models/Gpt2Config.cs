@@ -66,6 +66,18 @@ public sealed record Gpt2Config
     [JsonPropertyName("architectures")]
     public IReadOnlyList<string>? Architectures { get; init; } = ["GPT2LMHeadModel"];
 
+    /// <summary>Whether attention scores are divided by √head_dim; GPT-2 checkpoints use <see langword="true"/>, the only supported value.</summary>
+    [JsonPropertyName("scale_attn_weights")]
+    public bool ScaleAttentionWeights { get; init; } = true;
+
+    /// <summary>A Hugging Face variant that also divides scores by the layer index; only <see langword="false"/> is supported.</summary>
+    [JsonPropertyName("scale_attn_by_inverse_layer_idx")]
+    public bool ScaleAttentionByInverseLayerIndex { get; init; }
+
+    /// <summary>Whether the blocks have cross-attention (an encoder-decoder variant); only <see langword="false"/> is supported.</summary>
+    [JsonPropertyName("add_cross_attention")]
+    public bool AddCrossAttention { get; init; }
+
     /// <summary>The head size d / heads.</summary>
     [JsonIgnore]
     public int HeadSize => HiddenSize / HeadCount;
@@ -116,6 +128,12 @@ public sealed record Gpt2Config
         {
             throw new ArgumentException(
                 $"activation_function \"{ActivationFunction}\" is not supported; GPT-2 uses \"{GeluNew}\" (GELU, tanh approximation).", "activation_function");
+        }
+
+        if (!ScaleAttentionWeights || ScaleAttentionByInverseLayerIndex || AddCrossAttention)
+        {
+            string key = !ScaleAttentionWeights ? "scale_attn_weights" : ScaleAttentionByInverseLayerIndex ? "scale_attn_by_inverse_layer_idx" : "add_cross_attention";
+            throw new ArgumentException($"{key} = {(key == "scale_attn_weights" ? "false" : "true")} is not supported; only the standard GPT-2 attention is implemented.", key);
         }
 
         foreach (var (id, key) in new[] { (BosTokenId, "bos_token_id"), (EosTokenId, "eos_token_id") })

@@ -211,12 +211,15 @@ public sealed class Gpt2PretrainedTests
         var architecture = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
         File.WriteAllText(config, good.Replace("\"n_head\": 4", "\"n_head\": 5", StringComparison.Ordinal));
         var heads = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
+        File.WriteAllText(config, good.Replace("\"scale_attn_by_inverse_layer_idx\": false", "\"scale_attn_by_inverse_layer_idx\": true", StringComparison.Ordinal));
+        var variant = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
 
         Assert.AreEqual(config, badJson.FilePath);
         Assert.Contains("relu", activation.Message);
         Assert.AreEqual("activation_function", activation.Key);
         Assert.AreEqual("model_type", architecture.Key);
         Assert.AreEqual("n_head", heads.Key);
+        Assert.AreEqual("scale_attn_by_inverse_layer_idx", variant.Key);
     }
 
     [TestMethod]

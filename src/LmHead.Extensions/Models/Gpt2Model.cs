@@ -1,0 +1,195 @@
+using LmHead.Extensions.Decoding;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Models;
+
+/// <summary>
+/// GPT-2 (Hugging Face <c>GPT2LMHeadModel</c>) in TorchSharp, for inference: token and position embeddings,
+/// pre-LayerNorm blocks with fused <c>c_attn</c> Conv1D attention scaled by 1/√head_dim under a causal mask,
+/// <c>gelu_new</c> MLPs, a final <c>ln_f</c>, and output embeddings tied to <c>wte</c> unless the configuration says
+/// otherwise. Parameter names are Hugging Face's (<c>transformer.h.0.attn.c_attn.weight</c>, ...), with Conv1D weights
+/// stored <c>[in, out]</c>.
+/// </summary>
+/// <remarks>
+/// The last hidden state (<see cref="ComputeHiddenStates"/>) and the head (<see cref="GetOutputEmbeddings"/>) are separate
+/// steps, so a <see cref="LogitsProjector"/> and a <see cref="DecodingPipeline"/> can sit between them. Every call runs
+/// under <c>no_grad</c> and leaves no intermediate tensor behind. Load a checkpoint with <see cref="Gpt2Pretrained"/>.
+/// </remarks>
+public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
+{
+    private readonly Gpt2Transformer _transformer;
+    private readonly Gpt2Embedding? _lmHead;
+
+    /// <summary>Creates a model with the configuration's shapes; weights are zeros (LayerNorm weights ones) until loaded.</summary>
+    /// <param name="config">The hyper-parameters.</param>
+    /// <param name="dtype">The compute dtype of every parameter (Float32, Float16, BFloat16 or Float64).</param>
+    /// <param name="device">The device, or <see langword="null"/> for the CPU.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="ArgumentException">The configuration is invalid or <paramref name="dtype"/> is not floating point.</exception>
+    public Gpt2Model(Gpt2Config config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : base("GPT2LMHeadModel")
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        TorchSharpRuntime.EnsureAvailable();
+        if (dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
+        {
+            throw new ArgumentException($"dtype must be Float32, Float16, BFloat16 or Float64, but is {dtype}.", nameof(dtype));
+        }
+
+        Config = config;
+        DType = dtype;
+        device ??= CPU;
+        _transformer = new Gpt2Transformer("transformer", config, dtype, device);
+        register_module("transformer", _transformer);
+        if (!config.TieWordEmbeddings)
+        {
+            // A bias-free [V, d] matrix: the same single-weight holder as an embedding.
+            _lmHead = new Gpt2Embedding("lm_head", config.VocabularySize, config.HiddenSize, dtype, device);
+            register_module("lm_head", _lmHead);
+        }
+    }
+
+    /// <summary>The hyper-parameters.</summary>
+    public Gpt2Config Config { get; }
+
+    /// <summary>The compute dtype of the parameters.</summary>
+    public ScalarType DType { get; }
+
+    /// <summary>The device of the parameters.</summary>
+    public Device Device => _transformer.TokenEmbedding.Weight.device;
+
+    /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
+    /// <returns>A cache the caller disposes.</returns>
+    public Gpt2KvCache CreateKvCache() => new(Config);
+
+    /// <inheritdoc />
+    public LogitsProjector GetOutputEmbeddings() => new((_lmHead ?? _transformer.TokenEmbedding).Weight);
+
+    /// <summary>Computes logits for every position (<c>forward</c> of <c>GPT2LMHeadModel</c>, without a cache).</summary>
+    /// <param name="input">Token ids <c>[T]</c> or <c>[B, T]</c>.</param>
+    /// <returns>Logits <c>[T, V]</c> or <c>[B, T, V]</c>; the caller owns the tensor.</returns>
+    public override Tensor forward(Tensor input) => ComputeLogits(input);
+
+    /// <summary>Computes logits for every input position.</summary>
+    /// <param name="inputIds">Token ids <c>[T]</c> or <c>[B, T]</c> (integer dtype).</param>
+    /// <param name="cache">A cache holding the earlier positions, extended by this call; or <see langword="null"/>.</param>
+    /// <param name="attentionMask">For left-padded batches, <c>[B, T]</c> with 1 for real tokens and 0 for padding; or <see langword="null"/>.</param>
+    /// <returns>Logits <c>[T, V]</c> or <c>[B, T, V]</c>; the caller owns the tensor.</returns>
+    /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
+    public Tensor ComputeLogits(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var hidden = ComputeHiddenStates(inputIds, cache, attentionMask);
+        var weight = (_lmHead ?? _transformer.TokenEmbedding).Weight;
+        return nn.functional.linear(hidden, weight).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Computes the last hidden states (after <c>ln_f</c>) for every input position: the "context vectors" the head projects.
+    /// </summary>
+    /// <param name="inputIds">Token ids <c>[T]</c> or <c>[B, T]</c> (integer dtype).</param>
+    /// <param name="cache">A cache holding the earlier positions, extended by this call; or <see langword="null"/>.</param>
+    /// <param name="attentionMask">
+    /// For left-padded batches, <c>[B, T]</c> with 1 for real tokens and 0 for padding; positions then count real tokens
+    /// only, so each row matches its unpadded run. <see langword="null"/> means no padding.
+    /// </param>
+    /// <returns>Hidden states <c>[T, d]</c> or <c>[B, T, d]</c> in <see cref="DType"/>; the caller owns the tensor.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="inputIds"/> is null.</exception>
+    /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
+    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    public Tensor ComputeHiddenStates(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        cache?.ThrowIfDisposed();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        bool single = inputIds.dim() == 1;
+        var ids = single ? inputIds.unsqueeze(0) : inputIds;
+        ValidateIds(ids, nameof(inputIds));
+        ids = ids.to(ScalarType.Int64, Device);
+        int batch = (int)ids.shape[0], time = (int)ids.shape[1];
+        int past = cache?.Length ?? 0;
+        if (cache?.BatchSize is { } cachedBatch && cachedBatch != batch)
+        {
+            throw new ArgumentException($"The cache holds a batch of {cachedBatch} sequences but inputIds has {batch} rows.", nameof(cache));
+        }
+
+        if (past + time > Config.MaxPositions)
+        {
+            throw new ArgumentException(
+                $"The sequence would be {past + time} positions long ({past} cached + {time} new), but this GPT-2 model supports at most n_positions = {Config.MaxPositions}.",
+                nameof(inputIds));
+        }
+
+        var (positions, padding, realCounts) = PositionsAndPadding(batch, time, past, cache, attentionMask);
+        var queryPositions = arange(past, past + time, device: Device).unsqueeze(1);
+        var keyPositions = arange(past + time, device: Device).unsqueeze(0);
+        var blocked = keyPositions.gt(queryPositions).view(1, 1, time, past + time);
+        if (padding is not null)
+        {
+            blocked = blocked.logical_or(padding.view(batch, 1, 1, past + time));
+        }
+
+        var x = _transformer.TokenEmbedding.Forward(ids) + _transformer.PositionEmbedding.Forward(positions);
+        for (int layer = 0; layer < _transformer.Blocks.Blocks.Count; layer++)
+        {
+            x = _transformer.Blocks.Blocks[layer].Forward(x, blocked, cache, layer);
+        }
+
+        x = _transformer.FinalNorm.Forward(x);
+        cache?.Commit(time, batch, padding, realCounts);
+        return (single ? x.squeeze(0) : x).MoveToOuterDisposeScope();
+    }
+
+    private void ValidateIds(Tensor ids, string paramName)
+    {
+        if (ids.dim() != 2 || ids.shape[1] == 0 || ids.shape[0] == 0)
+        {
+            throw new ArgumentException($"inputIds must have shape [T] or [B, T] with T ≥ 1, but has shape [{string.Join(", ", ids.shape)}].", paramName);
+        }
+
+        if (ids.is_floating_point() || ids.dtype == ScalarType.Bool)
+        {
+            throw new ArgumentException($"inputIds must have an integer dtype, but has {ids.dtype}.", paramName);
+        }
+
+        long min = ids.min().item<long>(), max = ids.max().item<long>();
+        if (min < 0 || max >= Config.VocabularySize)
+        {
+            throw new ArgumentOutOfRangeException(paramName, $"Token ids must be in [0, {Config.VocabularySize}), but range over [{min}, {max}].");
+        }
+    }
+
+    private (Tensor Positions, Tensor? Padding, long[] RealCounts) PositionsAndPadding(
+        int batch, int time, int past, Gpt2KvCache? cache, Tensor? attentionMask)
+    {
+        long[] before = cache?.RealCounts ?? new long[batch];
+        var offset = tensor(before, device: Device).unsqueeze(1);
+        if (attentionMask is null)
+        {
+            var positions = offset + arange(time, device: Device).unsqueeze(0);
+            var padding = cache?.Padding is { } pastPadding ? cat([pastPadding, zeros(batch, time, ScalarType.Bool, Device)], 1) : null;
+            return (positions, padding, [.. before.Select(c => c + time)]);
+        }
+
+        if (attentionMask.dim() != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != time)
+        {
+            throw new ArgumentException(
+                $"attentionMask must have shape [{batch}, {time}] like inputIds, but has shape [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
+        }
+
+        var real = attentionMask.to(ScalarType.Int64, Device).ne(0);
+        var realLong = real.to_type(ScalarType.Int64);
+        var maskedPositions = (offset + realLong.cumsum(1) - 1).clamp_min(0);
+        var newPadding = real.logical_not();
+        var allPadding = past == 0 ? newPadding
+            : cat([cache!.Padding ?? zeros(batch, past, ScalarType.Bool, Device), newPadding], 1);
+        long[] added = realLong.sum(1).cpu().data<long>().ToArray();
+        return (maskedPositions, allPadding, [.. before.Select((c, i) => c + added[i])]);
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.ML.Tokenizers;
+
+namespace LmHead.Extensions.Generation;
+
+/// <summary>
+/// Turns a stream of token ids into a stream of text without splitting a character: byte-level BPE tokens can end in
+/// the middle of a UTF-8 sequence (an emoji or CJK character spans several tokens), which decodes to U+FFFD until the
+/// rest arrives. The decoder re-decodes only the tokens since the last clean boundary and releases text up to the first
+/// trailing U+FFFD, so nothing is released twice and no replacement character comes from a split.
+/// </summary>
+internal sealed class IncrementalTextDecoder
+{
+    private const char Replacement = '\uFFFD';
+    private readonly Tokenizer _tokenizer;
+    private readonly List<int> _pending = [];
+    private int _released;
+
+    internal IncrementalTextDecoder(Tokenizer tokenizer) => _tokenizer = tokenizer;
+
+    /// <summary>Adds a token and returns the text that became final.</summary>
+    internal string Push(int tokenId)
+    {
+        _pending.Add(tokenId);
+        string text = _tokenizer.Decode(_pending);
+        int stable = text.Length;
+        while (stable > 0 && text[stable - 1] == Replacement)
+        {
+            stable--;
+        }
+
+        // A later token can only complete the trailing partial character, never change what precedes it.
+        string released = stable > _released ? text[_released..stable] : "";
+        _released = Math.Max(_released, stable);
+        if (stable == text.Length)
+        {
+            _pending.Clear();
+            _released = 0;
+        }
+
+        return released;
+    }
+
+    /// <summary>At the end: releases whatever is left (a genuinely incomplete character comes out as U+FFFD).</summary>
+    internal string Flush()
+    {
+        if (_pending.Count == 0)
+        {
+            return "";
+        }
+
+        string text = _tokenizer.Decode(_pending);
+        _pending.Clear();
+        string rest = text.Length > _released ? text[_released..] : "";
+        _released = 0;
+        return rest;
+    }
+}

@@ -1,0 +1,206 @@
+using System.Runtime.CompilerServices;
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Models;
+using Microsoft.ML.Tokenizers;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Generation;
+
+/// <summary>
+/// Generates text with a GPT-2 model: prompt → tokens → repeated (model step with a KV cache → last hidden state →
+/// <see cref="LogitsProjector"/> → <see cref="DecodingPipeline"/> → token), streamed as text as it becomes final.
+/// </summary>
+/// <remarks>
+/// One generator can serve concurrent requests: each request has its own cache and its own <see cref="SamplingRandom"/>
+/// seeded from <see cref="GenerationOptions.Seed"/>, so its output does not depend on other requests; model steps are
+/// serialized by a lock. Every tensor of a step lives in a dispose scope, so memory does not grow with the length of
+/// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
+/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected.
+/// </remarks>
+public sealed class TextGenerator
+{
+    private readonly Gpt2Model _model;
+    private readonly Tokenizer _tokenizer;
+    private readonly Lock _gate = new();
+
+    /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
+    /// <param name="model">The model; the caller keeps ownership.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public TextGenerator(Gpt2Model model, Tokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        _model = model;
+        _tokenizer = tokenizer;
+    }
+
+    /// <summary>Creates a generator over a loaded checkpoint's model and tokenizer.</summary>
+    /// <param name="pretrained">The checkpoint; the caller keeps ownership.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="pretrained"/> is null.</exception>
+    public TextGenerator(Gpt2Pretrained pretrained)
+        : this(pretrained?.Model!, pretrained?.Tokenizer!)
+    {
+    }
+
+    /// <summary>Generates a completion and returns it whole.</summary>
+    /// <param name="prompt">The prompt text.</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>The completion, its finish reason and token counts.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var text = new System.Text.StringBuilder();
+        var ids = new List<int>();
+        var logProbabilities = new List<TokenLogProbability>();
+        GenerationChunk? last = null;
+        await foreach (var chunk in GenerateStreamingAsync(prompt, options, cancellationToken))
+        {
+            text.Append(chunk.Text);
+            ids.AddRange(chunk.TokenIds);
+            logProbabilities.AddRange(chunk.LogProbabilities);
+            last = chunk;
+        }
+
+        return new GenerationResult
+        {
+            Text = text.ToString(),
+            FinishReason = last!.FinishReason!.Value,
+            TokenIds = ids,
+            LogProbabilities = logProbabilities,
+            PromptTokenCount = last.PromptTokenCount,
+            CompletionTokenCount = last.CompletionTokenCount,
+        };
+    }
+
+    /// <summary>Generates a completion as a stream of chunks; the last chunk carries the finish reason.</summary>
+    /// <param name="prompt">The prompt text.</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>The chunks, in order.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(
+        string prompt, GenerationOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        options ??= new GenerationOptions();
+        int[] promptIds = EncodePrompt(prompt);
+        int contextLeft = _model.Config.MaxPositions - promptIds.Length + 1;
+        int budget = Math.Min(options.MaxNewTokens, contextLeft);
+        var pipeline = BuildPipeline(options);
+        var random = options.Seed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
+        var decoder = new IncrementalTextDecoder(_tokenizer);
+        var matcher = new StopSequenceMatcher(options.StopSequences);
+        int? endOfText = _model.Config.EosTokenId;
+
+        using var cache = _model.CreateKvCache();
+        using var projector = _model.GetOutputEmbeddings();
+        int[] input = promptIds;
+        int generated = 0;
+        FinishReason? finish = null;
+        while (finish is null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int[] stepInput = input;
+            var step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options), cancellationToken);
+            generated++;
+            input = [step.TokenId];
+            string text = "";
+            if (step.TokenId == endOfText)
+            {
+                finish = FinishReason.EndOfText;
+            }
+            else
+            {
+                text = matcher.Push(decoder.Push(step.TokenId));
+                if (matcher.Stopped)
+                {
+                    finish = FinishReason.StopSequence;
+                }
+                else if (generated >= budget)
+                {
+                    finish = FinishReason.Length;
+                }
+            }
+
+            if (finish is not null && !matcher.Stopped)
+            {
+                text += matcher.Push(decoder.Flush());
+                text += matcher.Flush();
+                if (matcher.Stopped)
+                {
+                    finish = FinishReason.StopSequence;
+                }
+            }
+
+            yield return new GenerationChunk
+            {
+                Text = text,
+                TokenIds = [step.TokenId],
+                LogProbabilities = step.LogProbability is { } lp ? [lp] : [],
+                FinishReason = finish,
+                PromptTokenCount = promptIds.Length,
+                CompletionTokenCount = generated,
+            };
+        }
+    }
+
+    private int[] EncodePrompt(string prompt)
+    {
+        int[] ids = [.. _tokenizer.EncodeToIds(prompt)];
+        if (ids.Length == 0)
+        {
+            ids = _model.Config.BosTokenId is { } bos ? [bos]
+                : throw new ArgumentException("The prompt is empty and the model has no bos_token_id to start from.", nameof(prompt));
+        }
+
+        if (ids.Length > _model.Config.MaxPositions)
+        {
+            throw new ArgumentException(
+                $"The prompt is {ids.Length} tokens long, but the model's context holds at most n_positions = {_model.Config.MaxPositions}.", nameof(prompt));
+        }
+
+        return ids;
+    }
+
+    private static DecodingPipeline BuildPipeline(GenerationOptions options)
+    {
+        var builder = new DecodingPipelineBuilder()
+            .UseTemperature(options.Temperature)
+            .UseCandidateCount(options.IncludeLogProbabilities ? options.TopLogProbabilities : 0);
+        if (options.TopK is { } k)
+        {
+            builder.UseTopK(k);
+        }
+
+        return builder.Build();
+    }
+
+    private (int TokenId, TokenLogProbability? LogProbability) Step(
+        int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options)
+    {
+        lock (_gate)
+        {
+            using var scope = NewDisposeScope();
+            using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
+            var hidden = _model.ComputeHiddenStates(ids, cache);
+            var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
+            var next = pipeline.NextToken(logits, random);
+            if (!options.IncludeLogProbabilities)
+            {
+                return (next.TokenId, null);
+            }
+
+            double normalizer = logits.logsumexp(0).item<float>();
+            double chosen = logits[next.TokenId].item<float>() - normalizer;
+            TokenAlternative[] alternatives =
+                [.. next.Candidates.Select(c => new TokenAlternative(c.TokenId, _tokenizer.Decode([c.TokenId]), c.RawLogit - normalizer))];
+            return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives));
+        }
+    }
+}

@@ -64,6 +64,9 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <returns>A cache the caller disposes.</returns>
     public Gpt2KvCache CreateKvCache() => new(Config);
 
+    /// <summary>The output-embedding matrix itself (the live parameter), for training.</summary>
+    internal Tensor OutputEmbeddingWeight => (_lmHead ?? _transformer.TokenEmbedding).Weight;
+
     /// <inheritdoc />
     public LogitsProjector GetOutputEmbeddings() => new((_lmHead ?? _transformer.TokenEmbedding).Weight);
 
@@ -102,12 +105,18 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
     /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
-    public Tensor ComputeHiddenStates(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null)
+    public Tensor ComputeHiddenStates(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null) =>
+        ForwardHidden(inputIds, cache, attentionMask, withGradients: false);
+
+    /// <summary>The forward pass with autograd on, for <see cref="Training.Gpt2Trainer"/>.</summary>
+    internal Tensor ComputeHiddenStatesWithGradients(Tensor inputIds) => ForwardHidden(inputIds, null, null, withGradients: true);
+
+    private Tensor ForwardHidden(Tensor inputIds, Gpt2KvCache? cache, Tensor? attentionMask, bool withGradients)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         cache?.ThrowIfDisposed();
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
+        using var noGrad = withGradients ? null : no_grad();
         bool single = inputIds.dim() == 1;
         var ids = single ? inputIds.unsqueeze(0) : inputIds;
         ValidateIds(ids, nameof(inputIds));

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Settings;
 using UsageDetails = Microsoft.Extensions.AI.UsageDetails;
+using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.Services;
 using Microsoft.SemanticKernel.TextGeneration;
 

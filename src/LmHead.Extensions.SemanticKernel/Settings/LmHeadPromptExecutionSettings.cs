@@ -1,6 +1,7 @@
 using System.Collections.ObjectModel;
 using System.Text.Json.Serialization;
 using LmHead.Extensions.Generation;
+using Microsoft.SemanticKernel;
 
 namespace LmHead.Extensions.SemanticKernel.Settings;
 

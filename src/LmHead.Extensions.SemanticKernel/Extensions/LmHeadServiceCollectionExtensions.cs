@@ -113,10 +113,11 @@ public static class LmHeadServiceCollectionExtensions
             ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
         }
 
-        string fullPath = Path.GetFullPath(modelFolder);
+        // One key per folder however it is spelled ("m", "./m", "m/"), so the model loads once.
+        string fullPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder));
         string key = LmHeadModelHandle.KeyFor(fullPath);
         services.TryAddKeyedSingleton(key, (_, _) => new LmHeadModelHandle(fullPath));
-        string id = modelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(fullPath));
+        string id = modelId ?? Path.GetFileName(fullPath);
         return (key, string.IsNullOrWhiteSpace(id) ? fullPath : id);
     }
 }

@@ -15,6 +15,12 @@ internal static class ExampleModel
     {
         if (args.Length > 0)
         {
+            if (!File.Exists(Path.Combine(args[0], Gpt2Pretrained.ConfigFileName)))
+            {
+                Console.Error.WriteLine($"error: '{args[0]}' is not a model folder (it has no {Gpt2Pretrained.ConfigFileName}).");
+                Environment.Exit(2);
+            }
+
             Console.WriteLine($"Model: {args[0]}");
             return args[0];
         }

@@ -1,0 +1,123 @@
+using LmHead.Extensions.Generation;
+using LmHead.Extensions.Models;
+using LmHead.Extensions.SemanticKernel.Services;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.SemanticKernel.TextGeneration;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the LmHead text-generation service and chat client in an <see cref="IServiceCollection"/>.</summary>
+/// <remarks>
+/// With a <c>serviceId</c> the service is a keyed singleton under that key (as Semantic Kernel connectors
+/// register), otherwise a plain singleton. A model folder loads once, on the first request, and is shared by every
+/// LmHead service registered for the same folder in the same collection; the service provider disposes it.
+/// </remarks>
+public static class LmHeadServiceCollectionExtensions
+{
+    /// <summary>Adds an <see cref="ITextGenerationService"/> on the GPT-2 model in <paramref name="modelFolder"/>.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="modelId">The model id for selection by <c>model_id</c>; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadTextGeneration(this IServiceCollection services, string modelFolder, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var (key, id) = AddModelFolder(services, modelFolder, modelId);
+        return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
+            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+    }
+
+    /// <summary>Adds an <see cref="ITextGenerationService"/> on an existing generator (the caller keeps ownership of its model).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="generator">The generator.</param>
+    /// <param name="modelId">The model id for selection by <c>model_id</c>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="generator"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadTextGeneration(this IServiceCollection services, TextGenerator generator, string modelId, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var service = new LmHeadTextGenerationService(generator, modelId);
+        return services.AddKeyedSingleton<ITextGenerationService>(serviceId, service);
+    }
+
+    /// <summary>Adds an <see cref="ITextGenerationService"/> on a loaded checkpoint (the caller keeps ownership of it).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="pretrained">The loaded model and tokenizer.</param>
+    /// <param name="modelId">The model id for selection by <c>model_id</c>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pretrained"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadTextGeneration(this IServiceCollection services, Gpt2Pretrained pretrained, string modelId, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(pretrained);
+        return services.AddLmHeadTextGeneration(new TextGenerator(pretrained), modelId, serviceId);
+    }
+
+    /// <summary>Adds an <see cref="IChatClient"/> on the GPT-2 model in <paramref name="modelFolder"/>.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="modelId">The model id; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, string modelFolder, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var (key, id) = AddModelFolder(services, modelFolder, modelId);
+        return services.AddKeyedSingleton<IChatClient>(serviceId, (provider, _) =>
+            new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+    }
+
+    /// <summary>Adds an <see cref="IChatClient"/> on an existing generator (the caller keeps ownership of its model).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="generator">The generator.</param>
+    /// <param name="modelId">The model id.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="generator"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, TextGenerator generator, string modelId, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var client = new LmHeadChatClient(generator, modelId);
+        return services.AddKeyedSingleton<IChatClient>(serviceId, client);
+    }
+
+    /// <summary>Adds an <see cref="IChatClient"/> on a loaded checkpoint (the caller keeps ownership of it).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="pretrained">The loaded model and tokenizer.</param>
+    /// <param name="modelId">The model id.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pretrained"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, Gpt2Pretrained pretrained, string modelId, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(pretrained);
+        return services.AddLmHeadChatClient(new TextGenerator(pretrained), modelId, serviceId);
+    }
+
+    private static (string Key, string ModelId) AddModelFolder(IServiceCollection services, string modelFolder, string? modelId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelFolder);
+        if (modelId is not null)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
+        }
+
+        // One key per folder however it is spelled ("m", "./m", "m/"), so the model loads once.
+        string fullPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder));
+        string key = LmHeadModelHandle.KeyFor(fullPath);
+        services.TryAddKeyedSingleton(key, (_, _) => new LmHeadModelHandle(fullPath));
+        string id = modelId ?? Path.GetFileName(fullPath);
+        return (key, string.IsNullOrWhiteSpace(id) ? fullPath : id);
+    }
+}

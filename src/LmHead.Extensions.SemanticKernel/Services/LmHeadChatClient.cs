@@ -1,0 +1,285 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using LmHead.Extensions.Generation;
+using LmHead.Extensions.SemanticKernel.Settings;
+using Microsoft.Extensions.AI;
+
+namespace LmHead.Extensions.SemanticKernel.Services;
+
+/// <summary>
+/// A Microsoft.Extensions.AI <see cref="IChatClient"/> on a local GPT-2 base model: the conversation is rendered with
+/// <see cref="ChatPromptFormat"/>, the reply streams as <see cref="ChatResponseUpdate"/>s, and the last update carries
+/// the <see cref="ChatFinishReason"/> and a <see cref="UsageContent"/>. Use it in Semantic Kernel through
+/// <c>AsChatCompletionService()</c>, or register it with <c>AddLmHeadChatClient</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <see cref="ChatOptions"/> mapping: <see cref="ChatOptions.Temperature"/>, <see cref="ChatOptions.TopK"/> (0 keeps
+/// all tokens), <see cref="ChatOptions.MaxOutputTokens"/>, <see cref="ChatOptions.StopSequences"/> (plus
+/// <see cref="ChatPromptFormat.TurnStopSequence"/>; the caller's list is not changed), <see cref="ChatOptions.Seed"/>
+/// (≥ 0), <see cref="ChatOptions.Instructions"/>, and the additional properties <c>logprobs</c> and
+/// <c>top_logprobs</c>. Options the model cannot honour are not ignored: <see cref="ChatOptions.TopP"/>, the penalties,
+/// tools, a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
+/// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
+/// </para>
+/// <para>
+/// Finish reasons: a stop sequence, the end-of-text token or the turn marker give <see cref="ChatFinishReason.Stop"/>;
+/// the token limit or a full context gives <see cref="ChatFinishReason.Length"/>.
+/// </para>
+/// </remarks>
+public sealed class LmHeadChatClient : IChatClient
+{
+    /// <summary>The provider name reported in <see cref="ChatClientMetadata"/>.</summary>
+    public const string ProviderName = "lmhead";
+
+    private readonly Lazy<TextGenerator> _generator;
+    private readonly ChatClientMetadata _metadata;
+
+    /// <summary>Creates a chat client over a generator.</summary>
+    /// <param name="generator">The generator; it may be shared with other services.</param>
+    /// <param name="modelId">The model id, reported as <see cref="ChatClientMetadata.DefaultModelId"/> and on every response.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is empty or white space.</exception>
+    public LmHeadChatClient(TextGenerator generator, string modelId)
+        : this(new Lazy<TextGenerator>(generator ?? throw new ArgumentNullException(nameof(generator))), modelId)
+    {
+    }
+
+    /// <summary>Creates a client whose generator is created on first use (the model loads lazily).</summary>
+    internal LmHeadChatClient(Lazy<TextGenerator> generator, string modelId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
+        _generator = generator;
+        ModelId = modelId;
+        _metadata = new ChatClientMetadata(ProviderName, null, modelId);
+    }
+
+    /// <summary>The model id.</summary>
+    public string ModelId { get; }
+
+    /// <summary>Generates the assistant's reply to a conversation.</summary>
+    /// <param name="messages">The conversation.</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>
+    /// The reply with its finish reason and usage; when log-probabilities were requested, they are in
+    /// <see cref="ChatResponse.AdditionalProperties"/> under <see cref="LmHeadMetadataKeys.LogProbabilities"/>.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
+    /// <exception cref="ArgumentException">An option value is out of range; the message names it.</exception>
+    /// <exception cref="NotSupportedException">An option or message content the model cannot honour was given.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var text = new StringBuilder();
+        var logProbabilities = new List<TokenLogProbability>();
+        ChatResponseUpdate? last = null;
+        UsageDetails? usage = null;
+        await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+        {
+            text.Append(update.Text);
+            if (update.AdditionalProperties?.TryGetValue(LmHeadMetadataKeys.LogProbabilities, out var value) == true
+                && value is IReadOnlyList<TokenLogProbability> tokens)
+            {
+                logProbabilities.AddRange(tokens);
+            }
+
+            usage ??= update.Contents.OfType<UsageContent>().FirstOrDefault()?.Details;
+            last = update;
+        }
+
+        var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = last?.MessageId })
+        {
+            ResponseId = last?.ResponseId,
+            ModelId = ModelId,
+            CreatedAt = last?.CreatedAt,
+            FinishReason = last?.FinishReason,
+            Usage = usage,
+        };
+        if (last?.AdditionalProperties?.ContainsKey(LmHeadMetadataKeys.LogProbabilities) == true)
+        {
+            response.AdditionalProperties = new() { [LmHeadMetadataKeys.LogProbabilities] = logProbabilities };
+        }
+
+        return response;
+    }
+
+    /// <summary>Generates the assistant's reply to a conversation as a stream of updates.</summary>
+    /// <param name="messages">The conversation.</param>
+    /// <param name="options">The options, or <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>
+    /// The updates, each with the model id and response id; the last one carries the finish reason and a
+    /// <see cref="UsageContent"/>. When log-probabilities were requested, every update has its tokens' ones in
+    /// <see cref="ChatResponseUpdate.AdditionalProperties"/> under <see cref="LmHeadMetadataKeys.LogProbabilities"/>.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
+    /// <exception cref="ArgumentException">An option value is out of range; the message names it.</exception>
+    /// <exception cref="NotSupportedException">An option or message content the model cannot honour was given.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var generationOptions = ToGenerationOptions(options);
+        string prompt = ChatPromptFormat.Render(messages, options?.Instructions);
+        string responseId = Guid.NewGuid().ToString("N");
+        var createdAt = DateTimeOffset.UtcNow;
+        bool started = false;
+        await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
+        {
+            string text = chunk.Text;
+            if (!started)
+            {
+                // The prompt ends with "Assistant:"; the reply's separating white space is format, not content.
+                text = text.TrimStart();
+                started = text.Length > 0;
+            }
+
+            bool final = chunk.FinishReason is not null;
+            if (!final && text.Length == 0 && chunk.LogProbabilities.Count == 0)
+            {
+                continue;
+            }
+
+            var update = new ChatResponseUpdate(ChatRole.Assistant, text)
+            {
+                ResponseId = responseId,
+                MessageId = responseId,
+                ModelId = ModelId,
+                CreatedAt = createdAt,
+            };
+            if (generationOptions.IncludeLogProbabilities)
+            {
+                update.AdditionalProperties = new() { [LmHeadMetadataKeys.LogProbabilities] = chunk.LogProbabilities };
+            }
+
+            if (chunk.FinishReason is { } finish)
+            {
+                update.FinishReason = finish == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
+                update.Contents.Add(new UsageContent(new UsageDetails
+                {
+                    InputTokenCount = chunk.PromptTokenCount,
+                    OutputTokenCount = chunk.CompletionTokenCount,
+                    TotalTokenCount = chunk.PromptTokenCount + chunk.CompletionTokenCount,
+                }));
+            }
+
+            yield return update;
+        }
+    }
+
+    /// <summary>Returns this client, its <see cref="ChatClientMetadata"/> or its <see cref="TextGenerator"/> when asked for them without a key.</summary>
+    /// <param name="serviceType">The type of service asked for.</param>
+    /// <param name="serviceKey">A key; this client offers no keyed services.</param>
+    /// <returns>The service, or <see langword="null"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="serviceType"/> is null.</exception>
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null)
+        {
+            return null;
+        }
+
+        if (serviceType == typeof(ChatClientMetadata))
+        {
+            return _metadata;
+        }
+
+        if (serviceType == typeof(TextGenerator))
+        {
+            return _generator.Value;
+        }
+
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    /// <summary>Does nothing: the generator and model belong to whoever created them.</summary>
+    public void Dispose()
+    {
+    }
+
+    private GenerationOptions ToGenerationOptions(ChatOptions? options)
+    {
+        var settings = new LmHeadPromptExecutionSettings();
+        if (options is null)
+        {
+            return settings.ToGenerationOptions([ChatPromptFormat.TurnStopSequence]);
+        }
+
+        RejectUnsupported(options);
+        settings.Temperature = options.Temperature;
+        settings.TopK = options.TopK;
+        settings.MaxTokens = options.MaxOutputTokens;
+        settings.Seed = options.Seed;
+        settings.StopSequences = options.StopSequences is null ? null : [.. options.StopSequences];
+        if (options.AdditionalProperties is { } additional)
+        {
+            foreach (var (key, value) in additional)
+            {
+                if (!key.Equals(LmHeadSettingNames.LogProbabilities, StringComparison.OrdinalIgnoreCase)
+                    && !key.Equals(LmHeadSettingNames.TopLogProbabilities, StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new NotSupportedException(
+                        $"The LmHead chat client does not support the additional property '{key}' (supported: {LmHeadSettingNames.LogProbabilities}, {LmHeadSettingNames.TopLogProbabilities}).");
+                }
+
+                SettingValueReader.Apply(settings, key, value);
+            }
+        }
+
+        return settings.ToGenerationOptions([ChatPromptFormat.TurnStopSequence]);
+    }
+
+    private void RejectUnsupported(ChatOptions options)
+    {
+        static NotSupportedException Unsupported(string option) =>
+            new($"The LmHead chat client does not support ChatOptions.{option} yet; leave it unset.");
+
+        if (options.TopP is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.TopP));
+        }
+
+        if (options.FrequencyPenalty is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.FrequencyPenalty));
+        }
+
+        if (options.PresencePenalty is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.PresencePenalty));
+        }
+
+        if (options.Tools is { Count: > 0 } && options.ToolMode is not NoneChatToolMode)
+        {
+            throw Unsupported(nameof(ChatOptions.Tools));
+        }
+
+        if (options.ResponseFormat is not null and not ChatResponseFormatText)
+        {
+            throw Unsupported(nameof(ChatOptions.ResponseFormat));
+        }
+
+        if (options.Reasoning is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.Reasoning));
+        }
+
+        if (options.ConversationId is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.ConversationId));
+        }
+
+        if (options.ContinuationToken is not null)
+        {
+            throw Unsupported(nameof(ChatOptions.ContinuationToken));
+        }
+
+        if (options.ModelId is { } modelId && !string.Equals(modelId, ModelId, StringComparison.Ordinal))
+        {
+            throw new NotSupportedException($"ChatOptions.ModelId is '{modelId}', but this LmHead chat client serves '{ModelId}'.");
+        }
+    }
+}

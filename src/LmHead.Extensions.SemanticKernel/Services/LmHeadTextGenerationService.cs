@@ -1,0 +1,124 @@
+using System.Runtime.CompilerServices;
+using LmHead.Extensions.Generation;
+using LmHead.Extensions.SemanticKernel.Settings;
+using UsageDetails = Microsoft.Extensions.AI.UsageDetails;
+using Microsoft.SemanticKernel;
+using Microsoft.SemanticKernel.Services;
+using Microsoft.SemanticKernel.TextGeneration;
+
+namespace LmHead.Extensions.SemanticKernel.Services;
+
+/// <summary>
+/// A Semantic Kernel <see cref="ITextGenerationService"/> on a local GPT-2 model and the LmHead decoding pipeline. Reads
+/// <see cref="LmHeadPromptExecutionSettings"/> (or any settings, through
+/// <see cref="LmHeadPromptExecutionSettings.FromExecutionSettings"/>), streams text as it becomes final, and reports
+/// the finish reason, token counts and, when requested, log-probabilities under <see cref="LmHeadMetadataKeys"/>.
+/// </summary>
+/// <remarks>
+/// One instance serves concurrent requests: each request has its own KV cache and seeded sampler, so a seeded request
+/// returns the same text alone or beside others. Stop sequences never appear in the output, and a canceled request
+/// throws <see cref="OperationCanceledException"/>.
+/// </remarks>
+public sealed class LmHeadTextGenerationService : ITextGenerationService
+{
+    private readonly Lazy<TextGenerator> _generator;
+    private readonly string _modelId;
+
+    /// <summary>Creates a service over a generator.</summary>
+    /// <param name="generator">The generator; it may be shared with other services.</param>
+    /// <param name="modelId">The model id, reported as <see cref="AIServiceExtensions.ModelIdKey"/> for selection by <c>model_id</c>.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelId"/> is empty or white space.</exception>
+    public LmHeadTextGenerationService(TextGenerator generator, string modelId)
+        : this(new Lazy<TextGenerator>(generator ?? throw new ArgumentNullException(nameof(generator))), modelId)
+    {
+    }
+
+    /// <summary>Creates a service whose generator is created on first use (the model loads lazily).</summary>
+    internal LmHeadTextGenerationService(Lazy<TextGenerator> generator, string modelId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
+        _generator = generator;
+        _modelId = modelId;
+        Attributes = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = modelId };
+    }
+
+    /// <summary>The service attributes; <see cref="AIServiceExtensions.ModelIdKey"/> holds the model id.</summary>
+    public IReadOnlyDictionary<string, object?> Attributes { get; }
+
+    /// <summary>Generates one completion of <paramref name="prompt"/>.</summary>
+    /// <param name="prompt">The prompt.</param>
+    /// <param name="executionSettings">The settings, of any type (see <see cref="LmHeadPromptExecutionSettings.FromExecutionSettings"/>).</param>
+    /// <param name="kernel">Not used.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>One <see cref="TextContent"/> with the metadata under <see cref="LmHeadMetadataKeys"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
+    /// <exception cref="ArgumentException">A setting is invalid or unsupported; the message names it.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async Task<IReadOnlyList<TextContent>> GetTextContentsAsync(
+        string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        var result = await _generator.Value.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
+        var metadata = CreateMetadata(result.FinishReason, result.PromptTokenCount, result.CompletionTokenCount, options, result.LogProbabilities);
+        return [new TextContent(result.Text, _modelId, result, System.Text.Encoding.UTF8, metadata)];
+    }
+
+    /// <summary>Generates a completion of <paramref name="prompt"/> as a stream of text pieces.</summary>
+    /// <param name="prompt">The prompt.</param>
+    /// <param name="executionSettings">The settings, of any type (see <see cref="LmHeadPromptExecutionSettings.FromExecutionSettings"/>).</param>
+    /// <param name="kernel">Not used.</param>
+    /// <param name="cancellationToken">Checked before every token.</param>
+    /// <returns>
+    /// The pieces, each carrying the model id; the last one carries the metadata under <see cref="LmHeadMetadataKeys"/>
+    /// (its log-probabilities are those of its own tokens; every piece carries its own when requested).
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
+    /// <exception cref="ArgumentException">A setting is invalid or unsupported; the message names it.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    public async IAsyncEnumerable<StreamingTextContent> GetStreamingTextContentsAsync(
+        string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+        {
+            if (chunk.FinishReason is { } finish)
+            {
+                var metadata = CreateMetadata(finish, chunk.PromptTokenCount, chunk.CompletionTokenCount, options, chunk.LogProbabilities);
+                yield return new StreamingTextContent(chunk.Text, 0, _modelId, chunk, System.Text.Encoding.UTF8, metadata);
+            }
+            else if (chunk.Text.Length > 0 || chunk.LogProbabilities.Count > 0)
+            {
+                IReadOnlyDictionary<string, object?>? metadata = options.IncludeLogProbabilities
+                    ? new Dictionary<string, object?> { [LmHeadMetadataKeys.LogProbabilities] = chunk.LogProbabilities }
+                    : null;
+                yield return new StreamingTextContent(chunk.Text, 0, _modelId, chunk, System.Text.Encoding.UTF8, metadata);
+            }
+        }
+    }
+
+    private static Dictionary<string, object?> CreateMetadata(
+        FinishReason finishReason, int promptTokens, int completionTokens, GenerationOptions options, IReadOnlyList<TokenLogProbability> logProbabilities)
+    {
+        var metadata = new Dictionary<string, object?>
+        {
+            [LmHeadMetadataKeys.FinishReason] = finishReason,
+            [LmHeadMetadataKeys.PromptTokenCount] = promptTokens,
+            [LmHeadMetadataKeys.CompletionTokenCount] = completionTokens,
+            [LmHeadMetadataKeys.Usage] = new UsageDetails
+            {
+                InputTokenCount = promptTokens,
+                OutputTokenCount = completionTokens,
+                TotalTokenCount = promptTokens + completionTokens,
+            },
+        };
+        if (options.IncludeLogProbabilities)
+        {
+            metadata[LmHeadMetadataKeys.LogProbabilities] = logProbabilities;
+        }
+
+        return metadata;
+    }
+}

@@ -1,0 +1,69 @@
+using Microsoft.ML.Data;
+using Microsoft.ML;
+
+namespace LmHead.Extensions.MachineLearning;
+
+/// <summary>
+/// The base of the LM-head transformers: each reads one <c>Vector&lt;Single&gt;</c> column and adds its own column(s),
+/// lazily, computing a row's values once per cursor position.
+/// </summary>
+/// <remarks>
+/// Only this library derives from this class (its members for derived types are internal). A transformer is immutable
+/// and may be read by several cursors at once (parallel cursor sets, one <c>PredictionEngine</c> per thread).
+/// </remarks>
+public abstract class LmHeadTransformer : ITransformer
+{
+    internal LmHeadTransformer(string inputColumnName, int inputSize)
+    {
+        InputColumnName = inputColumnName;
+        InputSize = inputSize;
+    }
+
+    /// <summary>The name of the column the transformer reads.</summary>
+    public string InputColumnName { get; }
+
+    /// <summary>The size of the input vector, fixed when the estimator was fitted.</summary>
+    public int InputSize { get; }
+
+    /// <inheritdoc />
+    public bool IsRowToRowMapper => true;
+
+    /// <summary>The stage's name as the catalog spells it, used in error messages.</summary>
+    internal abstract string StageName { get; }
+
+    /// <summary>The columns the transformer adds.</summary>
+    internal abstract IReadOnlyList<StageOutputColumn> OutputColumns { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The input column is missing or is not a <c>Vector&lt;Single&gt;</c> of <see cref="InputSize"/> items.</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new StageBinding(this, inputSchema).OutputSchema;
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The input column is missing or is not a <c>Vector&lt;Single&gt;</c> of <see cref="InputSize"/> items.</exception>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new StageRowToRowMapper(new StageBinding(this, inputSchema));
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The input column is missing or is not a <c>Vector&lt;Single&gt;</c> of <see cref="InputSize"/> items.</exception>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return new StageDataView(new StageBinding(this, input.Schema), input);
+    }
+
+    /// <summary>Saves the transformer as an equivalent chain of ML.NET transforms that a fresh process can load.</summary>
+    /// <param name="ctx">The save context ML.NET passes in.</param>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => SavedForm.Save(this, ctx);
+
+    /// <summary>Checks the input schema and returns the input column's index.</summary>
+    internal int ValidateInput(DataViewSchema inputSchema) =>
+        ColumnRequirements.RequireSingleVector(inputSchema, InputColumnName, InputSize, StageName);
+
+    /// <summary>Computes one row: reads <paramref name="input"/> (<see cref="InputSize"/> values) and fills <paramref name="output"/>.</summary>
+    /// <param name="input">The row's input vector.</param>
+    /// <param name="rowKey">A key derived from the row id, stable across sequential and parallel cursors.</param>
+    /// <param name="output">Where to write the row's values.</param>
+    internal abstract void Compute(float[] input, ulong rowKey, StageRowValues output);
+
+    /// <summary>The parameters a saved model needs to rebuild the stage (see <see cref="SavedForm"/>).</summary>
+    internal abstract float[] SavedParameters();
+}

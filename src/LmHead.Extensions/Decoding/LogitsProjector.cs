@@ -44,7 +44,7 @@ public sealed class LogitsProjector : IDisposable
                 $"bias must have shape [{weight.shape[0]}] to match the {weight.shape[0]} rows of weight, but has shape [{string.Join(", ", bias.shape)}].", nameof(bias));
         }
 
-        if (bias is not null && bias.device != weight.device)
+        if (bias is not null && !SameDevice(bias, weight))
         {
             throw new ArgumentException($"bias is on {bias.device} but weight is on {weight.device}.", nameof(bias));
         }
@@ -128,7 +128,7 @@ public sealed class LogitsProjector : IDisposable
                 nameof(hidden));
         }
 
-        if (hidden.device != _weight.device)
+        if (!SameDevice(hidden, _weight))
         {
             throw new ArgumentException($"hidden is on {hidden.device} but the output-embedding matrix is on {_weight.device}; move one of them.", nameof(hidden));
         }
@@ -137,6 +137,9 @@ public sealed class LogitsProjector : IDisposable
         var input = hidden.dtype == _weight.dtype ? hidden : hidden.to_type(_weight.dtype);
         return nn.functional.linear(input, _weight, _bias).MoveToOuterDisposeScope();
     }
+
+    // Device has no value equality: two tensors on the CPU report different Device objects.
+    private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;
 
     /// <inheritdoc />
     public void Dispose()

@@ -13,6 +13,8 @@ namespace LmHead.Extensions.MachineLearning;
 /// </remarks>
 public abstract class LmHeadTransformer : ITransformer
 {
+    private long _computedRowCount;
+
     internal LmHeadTransformer(string inputColumnName, int inputSize)
     {
         InputColumnName = inputColumnName;
@@ -53,6 +55,12 @@ public abstract class LmHeadTransformer : ITransformer
     /// <summary>Saves the transformer as an equivalent chain of ML.NET transforms that a fresh process can load.</summary>
     /// <param name="ctx">The save context ML.NET passes in.</param>
     void ICanSaveModel.Save(ModelSaveContext ctx) => SavedForm.Save(this, ctx);
+
+    /// <summary>How many rows the transformer has computed, over all cursors (lets tests check that rows are not recomputed).</summary>
+    internal long ComputedRowCount => Interlocked.Read(ref _computedRowCount);
+
+    /// <summary>Counts one computed row.</summary>
+    internal void CountComputedRow() => Interlocked.Increment(ref _computedRowCount);
 
     /// <summary>Checks the input schema and returns the input column's index.</summary>
     internal int ValidateInput(DataViewSchema inputSchema) =>

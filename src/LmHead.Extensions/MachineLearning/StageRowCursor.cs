@@ -110,5 +110,6 @@ internal sealed class StageRowCursor : DataViewRowCursor
         _idGetter(ref id);
         _binding.Stage.Compute(_inputValues, id.Low ^ (id.High * 0x9E3779B97F4A7C15UL), _values);
         _computedPosition = position;
+        _binding.Stage.CountComputedRow();
     }
 }

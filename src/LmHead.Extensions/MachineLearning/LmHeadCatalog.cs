@@ -74,13 +74,19 @@ public static class LmHeadCatalog
     /// <param name="inputColumnName">The probabilities column, <c>Vector&lt;Single, V&gt;</c>.</param>
     /// <param name="seed">The seed; <see langword="null"/> picks an unpredictable one (fixed for the estimator's lifetime).</param>
     /// <param name="probabilityColumnName">The column for the token's probability, <c>Single</c>; by default the output name followed by <c>Probability</c>.</param>
+    /// <param name="streamKeyColumnName">
+    /// An integer column (UInt64, UInt32, Int64 or Int32, non-negative) that keys each row's random stream, such as a
+    /// request id; by default the row id. Required to save the model, because a loaded model cannot read row ids.
+    /// </param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
     public static NextTokenSamplingEstimator SampleNextToken(
-        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, ulong? seed = null, string? probabilityColumnName = null)
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, ulong? seed = null,
+        string? probabilityColumnName = null, string? streamKeyColumnName = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new NextTokenSamplingEstimator(
-            outputColumnName, probabilityColumnName ?? outputColumnName + "Probability", inputColumnName, seed ?? SamplingRandom.CreateUnseeded().NextUInt64());
+            outputColumnName, probabilityColumnName ?? outputColumnName + "Probability", inputColumnName,
+            seed ?? SamplingRandom.CreateUnseeded().NextUInt64(), streamKeyColumnName);
     }
 }

@@ -39,7 +39,9 @@ public abstract class LmHeadEstimator<TTransformer> : IEstimator<TTransformer>
         ArgumentNullException.ThrowIfNull(input);
         int index = ColumnRequirements.RequireSingleVector(input.Schema, InputColumnName, RequiredInputSize, StageName);
         var size = ((Microsoft.ML.Data.VectorDataViewType)input.Schema[index].Type).Size;
-        return Create(size);
+        var transformer = Create(size, input.Schema);
+        transformer.GetOutputSchema(input.Schema);
+        return transformer;
     }
 
     /// <summary>Returns the input shape plus the added columns (a shape carries no vector sizes; sizes are checked in <see cref="Fit"/>).</summary>
@@ -51,9 +53,11 @@ public abstract class LmHeadEstimator<TTransformer> : IEstimator<TTransformer>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         ColumnRequirements.RequireSingleVector(inputSchema, InputColumnName, StageName);
-        return SchemaShapes.Append(inputSchema, Create(RequiredInputSize ?? 1).OutputColumns);
+        return SchemaShapes.Append(inputSchema, Create(RequiredInputSize ?? 1, inputSchema: null).OutputColumns);
     }
 
     /// <summary>Creates the transformer for an input of <paramref name="inputSize"/> values.</summary>
-    internal abstract TTransformer Create(int inputSize);
+    /// <param name="inputSize">The input vector's size.</param>
+    /// <param name="inputSchema">The schema fitted on, or <see langword="null"/> when only a shape is known.</param>
+    internal abstract TTransformer Create(int inputSize, DataViewSchema? inputSchema);
 }

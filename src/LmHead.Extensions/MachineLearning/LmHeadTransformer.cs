@@ -33,6 +33,9 @@ public abstract class LmHeadTransformer : ITransformer
     /// <summary>The stage's name as the catalog spells it, used in error messages.</summary>
     internal abstract string StageName { get; }
 
+    /// <summary>The integer column whose value keys a row's random stream, or <see langword="null"/> for the row id.</summary>
+    internal virtual string? StreamKeyColumnName => null;
+
     /// <summary>The columns the transformer adds.</summary>
     internal abstract IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
@@ -71,6 +74,9 @@ public abstract class LmHeadTransformer : ITransformer
     /// <param name="rowKey">A key derived from the row id, stable across sequential and parallel cursors.</param>
     /// <param name="output">Where to write the row's values.</param>
     internal abstract void Compute(float[] input, ulong rowKey, StageRowValues output);
+
+    /// <summary>The <c>CustomMapping</c> that computes the stage in a saved model.</summary>
+    internal abstract IEstimator<ITransformer> CreateSavedMapping(MLContext ml);
 
     /// <summary>The parameters a saved model needs to rebuild the stage (see <see cref="SavedForm"/>).</summary>
     internal abstract float[] SavedParameters();

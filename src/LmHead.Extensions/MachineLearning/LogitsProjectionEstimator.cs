@@ -24,5 +24,5 @@ public sealed class LogitsProjectionEstimator : LmHeadEstimator<LogitsProjection
 
     internal override int? RequiredInputSize => _projector.HiddenSize;
 
-    internal override LogitsProjectionTransformer Create(int inputSize) => new(OutputColumnName, InputColumnName, _projector);
+    internal override LogitsProjectionTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, _projector);
 }

@@ -1,6 +1,8 @@
 using LmHead.Extensions.Decoding;
 using static TorchSharp.torch;
 
+using Microsoft.ML;
+
 namespace LmHead.Extensions.MachineLearning;
 
 /// <summary>
@@ -50,4 +52,7 @@ public sealed class LogitsProjectionTransformer : LmHeadTransformer
         bias?.data<float>().CopyTo(parameters, 3 + (v * d));
         return parameters;
     }
+
+    internal override IEstimator<ITransformer> CreateSavedMapping(MLContext ml) =>
+        ml.Transforms.CustomMapping(new SavedProjectionFactory().GetMapping(), SavedContracts.ProjectToLogits);
 }

@@ -18,5 +18,5 @@ public sealed class SoftmaxEstimator : LmHeadEstimator<SoftmaxTransformer>
 
     internal override string StageName => "NormalizeToProbabilities";
 
-    internal override SoftmaxTransformer Create(int inputSize) => new(OutputColumnName, InputColumnName, inputSize);
+    internal override SoftmaxTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize);
 }

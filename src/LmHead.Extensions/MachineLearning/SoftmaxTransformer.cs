@@ -1,5 +1,7 @@
 using LmHead.Extensions.Decoding;
 
+using Microsoft.ML;
+
 namespace LmHead.Extensions.MachineLearning;
 
 /// <summary>Adds a probabilities column computed from logits with a <see cref="SoftmaxNormalizer"/>.</summary>
@@ -25,4 +27,7 @@ public sealed class SoftmaxTransformer : LmHeadTransformer
         TensorRows.Apply(input, output.Vector, _normalizer.Normalize);
 
     internal override float[] SavedParameters() => [];
+
+    internal override IEstimator<ITransformer> CreateSavedMapping(MLContext ml) =>
+        ml.Transforms.CustomMapping(new SavedSoftmaxFactory().GetMapping(), SavedContracts.NormalizeToProbabilities);
 }

@@ -13,6 +13,7 @@ internal sealed class StageBinding
         Stage = stage;
         InputSchema = inputSchema;
         InputColumnIndex = stage.ValidateInput(inputSchema);
+        StreamKeyColumnIndex = stage.StreamKeyColumnName is { } key ? RowKeys.RequireKeyColumn(inputSchema, key, stage.StageName) : null;
         OutputColumns = stage.OutputColumns;
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
@@ -32,6 +33,9 @@ internal sealed class StageBinding
 
     public int InputColumnIndex { get; }
 
+    /// <summary>The user's stream-key column, or <see langword="null"/> when the row id is the key.</summary>
+    public int? StreamKeyColumnIndex { get; }
+
     public IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
     /// <summary>Splits requested output columns into the input columns to read and the added columns to compute.</summary>
@@ -49,6 +53,10 @@ internal sealed class StageBinding
             {
                 active[column.Index - InputSchema.Count] = true;
                 inputs.Add(InputColumnIndex);
+                if (StreamKeyColumnIndex is { } key)
+                {
+                    inputs.Add(key);
+                }
             }
         }
 

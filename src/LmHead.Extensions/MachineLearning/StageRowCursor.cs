@@ -16,7 +16,7 @@ internal sealed class StageRowCursor : DataViewRowCursor
     private readonly float[] _inputValues;
     private readonly StageRowValues _values;
     private ValueGetter<VBuffer<float>>? _inputGetter;
-    private ValueGetter<DataViewRowId>? _idGetter;
+    private Func<ulong>? _rowKey;
     private VBuffer<float> _inputBuffer;
     private long _computedPosition = -1;
 
@@ -103,12 +103,10 @@ internal sealed class StageRowCursor : DataViewRowCursor
         }
 
         _inputGetter ??= _input.GetGetter<VBuffer<float>>(_binding.InputSchema[_binding.InputColumnIndex]);
-        _idGetter ??= _input.GetIdGetter();
+        _rowKey ??= RowKeys.CreateReader(_input, _binding.StreamKeyColumnIndex is { } key ? _binding.InputSchema[key] : null);
         _inputGetter(ref _inputBuffer);
         _inputBuffer.CopyTo(_inputValues);
-        DataViewRowId id = default;
-        _idGetter(ref id);
-        _binding.Stage.Compute(_inputValues, id.Low ^ (id.High * 0x9E3779B97F4A7C15UL), _values);
+        _binding.Stage.Compute(_inputValues, _rowKey(), _values);
         _computedPosition = position;
         _binding.Stage.CountComputedRow();
     }

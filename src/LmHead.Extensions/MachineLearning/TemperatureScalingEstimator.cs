@@ -25,5 +25,5 @@ public sealed class TemperatureScalingEstimator : LmHeadEstimator<TemperatureSca
 
     internal override string StageName => "ScaleTemperature";
 
-    internal override TemperatureScalingTransformer Create(int inputSize) => new(OutputColumnName, InputColumnName, inputSize, Temperature);
+    internal override TemperatureScalingTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize, Temperature);
 }

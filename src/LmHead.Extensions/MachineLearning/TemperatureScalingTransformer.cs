@@ -1,5 +1,7 @@
 using LmHead.Extensions.Decoding;
 
+using Microsoft.ML;
+
 namespace LmHead.Extensions.MachineLearning;
 
 /// <summary>Adds a column of logits divided by a temperature, computed with a <see cref="TemperatureScaler"/>.</summary>
@@ -29,4 +31,7 @@ public sealed class TemperatureScalingTransformer : LmHeadTransformer
         TensorRows.Apply(input, output.Vector, _scaler.Apply);
 
     internal override float[] SavedParameters() => [Temperature];
+
+    internal override IEstimator<ITransformer> CreateSavedMapping(MLContext ml) =>
+        ml.Transforms.CustomMapping(new SavedTemperatureFactory().GetMapping(), SavedContracts.ScaleTemperature);
 }

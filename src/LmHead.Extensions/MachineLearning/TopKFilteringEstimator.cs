@@ -25,5 +25,5 @@ public sealed class TopKFilteringEstimator : LmHeadEstimator<TopKFilteringTransf
 
     internal override string StageName => "KeepTopK";
 
-    internal override TopKFilteringTransformer Create(int inputSize) => new(OutputColumnName, InputColumnName, inputSize, K);
+    internal override TopKFilteringTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize, K);
 }

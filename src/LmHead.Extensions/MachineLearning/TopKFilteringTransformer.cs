@@ -1,5 +1,7 @@
 using LmHead.Extensions.Decoding;
 
+using Microsoft.ML;
+
 namespace LmHead.Extensions.MachineLearning;
 
 /// <summary>Adds a column of logits where all but the k highest are -infinity, computed with a <see cref="TopKFilter"/>.</summary>
@@ -29,4 +31,7 @@ public sealed class TopKFilteringTransformer : LmHeadTransformer
         TensorRows.Apply(input, output.Vector, _filter.Apply);
 
     internal override float[] SavedParameters() => [K];
+
+    internal override IEstimator<ITransformer> CreateSavedMapping(MLContext ml) =>
+        ml.Transforms.CustomMapping(new SavedTopKFactory().GetMapping(), SavedContracts.KeepTopK);
 }

@@ -1,0 +1,111 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using static LmHead.Extensions.Tests.MachineLearning.LmHeadTestData;
+
+namespace LmHead.Extensions.Tests.MachineLearning;
+
+public sealed class KeyedHiddenRow
+{
+    [VectorType(HiddenSize)]
+    public float[] Hidden { get; set; } = [];
+
+    public long RequestId { get; set; }
+}
+
+[TestClass]
+public sealed class LmHeadSaveLoadTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void SavedModelLoadsInAFreshContextWithEqualOutputs()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(25).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = (i * 7) + 3 }).ToArray();
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = KeyedPipeline(ml, weight, bias).Fit(data);
+        var before = ml.Data.CreateEnumerable<HeadPrediction>(model.Transform(data), reuseRowObject: false).ToList();
+        string path = Path.Combine(TestContext.TestRunResultsDirectory ?? Path.GetTempPath(), $"lmhead-{Guid.NewGuid():N}.zip");
+
+        ml.Model.Save(model, data.Schema, path);
+        var fresh = new MLContext(seed: 123);
+        var loaded = fresh.Model.Load(path, out var loadedSchema);
+        var after = fresh.Data.CreateEnumerable<HeadPrediction>(loaded.Transform(fresh.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToList();
+        using var engine = fresh.Model.CreatePredictionEngine<KeyedHiddenRow, HeadPrediction>(loaded, loadedSchema);
+
+        Assert.IsNotInstanceOfType<LmHead.Extensions.MachineLearning.LmHeadTransformer>(loaded, "expected the stock-transform saved form");
+        Assert.AreEqual(rows.Length, after.Count);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var expected = Expected(rows[i].Hidden, weight, bias, (ulong)rows[i].RequestId);
+            CollectionAssert.AreEqual(before[i].Logits, after[i].Logits, $"logits of row {i}");
+            CollectionAssert.AreEqual(expected.Logits, after[i].Logits, $"logits of row {i} against the tensor stages");
+            CollectionAssert.AreEqual(before[i].Probabilities, after[i].Probabilities, $"probabilities of row {i}");
+            Assert.AreEqual(expected.Token, before[i].NextToken, $"token of row {i} before saving");
+            Assert.AreEqual(before[i].NextToken, after[i].NextToken, $"token of row {i}");
+            Assert.AreEqual(before[i].NextTokenProbability, after[i].NextTokenProbability, $"token probability of row {i}");
+            var predicted = engine.Predict(rows[i]);
+            Assert.AreEqual(before[i].NextToken, predicted.NextToken, $"prediction-engine token of row {i}");
+            CollectionAssert.AreEqual(before[i].Logits, predicted.Logits);
+        }
+
+        File.Delete(path);
+    }
+
+    [TestMethod]
+    public void KeyedSamplerGivesTheSameTokensSequentiallyAndInParallel()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(200).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = 1000 - i }).ToArray();
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.Cache(ml.Data.LoadFromEnumerable(rows));
+        var output = KeyedPipeline(ml, weight, bias).Fit(data).Transform(data);
+
+        var tokens = output.GetColumn<uint>("NextToken").ToArray();
+
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.AreEqual(Expected(rows[i].Hidden, weight, bias, (ulong)rows[i].RequestId).Token, tokens[i], $"row {i}");
+        }
+    }
+
+    [TestMethod]
+    public void SavingASamplerKeyedByRowIdThrowsAndNamesTheAlternative()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Rows(2));
+        var model = FullPipeline(ml, weight, bias).Fit(data);
+        using var stream = new MemoryStream();
+
+        var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(model, data.Schema, stream));
+
+        StringAssert.Contains(error.Message, "streamKeyColumnName");
+    }
+
+    [TestMethod]
+    public void StreamKeyColumnOfTheWrongTypeIsRejectedAtFit()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Rows(1));
+
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+            () => ml.Transforms.SampleNextToken("NextToken", "Hidden", 1, streamKeyColumnName: "Hidden").Fit(data));
+
+        StringAssert.Contains(error.Message, "stream-key column 'Hidden' must be a scalar UInt64, UInt32, Int64 or Int32");
+    }
+
+    private static EstimatorChain<LmHead.Extensions.MachineLearning.NextTokenSamplingTransformer> KeyedPipeline(MLContext ml, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor bias) =>
+        ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias)
+            .Append(ml.Transforms.ScaleTemperature("Scaled", "Logits", Temperature))
+            .Append(ml.Transforms.KeepTopK("TopK", "Scaled", K))
+            .Append(ml.Transforms.NormalizeToProbabilities("Probabilities", "TopK"))
+            .Append(ml.Transforms.SampleNextToken("NextToken", "Probabilities", Seed, streamKeyColumnName: "RequestId"));
+}

@@ -41,15 +41,15 @@ public sealed class LmHeadSaveLoadTests
         for (int i = 0; i < rows.Length; i++)
         {
             var expected = Expected(rows[i].Hidden, weight, bias, (ulong)rows[i].RequestId);
-            CollectionAssert.AreEqual(before[i].Logits, after[i].Logits, $"logits of row {i}");
-            CollectionAssert.AreEqual(expected.Logits, after[i].Logits, $"logits of row {i} against the tensor stages");
-            CollectionAssert.AreEqual(before[i].Probabilities, after[i].Probabilities, $"probabilities of row {i}");
+            AssertClose(before[i].Logits, after[i].Logits, $"logits of row {i}");
+            AssertClose(expected.Logits, after[i].Logits, $"logits of row {i} against the tensor stages");
+            AssertClose(before[i].Probabilities, after[i].Probabilities, $"probabilities of row {i}");
             Assert.AreEqual(expected.Token, before[i].NextToken, $"token of row {i} before saving");
             Assert.AreEqual(before[i].NextToken, after[i].NextToken, $"token of row {i}");
             Assert.AreEqual(before[i].NextTokenProbability, after[i].NextTokenProbability, $"token probability of row {i}");
             var predicted = engine.Predict(rows[i]);
             Assert.AreEqual(before[i].NextToken, predicted.NextToken, $"prediction-engine token of row {i}");
-            CollectionAssert.AreEqual(before[i].Logits, predicted.Logits);
+            AssertClose(before[i].Logits, predicted.Logits, $"prediction-engine logits of row {i}");
         }
 
         File.Delete(path);

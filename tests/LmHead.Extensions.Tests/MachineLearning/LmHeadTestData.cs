@@ -72,6 +72,26 @@ internal static class LmHeadTestData
             (uint)samples.Ids[0].item<long>(), samples.Probabilities[0].item<float>());
     }
 
+    /// <summary>
+    /// Compares vectors to float precision: the same matrix product may round differently for differently aligned
+    /// buffers, so logits (and what follows from them) are not always bit-identical. -infinity must match exactly.
+    /// </summary>
+    public static void AssertClose(float[] expected, float[] actual, string message)
+    {
+        Assert.AreEqual(expected.Length, actual.Length, $"{message}: length");
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsNegativeInfinity(expected[i]))
+            {
+                Assert.IsTrue(float.IsNegativeInfinity(actual[i]), $"{message}: entry {i} should be -infinity but is {actual[i]}");
+            }
+            else
+            {
+                Assert.AreEqual(expected[i], actual[i], 1e-5f * Math.Max(1f, Math.Abs(expected[i])), $"{message}: entry {i}");
+            }
+        }
+    }
+
     /// <summary>A plain C# dot product, independent of TorchSharp.</summary>
     public static float[] PlainLogits(float[] hidden, float[] weight, float[] bias)
     {

@@ -74,7 +74,7 @@ public sealed class LmHeadTransformerTests
             token(ref sampled);
             tokenProbability(ref p);
             Assert.AreEqual(expected.Token, sampled, $"token of row {row}");
-            Assert.AreEqual(expected.TokenProbability, p, $"token probability of row {row}");
+            Assert.AreEqual(expected.TokenProbability, p, 1e-6f, $"token probability of row {row}");
             Assert.AreEqual(buffer.GetItemOrDefault((int)sampled), p, 1e-6f);
             row++;
         }

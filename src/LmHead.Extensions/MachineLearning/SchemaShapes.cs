@@ -10,8 +10,6 @@ namespace LmHead.Extensions.MachineLearning;
 /// </summary>
 internal static class SchemaShapes
 {
-    private static readonly MLContext Context = new(seed: 0);
-
     public static SchemaShape Append(SchemaShape input, IReadOnlyList<StageOutputColumn> columns)
     {
         var added = SchemaDefinition.Create(typeof(ShapeRow));
@@ -29,7 +27,7 @@ internal static class SchemaShapes
             template.ColumnType = column.Type;
         }
 
-        var estimator = Context.Transforms.CustomMapping<EmptyRow, ShapeRow>(
+        var estimator = new MLContext(seed: 0).Transforms.CustomMapping<EmptyRow, ShapeRow>(
             static (_, _) => throw new InvalidOperationException("Shape-only mapping."), contractName: null, outputSchemaDefinition: added);
         return estimator.GetOutputSchema(input);
     }

@@ -102,6 +102,69 @@ public sealed class LmHeadSaveLoadTests
         StringAssert.Contains(error.Message, "stream-key column 'Hidden' must be a scalar UInt64, UInt32, Int64 or Int32");
     }
 
+    [TestMethod]
+    public void SingleStageAndMixedChainsRoundTrip()
+    {
+        var ml = new MLContext(seed: 0);
+        var rows = Rows(6);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var single = ml.Transforms.KeepTopK("TopK", "Hidden", 3).Fit(data);
+        var mixed = ml.Transforms.CopyColumns("Copy", "Hidden")
+            .Append(ml.Transforms.ScaleTemperature("Scaled", "Copy", 0.5f))
+            .Append(ml.Transforms.Concatenate("Both", "Hidden", "Scaled"))
+            .Fit(data);
+
+        foreach (var (model, column) in new (ITransformer, string)[] { (single, "TopK"), (mixed, "Both") })
+        {
+            using var stream = new MemoryStream();
+            ml.Model.Save(model, data.Schema, stream);
+            stream.Position = 0;
+            var loaded = new MLContext(seed: 1).Model.Load(stream, out _);
+            var expected = model.Transform(data).GetColumn<float[]>(column).ToArray();
+            var actual = loaded.Transform(data).GetColumn<float[]>(column).ToArray();
+            for (int i = 0; i < rows.Length; i++)
+            {
+                AssertClose(expected[i], actual[i], $"{column} of row {i}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void ModelSavedByVersion1StillLoads()
+    {
+        // Fixtures/lmhead-head-v1.zip was saved by the first release of the saved form (KeyedPipeline over Head() and
+        // Rows(5) with RequestId = row index). If this fails, a contract or column name changed: add a new versioned
+        // name instead of changing an old one.
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(5).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = i }).ToArray();
+        var ml = new MLContext(seed: 0);
+
+        var loaded = ml.Model.Load(Path.Combine(AppContext.BaseDirectory, "MachineLearning", "Fixtures", "lmhead-head-v1.zip"), out _);
+        var predictions = ml.Data.CreateEnumerable<HeadPrediction>(loaded.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToList();
+
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var expected = Expected(rows[i].Hidden, weight, bias, (ulong)i);
+            AssertClose(expected.Logits, predictions[i].Logits, $"logits of row {i}");
+            Assert.AreEqual(expected.Token, predictions[i].NextToken, $"token of row {i}");
+        }
+    }
+
+    [TestMethod]
+    [Ignore("Run by hand to regenerate the version-1 fixture; never regenerate it for a format change.")]
+    public void WriteVersion1Fixture()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(5).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = i }).ToArray();
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        ml.Model.Save(KeyedPipeline(ml, weight, bias).Fit(data), data.Schema, Environment.GetEnvironmentVariable("LMHEAD_FIXTURE_PATH")!);
+    }
+
     private static EstimatorChain<LmHead.Extensions.MachineLearning.NextTokenSamplingTransformer> KeyedPipeline(MLContext ml, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor bias) =>
         ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias)
             .Append(ml.Transforms.ScaleTemperature("Scaled", "Logits", Temperature))

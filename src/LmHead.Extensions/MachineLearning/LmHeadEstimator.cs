@@ -53,8 +53,11 @@ public abstract class LmHeadEstimator<TTransformer> : IEstimator<TTransformer>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         ColumnRequirements.RequireSingleVector(inputSchema, InputColumnName, StageName);
-        return SchemaShapes.Append(inputSchema, Create(RequiredInputSize ?? 1, inputSchema: null).OutputColumns);
+        return SchemaShapes.Append(inputSchema, DescribeOutputs(RequiredInputSize ?? 1));
     }
+
+    /// <summary>Describes the columns a transformer for an input of <paramref name="inputSize"/> values adds.</summary>
+    internal abstract IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize);
 
     /// <summary>Creates the transformer for an input of <paramref name="inputSize"/> values.</summary>
     /// <param name="inputSize">The input vector's size.</param>

@@ -20,6 +20,9 @@ public sealed class LogitsProjectionEstimator : LmHeadEstimator<LogitsProjection
     internal LogitsProjectionEstimator(string outputColumnName, string inputColumnName, LogitsProjector projector)
         : base(outputColumnName, inputColumnName) => _projector = projector;
 
+    internal override IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize) =>
+        [new StageOutputColumn(OutputColumnName, StageOutputKind.Vector, _projector.VocabularySize)];
+
     internal override string StageName => "ProjectToLogits";
 
     internal override int? RequiredInputSize => _projector.HiddenSize;

@@ -9,6 +9,11 @@ namespace LmHead.Extensions.MachineLearning;
 /// Adds a logits column <c>Vector&lt;Single, V&gt;</c> computed from a hidden-state column <c>Vector&lt;Single, d&gt;</c>
 /// with a <see cref="LogitsProjector"/>: <c>logits = hidden · Wᵀ + b</c>.
 /// </summary>
+/// <remarks>
+/// The transformer shares its estimator's handles to the weight and bias (no copy); the garbage collector releases
+/// them. It is deliberately not <see cref="IDisposable"/>: ML.NET disposes a model's disposable transformers when a
+/// <c>PredictionEngine</c> created from it is disposed, which would break the model for every later use.
+/// </remarks>
 public sealed class LogitsProjectionTransformer : LmHeadTransformer
 {
     private readonly LogitsProjector _projector;
@@ -31,6 +36,7 @@ public sealed class LogitsProjectionTransformer : LmHeadTransformer
     public int HiddenSize => _projector.HiddenSize;
 
     internal override string StageName => "ProjectToLogits";
+
 
     internal override IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 

@@ -33,6 +33,12 @@ public sealed class NextTokenSamplingEstimator : LmHeadEstimator<NextTokenSampli
     /// <summary>The integer column that keys each row's random stream, or <see langword="null"/> to use the row id.</summary>
     public string? StreamKeyColumnName { get; }
 
+    internal override IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize) =>
+    [
+        new StageOutputColumn(OutputColumnName, StageOutputKind.TokenId, 0),
+        new StageOutputColumn(ProbabilityColumnName, StageOutputKind.Probability, 0),
+    ];
+
     internal override string StageName => "SampleNextToken";
 
     internal override NextTokenSamplingTransformer Create(int inputSize, DataViewSchema? inputSchema)

@@ -16,6 +16,9 @@ public sealed class SoftmaxEstimator : LmHeadEstimator<SoftmaxTransformer>
     {
     }
 
+    internal override IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize) =>
+        [new StageOutputColumn(OutputColumnName, StageOutputKind.Vector, inputSize)];
+
     internal override string StageName => "NormalizeToProbabilities";
 
     internal override SoftmaxTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize);

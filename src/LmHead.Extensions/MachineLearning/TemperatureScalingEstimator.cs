@@ -23,6 +23,9 @@ public sealed class TemperatureScalingEstimator : LmHeadEstimator<TemperatureSca
     /// <summary>The temperature T.</summary>
     public float Temperature { get; }
 
+    internal override IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize) =>
+        [new StageOutputColumn(OutputColumnName, StageOutputKind.Vector, inputSize)];
+
     internal override string StageName => "ScaleTemperature";
 
     internal override TemperatureScalingTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize, Temperature);

@@ -23,6 +23,9 @@ public sealed class TopKFilteringEstimator : LmHeadEstimator<TopKFilteringTransf
     /// <summary>How many logits each row keeps.</summary>
     public int K { get; }
 
+    internal override IReadOnlyList<StageOutputColumn> DescribeOutputs(int inputSize) =>
+        [new StageOutputColumn(OutputColumnName, StageOutputKind.Vector, inputSize)];
+
     internal override string StageName => "KeepTopK";
 
     internal override TopKFilteringTransformer Create(int inputSize, Microsoft.ML.DataViewSchema? inputSchema) => new(OutputColumnName, InputColumnName, inputSize, K);

@@ -189,6 +189,33 @@ public sealed class LmHeadTransformerTests
     }
 
     [TestMethod]
+    public void SampledTokensFollowTheProbabilitiesAcrossRows()
+    {
+        // 4000 copies of one hidden state: each row draws from its own stream, so the token counts must fit the
+        // row's top-k distribution. Chi-square with K - 1 = 4 degrees of freedom; 18.47 is the 0.1% critical value.
+        var ml = new MLContext(seed: 0);
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var hidden = Rows(1)[0].Hidden;
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4000).Select(_ => new HiddenRow { Hidden = hidden }).ToArray());
+        var output = FullPipeline(ml, weight, bias).Fit(data).Transform(data);
+        var probabilities = Expected(hidden, weight, bias, 0).Probabilities;
+
+        var counts = output.GetColumn<uint>("NextToken").GroupBy(t => t).ToDictionary(g => g.Key, g => g.Count());
+
+        Assert.IsTrue(counts.Keys.All(t => probabilities[t] > 0), "sampled a token outside the top k");
+        double chiSquare = Enumerable.Range(0, VocabularySize).Where(t => probabilities[t] > 0).Sum(t =>
+        {
+            double expected = 4000.0 * probabilities[t];
+            double observed = counts.GetValueOrDefault((uint)t);
+            return (observed - expected) * (observed - expected) / expected;
+        });
+        Assert.IsTrue(chiSquare < 18.47, $"chi-square {chiSquare:F2} with 4 degrees of freedom");
+        Assert.AreEqual(K, counts.Count, "every top-k token should be drawn at least once in 4000 rows");
+    }
+
+    [TestMethod]
     [DoNotParallelize]
     public void ReadingRowsLeaksNoTensors()
     {

@@ -1,5 +1,5 @@
-using Microsoft.ML.Data;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace LmHead.Extensions.MachineLearning;
 
@@ -8,8 +8,10 @@ namespace LmHead.Extensions.MachineLearning;
 /// lazily, computing a row's values once per cursor position.
 /// </summary>
 /// <remarks>
-/// Only this library derives from this class (its members for derived types are internal). A transformer is immutable
-/// and may be read by several cursors at once (parallel cursor sets, one <c>PredictionEngine</c> per thread).
+/// Only this library derives from this class (its members for derived types are internal). A transformer's settings
+/// are immutable and it may be read by several cursors at once (parallel cursor sets, one <c>PredictionEngine</c> per
+/// thread). <c>mlContext.Model.Save</c> writes it as an equivalent chain of stock ML.NET transforms that
+/// <c>Model.Load</c> reads back in any process (see docs/machine-learning.md for what that form can and cannot do).
 /// </remarks>
 public abstract class LmHeadTransformer : ITransformer
 {

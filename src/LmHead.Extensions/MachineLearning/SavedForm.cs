@@ -37,8 +37,8 @@ internal static class SavedForm
     {
         float[] parameters = stage.SavedParameters();
         var temporaries = new List<string> { SavedColumns.Input, SavedColumns.ParameterKey, SavedColumns.Parameters };
-        var chain = new EstimatorChain<ITransformer>().Append<ITransformer>(ml.Transforms.CopyColumns(SavedColumns.Input, stage.InputColumnName)
-            )
+        var chain = new EstimatorChain<ITransformer>()
+            .Append<ITransformer>(ml.Transforms.CopyColumns(SavedColumns.Input, stage.InputColumnName))
             .Append<ITransformer>(ml.Transforms.CustomMapping(new SavedParameterKeyFactory().GetMapping(), SavedContracts.ParameterKey))
             .Append<ITransformer>(ml.Transforms.Conversion.MapValue(
                 SavedColumns.Parameters, [new KeyValuePair<uint, float[]>(0, parameters.Length == 0 ? [0f] : parameters)], SavedColumns.ParameterKey));

@@ -1,0 +1,92 @@
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.MachineLearning;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML;
+
+/// <summary>
+/// Adds the LM-head stages to <see cref="TransformsCatalog"/>: project hidden states to logits, scale by a temperature,
+/// keep the top k, normalise to probabilities and sample the next token.
+/// </summary>
+public static class LmHeadCatalog
+{
+    /// <summary>Projects a hidden-state column to logits over the vocabulary with an output-embedding matrix.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The logits column to add, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="inputColumnName">The hidden-state column, <c>Vector&lt;Single, d&gt;</c>.</param>
+    /// <param name="weight">The output-embedding matrix <c>[V, d]</c>; the estimator shares its storage (no copy).</param>
+    /// <param name="bias">An optional bias <c>[V]</c>.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> or <paramref name="weight"/> is null.</exception>
+    /// <exception cref="ArgumentException">A column name is empty, or a tensor shape or dtype is wrong.</exception>
+    public static LogitsProjectionEstimator ProjectToLogits(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, Tensor weight, Tensor? bias = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new LogitsProjectionEstimator(outputColumnName, inputColumnName, new LogitsProjector(weight, bias));
+    }
+
+    /// <summary>Divides logits by a temperature (T = 0 keeps only the first maximum, i.e. greedy decoding).</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The scaled-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="temperature">T ≥ 0 and finite.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> is negative, NaN or infinite.</exception>
+    public static TemperatureScalingEstimator ScaleTemperature(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float temperature = DecodingDefaults.Temperature)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new TemperatureScalingEstimator(outputColumnName, inputColumnName, temperature);
+    }
+
+    /// <summary>Keeps the k highest logits of each row and sets the others to -infinity.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The filtered-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="k">How many logits to keep; at least 1.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
+    public static TopKFilteringEstimator KeepTopK(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, int k = DecodingDefaults.TopK)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new TopKFilteringEstimator(outputColumnName, inputColumnName, k);
+    }
+
+    /// <summary>Turns logits into probabilities with a numerically stable softmax.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The probabilities column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    public static SoftmaxEstimator NormalizeToProbabilities(this TransformsCatalog catalog, string outputColumnName, string inputColumnName)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new SoftmaxEstimator(outputColumnName, inputColumnName);
+    }
+
+    /// <summary>Samples the next token from a probabilities column, reproducibly per row for a given seed.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The token-id column to add, <c>UInt32</c>.</param>
+    /// <param name="inputColumnName">The probabilities column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="seed">The seed; <see langword="null"/> picks an unpredictable one (fixed for the estimator's lifetime).</param>
+    /// <param name="probabilityColumnName">The column for the token's probability, <c>Single</c>; by default the output name followed by <c>Probability</c>.</param>
+    /// <param name="streamKeyColumnName">
+    /// An integer column (UInt64, UInt32, Int64 or Int32, non-negative) that keys each row's random stream, such as a
+    /// request id; by default the row id. Required to save the model, because a loaded model cannot read row ids.
+    /// </param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    public static NextTokenSamplingEstimator SampleNextToken(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, ulong? seed = null,
+        string? probabilityColumnName = null, string? streamKeyColumnName = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new NextTokenSamplingEstimator(
+            outputColumnName, probabilityColumnName ?? outputColumnName + "Probability", inputColumnName,
+            seed ?? SamplingRandom.CreateUnseeded().NextUInt64(), streamKeyColumnName);
+    }
+}

@@ -85,3 +85,44 @@ internal static class Reference
     public static float[] RandomLogits(Random random, int size, float scale = 3f) =>
         [.. Enumerable.Range(0, size).Select(_ => (float)(random.NextDouble() * 2 - 1) * scale)];
 }
+
+internal static class ReferenceFilters
+{
+    /// <summary>Top-p by a stable sort: keep tokens while the mass before them is below p, at least minKeep.</summary>
+    public static float[] TopP(float[] logits, float p, int minKeep = 1)
+    {
+        var probabilities = Reference.Softmax(logits);
+        var order = logits.Select((v, i) => (v, i)).OrderByDescending(t => t.v).ThenBy(t => t.i).Select(t => t.i).ToArray();
+        var keep = new HashSet<int>();
+        double before = 0;
+        for (int r = 0; r < order.Length; r++)
+        {
+            if (before < p || r < minKeep)
+            {
+                keep.Add(order[r]);
+            }
+
+            before += probabilities[order[r]];
+        }
+
+        return [.. logits.Select((v, i) => keep.Contains(i) ? v : float.NegativeInfinity)];
+    }
+
+    public static float[] MinP(float[] logits, float minP)
+    {
+        var probabilities = Reference.Softmax(logits);
+        double top = probabilities.Max();
+        return [.. logits.Select((v, i) => probabilities[i] >= minP * top ? v : float.NegativeInfinity)];
+    }
+
+    public static float[] Repetition(float[] logits, IEnumerable<int> seen, float penalty)
+    {
+        var result = (float[])logits.Clone();
+        foreach (int t in seen.Distinct())
+        {
+            result[t] = result[t] < 0 ? result[t] * penalty : result[t] / penalty;
+        }
+
+        return result;
+    }
+}

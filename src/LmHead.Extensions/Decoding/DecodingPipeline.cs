@@ -34,11 +34,15 @@ public sealed class DecodingPipeline
     /// <summary>How many top candidates each result reports.</summary>
     public int CandidateCount { get; }
 
+    /// <summary>Whether a stage depends on the tokens seen so far (a penalty), so callers should pass a <see cref="TokenHistory"/>.</summary>
+    public bool UsesHistory => _stages.Any(s => s is ITokenHistoryStage);
+
     /// <summary>Runs the stages only.</summary>
     /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
+    /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>The processed logits; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentException">The logits have the wrong rank or dtype, or hold NaN or +infinity.</exception>
-    public Tensor Process(Tensor logits)
+    public Tensor Process(Tensor logits, TokenHistory? history = null)
     {
         LogitsGuard.RequireRows(logits, nameof(logits));
         LogitsGuard.RequireNoNaNOrPositiveInfinity(logits, nameof(logits));
@@ -46,7 +50,9 @@ public sealed class DecodingPipeline
         var current = logits.alias();
         foreach (var stage in _stages)
         {
-            current = stage.Apply(current);
+            current = stage is ITokenHistoryStage historyStage
+                ? historyStage.Apply(current, history ?? TokenHistory.Empty)
+                : stage.Apply(current);
         }
 
         return current.MoveToOuterDisposeScope();
@@ -54,20 +60,22 @@ public sealed class DecodingPipeline
 
     /// <summary>Runs the stages and the softmax.</summary>
     /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
+    /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>Probabilities with the input's shape; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentException">The logits are invalid, or the stages removed every token of a row.</exception>
-    public Tensor ComputeProbabilities(Tensor logits)
+    public Tensor ComputeProbabilities(Tensor logits, TokenHistory? history = null)
     {
         using var scope = NewDisposeScope();
-        return _softmax.Normalize(Process(logits)).MoveToOuterDisposeScope();
+        return _softmax.Normalize(Process(logits, history)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Chooses the next token for one row of logits.</summary>
     /// <param name="logits">Logits <c>[V]</c>.</param>
     /// <param name="random">The generator to draw from, or <see langword="null"/> for the pipeline's own (seeded by <see cref="DecodingPipelineBuilder.UseSeed"/>).</param>
+    /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>The chosen token, its probability and the top candidates.</returns>
     /// <exception cref="ArgumentException">The logits are not a single row, are invalid, or every token was removed.</exception>
-    public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null)
+    public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
     {
         ArgumentNullException.ThrowIfNull(logits);
         if (logits.dim() != 1)
@@ -76,19 +84,20 @@ public sealed class DecodingPipeline
         }
 
         using var row = logits.unsqueeze(0);
-        return NextTokens(row, random)[0];
+        return NextTokens(row, random, history)[0];
     }
 
     /// <summary>Chooses the next token for every row of a batch.</summary>
     /// <param name="logits">Logits <c>[B, V]</c> (or <c>[V]</c>, treated as one row).</param>
     /// <param name="random">The generator to draw from, or <see langword="null"/> for the pipeline's own.</param>
+    /// <param name="history">The tokens seen so far, for penalty stages (the same for every row); <see langword="null"/> means none.</param>
     /// <returns>One result per row, in row order.</returns>
     /// <exception cref="ArgumentException">The logits are invalid, or every token of a row was removed.</exception>
-    public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null)
+    public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
     {
         using var scope = NewDisposeScope();
         var raw = logits.dim() == 1 ? logits.unsqueeze(0) : logits;
-        var processed = Process(raw);
+        var processed = Process(raw, history);
         var probabilities = _softmax.Normalize(processed);
 
         Tensor ids;

@@ -5,6 +5,12 @@ namespace LmHead.Extensions.Decoding;
 /// <c>new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).UseSeed(42).Build()</c>.
 /// Stages run in the order they are added; softmax and sampling always come last.
 /// </summary>
+/// <remarks>
+/// The library's default order, used by the text generator, Semantic Kernel and the chat client, is Hugging Face's:
+/// logit bias, repetition penalty, frequency/presence penalties, then temperature, top-k, top-p, min-p, then the draw.
+/// Temperature commutes with top-k but not with top-p or min-p, so where it sits changes the result; compose another
+/// order by calling the <c>Use…</c> methods in that order.
+/// </remarks>
 public sealed class DecodingPipelineBuilder
 {
     private readonly List<ILogitsStage> _stages = [];
@@ -37,6 +43,65 @@ public sealed class DecodingPipelineBuilder
     /// <returns>This builder.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
     public DecodingPipelineBuilder UseTopK(int k) => Use(new TopKFilter(k));
+
+    /// <summary>Makes the pipeline greedy: it picks the argmax (the first maximum on ties). Same as <c>UseTemperature(0)</c>.</summary>
+    /// <returns>This builder.</returns>
+    public DecodingPipelineBuilder UseGreedy() => UseTemperature(0f);
+
+    /// <summary>Adds a <see cref="TopPFilter"/>; p = 1 adds nothing.</summary>
+    /// <param name="p">The probability mass to keep, in (0, 1].</param>
+    /// <param name="minTokensToKeep">At least this many tokens survive.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    public DecodingPipelineBuilder UseTopP(float p, int minTokensToKeep = 1)
+    {
+        var stage = new TopPFilter(p, minTokensToKeep);
+        return p >= 1f ? this : Use(stage);
+    }
+
+    /// <summary>Adds a <see cref="MinPFilter"/>; 0 adds nothing.</summary>
+    /// <param name="minP">The relative threshold, in [0, 1].</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minP"/> is out of range.</exception>
+    public DecodingPipelineBuilder UseMinP(float minP)
+    {
+        var stage = new MinPFilter(minP);
+        return minP == 0f ? this : Use(stage);
+    }
+
+    /// <summary>Adds a <see cref="RepetitionPenalty"/> (Hugging Face semantics); 1 adds nothing.</summary>
+    /// <param name="penalty">A finite factor &gt; 0.</param>
+    /// <param name="window">Only the last this-many tokens count; <see langword="null"/> for all.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    public DecodingPipelineBuilder UseRepetitionPenalty(float penalty, int? window = null)
+    {
+        var stage = new RepetitionPenalty(penalty, window);
+        return penalty == 1f ? this : Use(stage);
+    }
+
+    /// <summary>Adds <see cref="FrequencyPresencePenalty"/> (OpenAI semantics, over generated tokens); 0 and 0 add nothing.</summary>
+    /// <param name="frequency">Subtracted per occurrence.</param>
+    /// <param name="presence">Subtracted once for any occurrence.</param>
+    /// <param name="window">Only the last this-many generated tokens count; <see langword="null"/> for all.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
+    public DecodingPipelineBuilder UseFrequencyPresencePenalty(float frequency, float presence, int? window = null)
+    {
+        var stage = new FrequencyPresencePenalty(frequency, presence, window);
+        return frequency == 0f && presence == 0f ? this : Use(stage);
+    }
+
+    /// <summary>Adds a <see cref="LogitBias"/>; an empty map adds nothing.</summary>
+    /// <param name="bias">Token id → additive bias (-infinity bans the token).</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="bias"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is negative or a bias is NaN or +infinity.</exception>
+    public DecodingPipelineBuilder UseLogitBias(IReadOnlyDictionary<int, float> bias)
+    {
+        var stage = new LogitBias(bias);
+        return bias.Count == 0 ? this : Use(stage);
+    }
 
     /// <summary>Seeds the pipeline's sampler, for reproducible draws.</summary>
     /// <param name="seed">The seed.</param>

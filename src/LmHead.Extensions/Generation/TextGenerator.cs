@@ -92,7 +92,9 @@ public sealed class TextGenerator
         int[] promptIds = EncodePrompt(prompt);
         int contextLeft = _model.Config.MaxPositions - promptIds.Length + 1;
         int budget = Math.Min(options.MaxNewTokens, contextLeft);
-        var pipeline = BuildPipeline(options);
+        var pipeline = options.BuildPipeline();
+        var generatedIds = new List<int>();
+        var history = new TokenHistory(promptIds, generatedIds);
         var random = options.Seed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
         var decoder = new IncrementalTextDecoder(_tokenizer);
         var matcher = new StopSequenceMatcher(options.StopSequences);
@@ -107,8 +109,9 @@ public sealed class TextGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             int[] stepInput = input;
-            var step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options), cancellationToken);
+            var step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken);
             generated++;
+            generatedIds.Add(step.TokenId);
             input = [step.TokenId];
             string text = "";
             if (step.TokenId == endOfText)
@@ -168,21 +171,9 @@ public sealed class TextGenerator
         return ids;
     }
 
-    private static DecodingPipeline BuildPipeline(GenerationOptions options)
-    {
-        var builder = new DecodingPipelineBuilder()
-            .UseTemperature(options.Temperature)
-            .UseCandidateCount(options.IncludeLogProbabilities ? options.TopLogProbabilities : 0);
-        if (options.TopK is { } k)
-        {
-            builder.UseTopK(k);
-        }
-
-        return builder.Build();
-    }
-
     private (int TokenId, TokenLogProbability? LogProbability) Step(
-        int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options)
+        int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options,
+        TokenHistory history)
     {
         lock (_gate)
         {
@@ -190,17 +181,28 @@ public sealed class TextGenerator
             using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
             var hidden = _model.ComputeHiddenStates(ids, cache);
             var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
-            var next = pipeline.NextToken(logits, random);
+            var next = pipeline.NextToken(logits, random, history);
             if (!options.IncludeLogProbabilities)
             {
                 return (next.TokenId, null);
             }
 
-            double normalizer = logits.logsumexp(0).item<float>();
-            double chosen = logits[next.TokenId].item<float>() - normalizer;
-            TokenAlternative[] alternatives =
-                [.. next.Candidates.Select(c => new TokenAlternative(c.TokenId, _tokenizer.Decode([c.TokenId]), c.RawLogit - normalizer))];
-            return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives));
+            // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
+            var processed = pipeline.Process(logits, history).log_softmax(0);
+            var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
+            double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
+            int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
+            TokenAlternative[] alternatives = [];
+            if (count > 0)
+            {
+                var top = processed.topk(count);
+                long[] topIds = top.indexes.data<long>().ToArray();
+                float[] topValues = top.values.data<float>().ToArray();
+                alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
+            }
+
+            double chosen = processed[next.TokenId].item<float>();
+            return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
         }
     }
 }

@@ -184,26 +184,46 @@ public sealed class TextGeneratorTests
     }
 
     [TestMethod]
-    public async Task LogProbabilitiesAreTheModelsLogSoftmaxWithTheTopAlternatives()
+    public async Task LogProbabilitiesAreThoseOfTheProcessedDistributionWithRawOnRequest()
     {
         var generator = RandomGenerator();
-        var options = new GenerationOptions { MaxNewTokens = 3, Temperature = 0, IncludeLogProbabilities = true, TopLogProbabilities = 4 };
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = 3, Temperature = 0.5f, TopK = 3, Seed = 4,
+            IncludeLogProbabilities = true, TopLogProbabilities = 4, IncludeRawLogProbabilities = true,
+        };
         var promptIds = Gpt2Tokenizer.Default.EncodeToIds("Hello there");
         using var ids = tensor(promptIds.Select(i => (long)i).ToArray());
         using var logits = RandomModel.ComputeLogits(ids);
-        using var expected = logits[-1].log_softmax(0);
+        float[] last = logits[-1].data<float>().ToArray();
+        var expected = Reference.Softmax(Reference.TopK(Reference.Scale(last, 0.5f), 3)).Select(p => Math.Log(p)).ToArray();
+        var expectedRaw = Reference.Softmax(last).Select(p => Math.Log(p)).ToArray();
 
         var result = await generator.GenerateAsync("Hello there", options);
 
         var first = result.LogProbabilities[0];
         Assert.HasCount(3, result.LogProbabilities);
+        Assert.IsTrue(double.IsFinite(expected[first.TokenId]), "the chosen token is in the top 3");
+        Assert.AreEqual(expected[first.TokenId], first.LogProbability, 1e-4);
+        Assert.AreEqual(expectedRaw[first.TokenId], first.RawLogProbability!.Value, 1e-4);
         Assert.HasCount(4, first.TopAlternatives);
-        Assert.AreEqual(expected.argmax().item<long>(), first.TokenId);
-        Assert.AreEqual(expected[first.TokenId].item<float>(), first.LogProbability, 1e-4);
-        Assert.AreEqual(first.TokenId, first.TopAlternatives[0].TokenId);
-        var alternativeLogProbabilities = first.TopAlternatives.Select(a => a.LogProbability).ToList();
-        CollectionAssert.AreEqual(alternativeLogProbabilities.OrderByDescending(x => x).ToList(), alternativeLogProbabilities);
-        Assert.AreEqual(expected[first.TopAlternatives[3].TokenId].item<float>(), first.TopAlternatives[3].LogProbability, 1e-4);
+        var byProcessed = expected.Select((v, i) => (v, i)).OrderByDescending(t => t.v).Take(3).ToArray();
+        for (int a = 0; a < 3; a++)
+        {
+            Assert.AreEqual(byProcessed[a].i, first.TopAlternatives[a].TokenId);
+            Assert.AreEqual(byProcessed[a].v, first.TopAlternatives[a].LogProbability, 1e-4);
+            Assert.AreEqual(expectedRaw[byProcessed[a].i], first.TopAlternatives[a].RawLogProbability!.Value, 1e-4);
+        }
+
+        Assert.IsTrue(double.IsNegativeInfinity(first.TopAlternatives[3].LogProbability), "the 4th alternative was filtered by top-k");
+    }
+
+    [TestMethod]
+    public async Task GreedyLogProbabilityIsZeroUnderTheProcessedDistribution()
+    {
+        var options = new GenerationOptions { MaxNewTokens = 2, Temperature = 0, IncludeLogProbabilities = true };
+        var result = await RandomGenerator().GenerateAsync("Hello there", options);
+        Assert.IsTrue(result.LogProbabilities.All(l => l.LogProbability == 0), "greedy draws with probability 1");
     }
 
     [TestMethod]

@@ -17,8 +17,9 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// <see cref="ChatOptions"/> mapping: <see cref="ChatOptions.Temperature"/>, <see cref="ChatOptions.TopK"/> (0 keeps
 /// all tokens), <see cref="ChatOptions.MaxOutputTokens"/>, <see cref="ChatOptions.StopSequences"/> (plus
 /// <see cref="ChatPromptFormat.TurnStopSequence"/>; the caller's list is not changed), <see cref="ChatOptions.Seed"/>
-/// (≥ 0), <see cref="ChatOptions.Instructions"/>, and the additional properties <c>logprobs</c> and
-/// <c>top_logprobs</c>. Options the model cannot honour are not ignored: <see cref="ChatOptions.TopP"/>, the penalties,
+/// (≥ 0), <see cref="ChatOptions.Instructions"/>, <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.FrequencyPenalty"/>,
+/// <see cref="ChatOptions.PresencePenalty"/>, and the additional properties <c>logprobs</c>, <c>top_logprobs</c>,
+/// <c>min_p</c>, <c>repetition_penalty</c> and <c>logit_bias</c>. Options the model cannot honour are not ignored:
 /// tools, a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
 /// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
 /// </para>
@@ -214,15 +215,17 @@ public sealed class LmHeadChatClient : IChatClient
         settings.MaxTokens = options.MaxOutputTokens;
         settings.Seed = options.Seed;
         settings.StopSequences = options.StopSequences is null ? null : [.. options.StopSequences];
+        settings.TopP = options.TopP;
+        settings.FrequencyPenalty = options.FrequencyPenalty;
+        settings.PresencePenalty = options.PresencePenalty;
         if (options.AdditionalProperties is { } additional)
         {
             foreach (var (key, value) in additional)
             {
-                if (!key.Equals(LmHeadSettingNames.LogProbabilities, StringComparison.OrdinalIgnoreCase)
-                    && !key.Equals(LmHeadSettingNames.TopLogProbabilities, StringComparison.OrdinalIgnoreCase))
+                if (!AdditionalPropertyNames.Contains(key))
                 {
                     throw new NotSupportedException(
-                        $"The LmHead chat client does not support the additional property '{key}' (supported: {LmHeadSettingNames.LogProbabilities}, {LmHeadSettingNames.TopLogProbabilities}).");
+                        $"The LmHead chat client does not support the additional property '{key}' (supported: {string.Join(", ", AdditionalPropertyNames)}).");
                 }
 
                 SettingValueReader.Apply(settings, key, value);
@@ -232,25 +235,17 @@ public sealed class LmHeadChatClient : IChatClient
         return settings.ToGenerationOptions([ChatPromptFormat.TurnStopSequence]);
     }
 
+    /// <summary>The settings without a <see cref="ChatOptions"/> property, accepted as additional properties.</summary>
+    private static readonly HashSet<string> AdditionalPropertyNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        LmHeadSettingNames.LogProbabilities, LmHeadSettingNames.TopLogProbabilities, LmHeadSettingNames.MinP,
+        LmHeadSettingNames.RepetitionPenalty, LmHeadSettingNames.LogitBias,
+    };
+
     private void RejectUnsupported(ChatOptions options)
     {
         static NotSupportedException Unsupported(string option) =>
             new($"The LmHead chat client does not support ChatOptions.{option} yet; leave it unset.");
-
-        if (options.TopP is not null)
-        {
-            throw Unsupported(nameof(ChatOptions.TopP));
-        }
-
-        if (options.FrequencyPenalty is not null)
-        {
-            throw Unsupported(nameof(ChatOptions.FrequencyPenalty));
-        }
-
-        if (options.PresencePenalty is not null)
-        {
-            throw Unsupported(nameof(ChatOptions.PresencePenalty));
-        }
 
         if (options.Tools is { Count: > 0 } && options.ToolMode is not NoneChatToolMode)
         {

@@ -8,7 +8,8 @@ namespace LmHead.Extensions.SemanticKernel.Settings;
 /// <summary>
 /// Execution settings of the LmHead text-generation service and chat client, with the snake_case JSON names Semantic
 /// Kernel prompt configurations use: <c>temperature</c>, <c>top_k</c>, <c>max_tokens</c>, <c>stop_sequences</c>,
-/// <c>seed</c>, <c>logprobs</c>, <c>top_logprobs</c>. A property left <see langword="null"/> takes the
+/// <c>seed</c>, <c>logprobs</c>, <c>top_logprobs</c>, <c>top_p</c>, <c>min_p</c>, <c>repetition_penalty</c>,
+/// <c>frequency_penalty</c>, <c>presence_penalty</c>, <c>logit_bias</c>. A property left <see langword="null"/> takes the
 /// <see cref="GenerationOptions"/> default.
 /// </summary>
 /// <remarks>
@@ -17,7 +18,7 @@ namespace LmHead.Extensions.SemanticKernel.Settings;
 /// <see cref="PromptExecutionSettings"/> whose <see cref="PromptExecutionSettings.ExtensionData"/> comes from prompt
 /// YAML or JSON.
 /// </remarks>
-public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
+public sealed partial class LmHeadPromptExecutionSettings : PromptExecutionSettings
 {
     private float? _temperature;
     private int? _topK;
@@ -172,6 +173,12 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
         Seed = Seed,
         LogProbabilities = LogProbabilities,
         TopLogProbabilities = TopLogProbabilities,
+        TopP = TopP,
+        MinP = MinP,
+        RepetitionPenalty = RepetitionPenalty,
+        FrequencyPenalty = FrequencyPenalty,
+        PresencePenalty = PresencePenalty,
+        LogitBias = LogitBias is null ? null : new Dictionary<int, float>(LogitBias),
     };
 
     /// <summary>
@@ -182,7 +189,7 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
     /// <remarks>
     /// Keys are matched case-insensitively. The keys Semantic Kernel handles itself (<c>model_id</c>,
     /// <c>service_id</c>, <c>function_choice_behavior</c>) are skipped; any other unknown key, such as <c>top_p</c>,
-    /// is an error rather than silently ignored, because a setting the model cannot honour changes the output the
+    /// (say, <c>typical_p</c>) is an error rather than silently ignored, because a setting the model cannot honour changes the output the
     /// caller expects. A null value leaves the setting at its default. The argument is never changed.
     /// </remarks>
     /// <param name="executionSettings">The settings, or <see langword="null"/> for the defaults.</param>
@@ -237,6 +244,12 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
             Seed = Seed is { } seed ? (ulong)seed : null,
             IncludeLogProbabilities = LogProbabilities == true || TopLogProbabilities > 0,
             TopLogProbabilities = TopLogProbabilities ?? 0,
+            TopP = TopP,
+            MinP = MinP,
+            RepetitionPenalty = RepetitionPenalty,
+            FrequencyPenalty = FrequencyPenalty ?? 0,
+            PresencePenalty = PresencePenalty ?? 0,
+            LogitBias = LogitBias is null ? new Dictionary<int, float>() : BansFromOpenAi(LogitBias),
         };
     }
 

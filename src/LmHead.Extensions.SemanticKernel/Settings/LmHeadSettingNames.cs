@@ -24,6 +24,25 @@ public static class LmHeadSettingNames
     /// <summary>How many alternatives to report per token: <c>top_logprobs</c>.</summary>
     public const string TopLogProbabilities = "top_logprobs";
 
+    /// <summary>Nucleus sampling mass: <c>top_p</c>.</summary>
+    public const string TopP = "top_p";
+
+    /// <summary>The min-p threshold: <c>min_p</c>.</summary>
+    public const string MinP = "min_p";
+
+    /// <summary>Hugging Face's repetition penalty: <c>repetition_penalty</c>.</summary>
+    public const string RepetitionPenalty = "repetition_penalty";
+
+    /// <summary>OpenAI's frequency penalty: <c>frequency_penalty</c>.</summary>
+    public const string FrequencyPenalty = "frequency_penalty";
+
+    /// <summary>OpenAI's presence penalty: <c>presence_penalty</c>.</summary>
+    public const string PresencePenalty = "presence_penalty";
+
+    /// <summary>Per-token additive logit bias (token id → bias; -100 or less bans): <c>logit_bias</c>.</summary>
+    public const string LogitBias = "logit_bias";
+
     /// <summary>Every supported setting name.</summary>
-    public static IReadOnlyList<string> All { get; } = [Temperature, TopK, MaxTokens, StopSequences, Seed, LogProbabilities, TopLogProbabilities];
+    public static IReadOnlyList<string> All { get; } =
+        [Temperature, TopK, MaxTokens, StopSequences, Seed, LogProbabilities, TopLogProbabilities, TopP, MinP, RepetitionPenalty, FrequencyPenalty, PresencePenalty, LogitBias];
 }

@@ -59,6 +59,24 @@ internal static class SettingValueReader
                 case LmHeadSettingNames.TopLogProbabilities:
                     settings.TopLogProbabilities = ReadInt32(name, value);
                     break;
+                case LmHeadSettingNames.TopP:
+                    settings.TopP = (float)ReadDouble(name, value);
+                    break;
+                case LmHeadSettingNames.MinP:
+                    settings.MinP = (float)ReadDouble(name, value);
+                    break;
+                case LmHeadSettingNames.RepetitionPenalty:
+                    settings.RepetitionPenalty = (float)ReadDouble(name, value);
+                    break;
+                case LmHeadSettingNames.FrequencyPenalty:
+                    settings.FrequencyPenalty = (float)ReadDouble(name, value);
+                    break;
+                case LmHeadSettingNames.PresencePenalty:
+                    settings.PresencePenalty = (float)ReadDouble(name, value);
+                    break;
+                case LmHeadSettingNames.LogitBias:
+                    settings.LogitBias = ReadBias(name, value);
+                    break;
                 default:
                     settings.StopSequences = ReadStrings(name, value);
                     break;
@@ -153,6 +171,31 @@ internal static class SettingValueReader
             default:
                 throw WrongType(name, value, "a string or a list of strings");
         }
+    }
+
+    /// <summary>Reads a token-id → bias map from a JSON object or a dictionary (keys may be strings of digits).</summary>
+    internal static Dictionary<int, float> ReadBias(string name, object value)
+    {
+        IEnumerable<(object Key, object? Value)> entries = value switch
+        {
+            JsonElement { ValueKind: JsonValueKind.Object } e => e.EnumerateObject().Select(p => ((object)p.Name, (object?)p.Value)),
+            System.Collections.IDictionary d => d.Keys.Cast<object>().Select(k => (k, d[k])),
+            _ => throw WrongType(name, value, "an object mapping token ids to biases"),
+        };
+        var result = new Dictionary<int, float>();
+        foreach (var (key, item) in entries)
+        {
+            int token = key switch
+            {
+                int i => i,
+                long l when l is >= 0 and <= int.MaxValue => (int)l,
+                string s when int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) => parsed,
+                _ => throw new ArgumentException($"The execution setting '{name}' has key '{key}', which is not a token id.", name),
+            };
+            result[token] = item is null ? throw WrongType(name, value, "an object mapping token ids to numbers") : (float)ReadDouble(name, item);
+        }
+
+        return result;
     }
 
     private static ArgumentException WrongType(string name, object value, string expected) =>

@@ -85,7 +85,7 @@ public sealed class KernelTests
         var badTemperature = PromptTemplateConfig.FromJson("""
             { "template": "Hello", "execution_settings": { "default": { "temperature": "hot" } } }
             """);
-        var unknown = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["top_p"] = 0.9 } };
+        var unknown = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["typical_p"] = 0.9 } };
         var negative = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["max_tokens"] = -3 } };
 
         var e1 = await Assert.ThrowsAsync<ArgumentException>(() => kernel.InvokeAsync(kernel.CreateFunctionFromPrompt(badTemperature)));
@@ -93,7 +93,7 @@ public sealed class KernelTests
         var e3 = await Assert.ThrowsAsync<ArgumentException>(() => kernel.InvokePromptAsync("Hello", new KernelArguments(negative)));
 
         Assert.Contains("temperature", e1.Message);
-        Assert.Contains("top_p", e2.Message);
+        Assert.Contains("typical_p", e2.Message);
         Assert.Contains("max_tokens", e3.Message);
     }
 

@@ -86,16 +86,38 @@ public sealed class LmHeadChatClientTests
     {
         using var client = CreateClient();
 
-        var topP = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { TopP = 0.9f }));
-        var penalty = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { FrequencyPenalty = 0.5f }));
+        var topP = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { TopP = 1.5f }));
+        var tools = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
+            s_conversation, new ChatOptions { ResponseFormat = ChatResponseFormat.Json }));
         var extra = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
-            s_conversation, new ChatOptions { AdditionalProperties = new() { ["min_p"] = 0.1 } }));
+            s_conversation, new ChatOptions { AdditionalProperties = new() { ["typical_p"] = 0.1 } }));
         var negativeSeed = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { Seed = -1 }));
 
-        Assert.Contains("TopP", topP.Message);
-        Assert.Contains("FrequencyPenalty", penalty.Message);
-        Assert.Contains("min_p", extra.Message);
+        Assert.Contains("top_p", topP.Message);
+        Assert.Contains("ResponseFormat", tools.Message);
+        Assert.Contains("typical_p", extra.Message);
         Assert.Contains("seed", negativeSeed.Message);
+    }
+
+    [TestMethod]
+    public async Task DecodingControlsChangeTheOutputAsTheGeneratorDoes()
+    {
+        using var client = CreateClient();
+        var options = new ChatOptions
+        {
+            Seed = 5, MaxOutputTokens = 6, Temperature = 1f, TopP = 0.5f, FrequencyPenalty = 0.5f, PresencePenalty = 0.2f,
+            AdditionalProperties = new() { ["min_p"] = 0.05, ["repetition_penalty"] = 1.3, ["logit_bias"] = new Dictionary<string, object> { ["11"] = -100 } },
+        };
+        var viaChat = await client.GetResponseAsync(s_conversation, options);
+
+        var generator = (LmHead.Extensions.Generation.TextGenerator)client.GetService(typeof(LmHead.Extensions.Generation.TextGenerator))!;
+        var direct = await generator.GenerateAsync(ChatPromptFormat.Render(s_conversation), new LmHead.Extensions.Generation.GenerationOptions
+        {
+            Seed = 5, MaxNewTokens = 6, Temperature = 1f, TopP = 0.5f, FrequencyPenalty = 0.5f, PresencePenalty = 0.2f, MinP = 0.05f,
+            RepetitionPenalty = 1.3f, LogitBias = new Dictionary<int, float> { [11] = float.NegativeInfinity }, StopSequences = [ChatPromptFormat.TurnStopSequence],
+        });
+
+        Assert.AreEqual(direct.Text.TrimStart(), viaChat.Text);
     }
 
     [TestMethod]
@@ -146,11 +168,11 @@ public sealed class LmHeadChatClientTests
     {
         using var client = CreateClient();
         var service = client.AsChatCompletionService();
-        var settings = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["top_p"] = 0.5 } };
+        var settings = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["typical_p"] = 0.5 } };
 
         var error = await Assert.ThrowsAsync<NotSupportedException>(() => service.GetChatMessageContentAsync(new ChatHistory("Hi"), settings));
 
-        Assert.Contains("TopP", error.Message);
+        Assert.Contains("typical_p", error.Message);
     }
 
     [TestMethod]

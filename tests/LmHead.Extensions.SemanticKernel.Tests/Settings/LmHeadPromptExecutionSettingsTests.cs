@@ -13,6 +13,8 @@ public sealed class LmHeadPromptExecutionSettingsTests
         var settings = new LmHeadPromptExecutionSettings
         {
             Temperature = 0.5f, TopK = 7, MaxTokens = 9, StopSequences = ["."], Seed = 3, LogProbabilities = true, TopLogProbabilities = 2,
+            TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
+            LogitBias = new Dictionary<int, float> { [50256] = -100f },
         };
 
         string json = JsonSerializer.Serialize(settings);
@@ -27,6 +29,28 @@ public sealed class LmHeadPromptExecutionSettingsTests
         var back = JsonSerializer.Deserialize<LmHeadPromptExecutionSettings>(json)!;
         Assert.AreEqual(7, back.TopK);
         Assert.AreEqual(".", back.StopSequences!.Single());
+        Assert.AreEqual(0.9f, back.TopP);
+        Assert.AreEqual(-100f, back.LogitBias![50256]);
+    }
+
+    [TestMethod]
+    public void ReadsTheDecodingControlsFromPromptJsonAndMapsThemToGenerationOptions()
+    {
+        var config = Microsoft.SemanticKernel.PromptTemplateConfig.FromJson("""
+            { "template": "x", "execution_settings": { "default": {
+                "top_p": 0.8, "min_p": "0.05", "repetition_penalty": 1.2, "frequency_penalty": 0.5, "presence_penalty": -0.25,
+                "logit_bias": { "50256": -100, "11": 2.5 } } } }
+            """);
+        var settings = LmHeadPromptExecutionSettings.FromExecutionSettings(config.ExecutionSettings["default"]);
+        var options = settings.ToGenerationOptions();
+
+        Assert.AreEqual(0.8f, options.TopP);
+        Assert.AreEqual(0.05f, options.MinP);
+        Assert.AreEqual(1.2f, options.RepetitionPenalty);
+        Assert.AreEqual(0.5f, options.FrequencyPenalty);
+        Assert.AreEqual(-0.25f, options.PresencePenalty);
+        Assert.IsTrue(float.IsNegativeInfinity(options.LogitBias[50256]), "-100 bans, as in OpenAI's API");
+        Assert.AreEqual(2.5f, options.LogitBias[11]);
     }
 
     [TestMethod]
@@ -121,8 +145,13 @@ public sealed class LmHeadPromptExecutionSettingsTests
     [DataRow("top_logprobs", 21)]
     [DataRow("logprobs", 3)]
     [DataRow("stop_sequences", 5)]
-    [DataRow("top_p", 0.9)]
-    [DataRow("frequency_penalty", 0.1)]
+    [DataRow("typical_p", 0.9)]
+    [DataRow("top_p", 0.0)]
+    [DataRow("top_p", 1.5)]
+    [DataRow("min_p", -0.1)]
+    [DataRow("repetition_penalty", 0.0)]
+    [DataRow("frequency_penalty", "lots")]
+    [DataRow("logit_bias", "x")]
     public void InvalidOrUnknownValueIsAnArgumentExceptionNamingTheSetting(string name, object value)
     {
         var settings = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { [name] = value } };

@@ -56,6 +56,52 @@ public static class LmHeadCatalog
         return new TopKFilteringEstimator(outputColumnName, inputColumnName, k);
     }
 
+    /// <summary>Nucleus filtering: keeps the smallest set of tokens with probability mass ≥ p (the crossing token kept).</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The filtered-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="p">The mass to keep, in (0, 1].</param>
+    /// <param name="minTokensToKeep">At least this many tokens survive.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/> or <paramref name="minTokensToKeep"/> is out of range.</exception>
+    public static LogitsFilteringEstimator KeepTopP(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float p, int minTokensToKeep = 1)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.TopP(p, minTokensToKeep));
+    }
+
+    /// <summary>Min-p filtering: keeps tokens whose probability is at least min_p × the top probability.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The filtered-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="minP">The relative threshold, in [0, 1].</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minP"/> is out of range.</exception>
+    public static LogitsFilteringEstimator KeepMinP(this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float minP)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.MinP(minP));
+    }
+
+    /// <summary>Adds a fixed bias to chosen tokens' logits; -infinity bans a token.</summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The biased-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="bias">Token id → bias.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token id is negative or a bias is NaN or +infinity.</exception>
+    public static LogitsFilteringEstimator AddLogitBias(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, IReadOnlyDictionary<int, float> bias)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(bias);
+        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.LogitBias(bias));
+    }
+
     /// <summary>Turns logits into probabilities with a numerically stable softmax.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="outputColumnName">The probabilities column to add.</param>

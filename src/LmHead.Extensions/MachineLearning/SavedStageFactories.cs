@@ -17,6 +17,7 @@ internal static class SavedContracts
     public const string NormalizeToProbabilities = "LmHead.NormalizeToProbabilities.v1";
     public const string SampleNextToken = "LmHead.SampleNextToken.v1";
     public const string SampleNextTokenSignedKey = "LmHead.SampleNextTokenSignedKey.v1";
+    public const string FilterLogits = "LmHead.FilterLogits.v1";
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.ParameterKey)]
@@ -50,6 +51,13 @@ internal sealed class SavedTopKFactory : CustomMappingFactory<SavedStageInput, S
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
         SavedVectorStage.Create(parameters => (null, new TopKFilter((int)parameters[0]).Apply));
+}
+
+[CustomMappingFactoryAttribute(SavedContracts.FilterLogits)]
+internal sealed class SavedLogitsFilterFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
+{
+    public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
+        SavedVectorStage.Create(parameters => (null, LogitsFilter.Create(parameters).Apply));
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.NormalizeToProbabilities)]

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -134,8 +135,61 @@ public sealed class LogitsProjector : IDisposable
         }
 
         using var scope = NewDisposeScope();
+        if (UseSimdKernel && KernelFormat() is { } format && (hidden.dim() == 1 || hidden.shape[0] == 1))
+        {
+            return ProjectWithKernel(hidden, format).MoveToOuterDisposeScope();
+        }
+
         var input = hidden.dtype == _weight.dtype ? hidden : hidden.to_type(_weight.dtype);
         return nn.functional.linear(input, _weight, _bias).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether a single hidden state on the CPU is projected by the managed SIMD kernel (<see cref="MatrixVectorKernel"/>)
+    /// instead of <c>torch.nn.functional.linear</c>; batches, other devices and other dtypes always use TorchSharp.
+    /// </summary>
+    internal bool UseSimdKernel { get; set; } = DefaultUseSimdKernel;
+
+    /// <summary>The default of <see cref="UseSimdKernel"/>, chosen from docs/benchmarks.md.</summary>
+    internal const bool DefaultUseSimdKernel = true;
+
+    private MatrixVectorKernel.WeightFormat? KernelFormat()
+    {
+        if (_weight.device_type != DeviceType.CPU || !_weight.is_contiguous() || _weight.NumberOfElements * _weight.ElementSize > int.MaxValue)
+        {
+            return null;
+        }
+
+        if (_bias is not null && (!_bias.is_contiguous() || _bias.dtype != _weight.dtype))
+        {
+            return null;
+        }
+
+        return _weight.dtype switch
+        {
+            ScalarType.Float32 => MatrixVectorKernel.WeightFormat.Float32,
+            ScalarType.BFloat16 => MatrixVectorKernel.WeightFormat.BFloat16,
+            ScalarType.Float16 => MatrixVectorKernel.WeightFormat.Float16,
+            _ => null,
+        };
+    }
+
+    private unsafe Tensor ProjectWithKernel(Tensor hidden, MatrixVectorKernel.WeightFormat format)
+    {
+        int rows = VocabularySize, columns = HiddenSize;
+        var input = hidden.to_type(ScalarType.Float32).contiguous();
+        var bias = _bias?.to_type(ScalarType.Float32).contiguous();
+        var output = empty(rows, ScalarType.Float32);
+        fixed (byte* w = _weight.bytes)
+        fixed (byte* h = input.bytes)
+        fixed (byte* y = output.bytes)
+        fixed (byte* b = bias is null ? default : bias.bytes)
+        {
+            MatrixVectorKernel.Multiply((nint)w, format, rows, columns, (nint)h, (nint)b, (nint)y);
+        }
+
+        var result = format == MatrixVectorKernel.WeightFormat.Float32 ? output : output.to_type(_weight.dtype);
+        return hidden.dim() == 1 ? result : result.unsqueeze(0);
     }
 
     private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;

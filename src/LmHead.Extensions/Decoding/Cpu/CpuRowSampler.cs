@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -129,6 +130,7 @@ internal sealed class CpuRowSampler
     }
 
     /// <summary>Writes <c>exp(x / T − maxProcessed)</c> for every entry and returns their float64 sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double Exponentials(ReadOnlySpan<float> row, Span<float> weights, float temperature, float maxProcessed)
     {
         int n = row.Length;
@@ -163,6 +165,7 @@ internal sealed class CpuRowSampler
     }
 
     /// <summary>The first index whose cumulative weight exceeds <paramref name="target"/>, or the last positive one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Walk(ReadOnlySpan<float> weights, double target)
     {
         int n = weights.Length;

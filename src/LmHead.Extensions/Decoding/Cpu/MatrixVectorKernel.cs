@@ -53,6 +53,7 @@ internal static unsafe class MatrixVectorKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MultiplyBlock(nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, int block)
     {
         int first = block * RowsPerBlock;
@@ -70,8 +71,11 @@ internal static unsafe class MatrixVectorKernel
                 case WeightFormat.Float32:
                     Dot4((float*)w, (float*)(w + stride), (float*)(w + 2 * stride), (float*)(w + 3 * stride), h, columns, y + row);
                     break;
+                case WeightFormat.BFloat16:
+                    Dot4Half<BFloat16Widener>((ushort*)w, (ushort*)(w + stride), (ushort*)(w + 2 * stride), (ushort*)(w + 3 * stride), format, h, columns, y + row);
+                    break;
                 default:
-                    Dot4Half((ushort*)w, (ushort*)(w + stride), (ushort*)(w + 2 * stride), (ushort*)(w + 3 * stride), format, h, columns, y + row);
+                    Dot4Half<Float16Widener>((ushort*)w, (ushort*)(w + stride), (ushort*)(w + 2 * stride), (ushort*)(w + 3 * stride), format, h, columns, y + row);
                     break;
             }
         }
@@ -98,6 +102,7 @@ internal static unsafe class MatrixVectorKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4(float* w0, float* w1, float* w2, float* w3, float* h, int columns, float* y)
     {
         var a0 = Vector256<float>.Zero;
@@ -129,21 +134,47 @@ internal static unsafe class MatrixVectorKernel
         y[3] = s3;
     }
 
-    private static void Dot4Half(ushort* w0, ushort* w1, ushort* w2, ushort* w3, WeightFormat format, float* h, int columns, float* y)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4Half<TWidener>(ushort* w0, ushort* w1, ushort* w2, ushort* w3, WeightFormat format, float* h, int columns, float* y)
+        where TWidener : struct, IWidener
     {
         var a0 = Vector256<float>.Zero;
         var a1 = Vector256<float>.Zero;
         var a2 = Vector256<float>.Zero;
         var a3 = Vector256<float>.Zero;
         int j = 0;
-        bool brain = format == WeightFormat.BFloat16;
-        for (; j <= columns - 8; j += 8)
+        if (Avx2.IsSupported && Fma.IsSupported)
         {
-            var hv = Vector256.Load(h + j);
-            a0 = MultiplyAdd(Widen(Vector128.Load(w0 + j), brain), hv, a0);
-            a1 = MultiplyAdd(Widen(Vector128.Load(w1 + j), brain), hv, a1);
-            a2 = MultiplyAdd(Widen(Vector128.Load(w2 + j), brain), hv, a2);
-            a3 = MultiplyAdd(Widen(Vector128.Load(w3 + j), brain), hv, a3);
+            // Written out per format: the portable Vector256 operators and generic helpers compiled to slower code here.
+            for (; j <= columns - 8; j += 8)
+            {
+                var hv = Avx.LoadVector256(h + j);
+                if (typeof(TWidener) == typeof(BFloat16Widener))
+                {
+                    a0 = Fma.MultiplyAdd(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w0 + j), 16).AsSingle(), hv, a0);
+                    a1 = Fma.MultiplyAdd(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w1 + j), 16).AsSingle(), hv, a1);
+                    a2 = Fma.MultiplyAdd(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w2 + j), 16).AsSingle(), hv, a2);
+                    a3 = Fma.MultiplyAdd(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w3 + j), 16).AsSingle(), hv, a3);
+                }
+                else
+                {
+                    a0 = Fma.MultiplyAdd(Float16ToSingle(Avx2.ConvertToVector256Int32(w0 + j)), hv, a0);
+                    a1 = Fma.MultiplyAdd(Float16ToSingle(Avx2.ConvertToVector256Int32(w1 + j)), hv, a1);
+                    a2 = Fma.MultiplyAdd(Float16ToSingle(Avx2.ConvertToVector256Int32(w2 + j)), hv, a2);
+                    a3 = Fma.MultiplyAdd(Float16ToSingle(Avx2.ConvertToVector256Int32(w3 + j)), hv, a3);
+                }
+            }
+        }
+        else
+        {
+            for (; j <= columns - 8; j += 8)
+            {
+                var hv = Vector256.Load(h + j);
+                a0 = MultiplyAdd(TWidener.Widen(w0 + j), hv, a0);
+                a1 = MultiplyAdd(TWidener.Widen(w1 + j), hv, a1);
+                a2 = MultiplyAdd(TWidener.Widen(w2 + j), hv, a2);
+                a3 = MultiplyAdd(TWidener.Widen(w3 + j), hv, a3);
+            }
         }
 
         float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
@@ -161,27 +192,68 @@ internal static unsafe class MatrixVectorKernel
         y[3] = s3;
     }
 
+    /// <summary>AVX2 float16 → float32 for 8 zero-extended values (same rules as <see cref="Float16Widener"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Float16ToSingle(Vector256<int> wide)
+    {
+        var magnitude = Avx2.And(wide, Vector256.Create(0x7FFF));
+        var shifted = Avx2.ShiftLeftLogical(magnitude, 13);
+        var scaled = Avx.Multiply(shifted.AsSingle(), Vector256.Create(BitConverter.UInt32BitsToSingle(0x77800000u)));
+        var special = Avx2.CompareGreaterThan(magnitude, Vector256.Create(0x7BFF)).AsSingle();
+        var result = Avx.BlendVariable(scaled, Avx2.Or(shifted, Vector256.Create(0x7F800000)).AsSingle(), special);
+        return Avx.Or(result, Avx2.ShiftLeftLogical(Avx2.And(wide, Vector256.Create(0x8000)), 16).AsSingle());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
     /// <summary>Widens 8 bfloat16 or float16 values to float32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> Widen(Vector128<ushort> bits, bool brain)
     {
-        var wide = Vector256.WidenLower(bits.ToVector256Unsafe()).AsUInt32();
-        if (brain)
-        {
-            return (wide << 16).AsSingle();
-        }
+        ushort* buffer = stackalloc ushort[8];
+        bits.Store(buffer);
+        return brain ? BFloat16Widener.Widen(buffer) : Float16Widener.Widen(buffer);
+    }
 
-        // float16: move exponent and mantissa into place and rescale by 2^112, which also handles subnormals;
-        // infinities and NaNs (exponent 31) get the float32 all-ones exponent instead.
-        var magnitude = wide & Vector256.Create(0x7FFFu);
-        var scaled = (magnitude << 13).AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle(0x77800000u));
-        var special = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00u));
-        var result = Vector256.ConditionalSelect(special.AsSingle(), ((magnitude << 13) | Vector256.Create(0x7F800000u)).AsSingle(), scaled);
-        return (result.AsUInt32() | ((wide & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    /// <summary>Loads 8 unsigned 16-bit values, zero-extended to 32 bits (one vpmovzxwd with AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Load8(ushort* source) =>
+        Avx2.IsSupported ? Avx2.ConvertToVector256Int32(source).AsUInt32() : Vector256.WidenLower(Vector128.Load(source).ToVector256Unsafe());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> ShiftLeft16(Vector256<uint> value) => Avx2.IsSupported ? Avx2.ShiftLeftLogical(value, 16) : value << 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> ShiftLeft13(Vector256<uint> value) => Avx2.IsSupported ? Avx2.ShiftLeftLogical(value, 13) : value << 13;
+
+    /// <summary>Widens 8 values of one half-precision format to float32 (specialised per format by the JIT).</summary>
+    private interface IWidener
+    {
+        static abstract Vector256<float> Widen(ushort* source);
+    }
+
+    private readonly struct BFloat16Widener : IWidener
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Widen(ushort* source) => ShiftLeft16(Load8(source)).AsSingle();
+    }
+
+    private readonly struct Float16Widener : IWidener
+    {
+        // Exponent and mantissa move into place and are rescaled by 2^112, which also handles subnormals;
+        // infinities and NaNs (exponent 31) get the float32 all-ones exponent instead; the sign is put back last.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Widen(ushort* source)
+        {
+            var wide = Load8(source);
+            var magnitude = wide & Vector256.Create(0x7FFFu);
+            var shifted = ShiftLeft13(magnitude);
+            var scaled = shifted.AsSingle() * Vector256.Create(BitConverter.UInt32BitsToSingle(0x77800000u));
+            var special = Vector256.GreaterThan(magnitude.AsInt32(), Vector256.Create(0x7BFF)).AsSingle();
+            var result = Vector256.ConditionalSelect(special, (shifted | Vector256.Create(0x7F800000u)).AsSingle(), scaled);
+            return (result.AsUInt32() | ShiftLeft16(wide & Vector256.Create(0x8000u))).AsSingle();
+        }
     }
 
     private static float Load(byte* row, int j, WeightFormat format) => format switch

@@ -24,6 +24,7 @@ internal static class RowScan
     /// <param name="temperature">The temperature the keys are divided by.</param>
     /// <param name="scaleKeys">Whether the top-k heap ranks scaled values.</param>
     /// <param name="max">The row maximum (raw).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, out float max)
     {
         int n = row.Length;
@@ -99,6 +100,7 @@ internal static class RowScan
     }
 
     /// <summary>The index of the first entry equal to <paramref name="value"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int IndexOfFirst(ReadOnlySpan<float> row, float value)
     {
         int i = 0;

@@ -21,6 +21,7 @@ public class ProjectionBenchmarks
     private LogitsProjector _torchHalf = null!;
     private LogitsProjector _simdHalf = null!;
     private LogitsProjector _simdBrain = null!;
+    private LogitsProjector _torchBrain = null!;
     private float[] _stream = null!;
 
     [GlobalSetup]
@@ -35,6 +36,7 @@ public class ProjectionBenchmarks
         _torchHalf = new LogitsProjector(_half) { UseSimdKernel = false };
         _simdHalf = new LogitsProjector(_half) { UseSimdKernel = true };
         _simdBrain = new LogitsProjector(_brain) { UseSimdKernel = true };
+        _torchBrain = new LogitsProjector(_brain) { UseSimdKernel = false };
         // 160 MB, like the fp32 matrix (154 MB): far beyond any cache.
         _stream = new float[40_000_000];
         new Random(5).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stream.AsSpan()));
@@ -44,7 +46,7 @@ public class ProjectionBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var p in new[] { _torchFloat, _simdFloat, _torchHalf, _simdHalf, _simdBrain })
+        foreach (var p in new[] { _torchFloat, _simdFloat, _torchHalf, _simdHalf, _simdBrain, _torchBrain })
         {
             p.Dispose();
         }
@@ -92,6 +94,9 @@ public class ProjectionBenchmarks
 
     [Benchmark]
     public Tensor SimdKernelBf16() => Run(_simdBrain);
+
+    [Benchmark]
+    public Tensor TorchLinearBf16() => Run(_torchBrain);
 
     private Tensor Run(LogitsProjector projector)
     {

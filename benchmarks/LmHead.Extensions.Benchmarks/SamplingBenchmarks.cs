@@ -48,6 +48,8 @@ public class SamplingBenchmarks
         _rowSampler = new CpuRowSampler(CpuSamplingPlan.TryCreate(_fast.Stages)!, 0);
         _random = new SamplingRandom(7);
 
+        // Touching NativeApi first runs LLamaSharp's loader, which picks the avx2/avx512 build of llama.cpp for this CPU.
+        NativeApi.llama_empty_call();
         _llama = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
         if (K < Vocabulary)
         {

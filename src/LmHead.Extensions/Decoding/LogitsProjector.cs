@@ -135,7 +135,7 @@ public sealed class LogitsProjector : IDisposable
         }
 
         using var scope = NewDisposeScope();
-        if (UseSimdKernel && KernelFormat() is { } format && (hidden.dim() == 1 || hidden.shape[0] == 1))
+        if (KernelFormat() is { } format && (UseSimdKernel ?? IsKernelDefaultFor(format)) && (hidden.dim() == 1 || hidden.shape[0] == 1))
         {
             return ProjectWithKernel(hidden, format).MoveToOuterDisposeScope();
         }
@@ -146,12 +146,16 @@ public sealed class LogitsProjector : IDisposable
 
     /// <summary>
     /// Whether a single hidden state on the CPU is projected by the managed SIMD kernel (<see cref="MatrixVectorKernel"/>)
-    /// instead of <c>torch.nn.functional.linear</c>; batches, other devices and other dtypes always use TorchSharp.
+    /// instead of <c>torch.nn.functional.linear</c>: <see langword="null"/> picks per weight dtype what measured fastest
+    /// (<see cref="IsKernelDefaultFor"/>); tests and benchmarks force either. Batches and other devices always use TorchSharp.
     /// </summary>
-    internal bool UseSimdKernel { get; set; } = DefaultUseSimdKernel;
+    internal bool? UseSimdKernel { get; set; }
 
-    /// <summary>The default of <see cref="UseSimdKernel"/>, chosen from docs/benchmarks.md.</summary>
-    internal const bool DefaultUseSimdKernel = true;
+    /// <summary>
+    /// The measured choice (docs/benchmarks.md): the kernel for float32 and bfloat16 weights, where it beat
+    /// <c>linear</c>; TorchSharp for float16, whose <c>linear</c> (F16C conversion in libtorch) beat the kernel.
+    /// </summary>
+    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) => format != MatrixVectorKernel.WeightFormat.Float16;
 
     private MatrixVectorKernel.WeightFormat? KernelFormat()
     {

@@ -145,7 +145,7 @@ internal sealed class CpuRowSampler
             var sum = Vector256<double>.Zero;
             for (; i <= n - 8; i += 8)
             {
-                var e = Vector256.Exp(Vector256.LoadUnsafe(ref source, (nuint)i) / t - m);
+                var e = FastExp.Exp(Vector256.LoadUnsafe(ref source, (nuint)i) / t - m);
                 e.StoreUnsafe(ref target, (nuint)i);
                 var (lower, upper) = Vector256.Widen(e);
                 sum += lower + upper;
@@ -156,7 +156,7 @@ internal sealed class CpuRowSampler
 
         for (; i < n; i++)
         {
-            float e = MathF.Exp(row[i] / temperature - maxProcessed);
+            float e = FastExp.Exp(Vector256.Create(row[i] / temperature - maxProcessed)).ToScalar();
             weights[i] = e;
             total += e;
         }

@@ -59,8 +59,15 @@ internal static class RowScan
                     | Vector256.GreaterThan(c, thresholdV) | Vector256.GreaterThan(d, thresholdV);
                 if (above != Vector256<float>.Zero)
                 {
-                    for (int j = i; j < i + 32; j++)
+                    // Visit only the lanes above the threshold (rare once the heaps have warmed up).
+                    ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
+                        | ((ulong)Vector256.GreaterThan(b, thresholdV).ExtractMostSignificantBits() << 8)
+                        | ((ulong)Vector256.GreaterThan(c, thresholdV).ExtractMostSignificantBits() << 16)
+                        | ((ulong)Vector256.GreaterThan(d, thresholdV).ExtractMostSignificantBits() << 24);
+                    while (bits != 0)
                     {
+                        int j = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                        bits &= bits - 1;
                         float v = Unsafe.Add(ref start, j);
                         if (v > threshold)
                         {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
@@ -87,6 +88,20 @@ public sealed class CpuRowSamplerTests
         }
 
         Assert.AreEqual(0f, result.Candidates.Single(c => c.TokenId == 5).Probability);
+    }
+
+    [TestMethod]
+    public void FastExpIsWithinAFewUlpOfExpAndGivesZeroForMinusInfinity()
+    {
+        for (double x = -87; x <= 0; x += 0.001)
+        {
+            float actual = FastExp.Exp(Vector256.Create((float)x)).ToScalar();
+            double expected = Math.Exp((float)x);
+            Assert.AreEqual(expected, actual, expected * 1e-6, $"exp({x})");
+        }
+
+        Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(float.NegativeInfinity)).ToScalar());
+        Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(-100f)).ToScalar());
     }
 
     [TestMethod]

@@ -87,8 +87,14 @@ public sealed class DecodingPipeline
             throw new ArgumentException($"logits must be a single row [V] here (use NextTokens for a batch), but has shape [{string.Join(", ", logits.shape)}].", nameof(logits));
         }
 
+        LogitsGuard.RequireRows(logits, nameof(logits));
+        if (TryNextTokensOnCpu(logits, random) is { } fast)
+        {
+            return fast[0];
+        }
+
         using var row = logits.unsqueeze(0);
-        return NextTokens(row, random)[0];
+        return NextTokensWithTensors(row, random)[0];
     }
 
     /// <summary>Chooses the next token for every row of a batch.</summary>
@@ -99,19 +105,20 @@ public sealed class DecodingPipeline
     public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null)
     {
         LogitsGuard.RequireRows(logits, nameof(logits));
-        if (UseCpuFastPath && _cpuPlan is not null && CpuBatchSampler.Supports(logits))
-        {
-            using var rows = logits.dim() == 1 ? logits.unsqueeze(0) : logits.alias();
-            double[] uniforms = _cpuPlan.IsGreedy ? [] : _sampler.DrawUniforms(checked((int)rows.shape[0]), random);
-            if (CpuBatchSampler.Sample(rows, _cpuPlan, CandidateCount, uniforms) is { } fast)
-            {
-                return fast;
-            }
+        return TryNextTokensOnCpu(logits, random) ?? NextTokensWithTensors(logits, random);
+    }
 
-            // An invalid row: the tensor path below reports it with its usual message.
+    /// <summary>The managed CPU fast path, or <see langword="null"/> when it does not apply or a row is invalid (the tensor path then reports it).</summary>
+    private NextTokenResult[]? TryNextTokensOnCpu(Tensor logits, SamplingRandom? random)
+    {
+        if (!UseCpuFastPath || _cpuPlan is null || !CpuBatchSampler.Supports(logits))
+        {
+            return null;
         }
 
-        return NextTokensWithTensors(logits, random);
+        int rows = logits.dim() == 1 ? 1 : checked((int)logits.shape[0]);
+        double[] uniforms = _cpuPlan.IsGreedy ? [] : _sampler.DrawUniforms(rows, random);
+        return CpuBatchSampler.Sample(logits, _cpuPlan, CandidateCount, uniforms);
     }
 
     /// <summary>Whether <see cref="NextTokens"/> may use the managed CPU sampler; tests and benchmarks turn it off to compare paths.</summary>

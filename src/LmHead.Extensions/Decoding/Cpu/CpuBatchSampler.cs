@@ -21,7 +21,7 @@ internal static class CpuBatchSampler
     public static bool Supports(Tensor logits) =>
         logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.shape[^1] > 0;
 
-    /// <summary>Samples every row of <paramref name="rows"/> (<c>[B, V]</c>, float32, CPU).</summary>
+    /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, CPU).</summary>
     /// <param name="rows">The logits.</param>
     /// <param name="plan">The stages.</param>
     /// <param name="candidateCount">Candidates reported per row.</param>
@@ -29,9 +29,12 @@ internal static class CpuBatchSampler
     /// <returns>One result per row, or <see langword="null"/> when a row is invalid (the tensor path then reports the error).</returns>
     public static unsafe NextTokenResult[]? Sample(Tensor rows, CpuSamplingPlan plan, int candidateCount, double[] uniforms)
     {
-        using var contiguous = rows.is_contiguous() ? rows.alias() : rows.contiguous();
-        int batch = checked((int)contiguous.shape[0]);
-        int vocabulary = checked((int)contiguous.shape[1]);
+        // No new tensor handle unless a copy is needed: each handle costs a native allocation and a finalizer.
+        using var copy = rows.is_contiguous() ? null : rows.contiguous();
+        var contiguous = copy ?? rows;
+        long[] shape = contiguous.shape;
+        int batch = shape.Length == 1 ? 1 : checked((int)shape[0]);
+        int vocabulary = checked((int)shape[^1]);
         var data = MemoryMarshal.Cast<byte, float>(contiguous.bytes);
         var results = new NextTokenResult?[batch];
         bool invalid = false;

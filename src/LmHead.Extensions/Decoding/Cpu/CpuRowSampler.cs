@@ -114,51 +114,72 @@ internal sealed class CpuRowSampler
         int n = row.Length;
         float maxProcessed = max / temperature;
         float[] rented = ArrayPool<float>.Shared.Rent(n);
+        double[] blockSums = ArrayPool<double>.Shared.Rent((n + Block - 1) / Block);
         try
         {
             var weights = rented.AsSpan(0, n);
-            double total = Exponentials(row, weights, temperature, maxProcessed);
-            int chosen = Walk(weights, u * total);
+            double total = Exponentials(row, weights, blockSums, temperature, maxProcessed);
+            int chosen = Walk(weights, blockSums, u * total);
             float chosenWeight = weights[chosen];
             var result = Candidates(candidates, c => (c.Raw / temperature, (float)(rented[c.Id] / total)));
             return new NextTokenResult(chosen, (float)(chosenWeight / total), result);
         }
         finally
         {
+            ArrayPool<double>.Shared.Return(blockSums);
             ArrayPool<float>.Shared.Return(rented);
         }
     }
 
-    /// <summary>Writes <c>exp(x / T − maxProcessed)</c> for every entry and returns their float64 sum.</summary>
+    /// <summary>Weights are summed in blocks of this many tokens; the walk skips whole blocks by their sums.</summary>
+    internal const int Block = 64;
+
+    /// <summary>
+    /// Writes <c>exp(x / T − maxProcessed)</c> for every entry (computed as <c>x · (1/T) − maxProcessed</c> in one fused
+    /// multiply-add, which differs from the division by at most an ulp of the scaled logit), stores the sum of each
+    /// block of <see cref="Block"/> weights and returns the float64 total of those sums.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static double Exponentials(ReadOnlySpan<float> row, Span<float> weights, float temperature, float maxProcessed)
+    internal static double Exponentials(ReadOnlySpan<float> row, Span<float> weights, Span<double> blockSums, float temperature, float maxProcessed)
     {
         int n = row.Length;
-        int i = 0;
         double total = 0;
         ref float source = ref MemoryMarshal.GetReference(row);
         ref float target = ref MemoryMarshal.GetReference(weights);
-        if (Vector256.IsHardwareAccelerated)
+        var inverse = Vector256.Create(1f / temperature);
+        var shift = Vector256.Create(-maxProcessed);
+        for (int block = 0, start = 0; start < n; block++, start += Block)
         {
-            var t = Vector256.Create(temperature);
-            var m = Vector256.Create(maxProcessed);
-            var sum = Vector256<double>.Zero;
-            for (; i <= n - 8; i += 8)
+            double sum;
+            if (Vector256.IsHardwareAccelerated && start + Block <= n)
             {
-                var e = FastExp.Exp(Vector256.LoadUnsafe(ref source, (nuint)i) / t - m);
-                e.StoreUnsafe(ref target, (nuint)i);
-                var (lower, upper) = Vector256.Widen(e);
-                sum += lower + upper;
+                var acc0 = Vector256<float>.Zero;
+                var acc1 = Vector256<float>.Zero;
+                for (int i = start; i < start + Block; i += 16)
+                {
+                    var e0 = FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)i), inverse, shift));
+                    var e1 = FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)(i + 8)), inverse, shift));
+                    e0.StoreUnsafe(ref target, (nuint)i);
+                    e1.StoreUnsafe(ref target, (nuint)(i + 8));
+                    acc0 += e0;
+                    acc1 += e1;
+                }
+
+                sum = Vector256.Sum(acc0 + acc1);
+            }
+            else
+            {
+                sum = 0;
+                for (int i = start; i < Math.Min(n, start + Block); i++)
+                {
+                    float e = FastExp.Exp(Vector256.Create(row[i] * (1f / temperature) - maxProcessed)).ToScalar();
+                    weights[i] = e;
+                    sum += e;
+                }
             }
 
-            total = Vector256.Sum(sum);
-        }
-
-        for (; i < n; i++)
-        {
-            float e = FastExp.Exp(Vector256.Create(row[i] / temperature - maxProcessed)).ToScalar();
-            weights[i] = e;
-            total += e;
+            blockSums[block] = sum;
+            total += sum;
         }
 
         return total;
@@ -166,34 +187,26 @@ internal sealed class CpuRowSampler
 
     /// <summary>The first index whose cumulative weight exceeds <paramref name="target"/>, or the last positive one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static int Walk(ReadOnlySpan<float> weights, double target)
+    internal static int Walk(ReadOnlySpan<float> weights, ReadOnlySpan<double> blockSums, double target)
     {
         int n = weights.Length;
         double cumulative = 0;
-        int i = 0;
-        ref float start = ref MemoryMarshal.GetReference(weights);
-        if (Vector256.IsHardwareAccelerated)
+        for (int block = 0, start = 0; start < n; block++, start += Block)
         {
-            // Skip whole blocks of 8 while their sum keeps the running total at or below the target.
-            for (; i <= n - 8; i += 8)
+            if (cumulative + blockSums[block] <= target)
             {
-                var (lower, upper) = Vector256.Widen(Vector256.LoadUnsafe(ref start, (nuint)i));
-                double block = Vector256.Sum(lower + upper);
-                if (cumulative + block > target)
-                {
-                    break;
-                }
-
-                cumulative += block;
+                cumulative += blockSums[block];
+                continue;
             }
-        }
 
-        for (; i < n; i++)
-        {
-            cumulative += weights[i];
-            if (cumulative > target)
+            // The target falls in this block (up to the rounding of the block sum): walk it token by token.
+            for (int i = start; i < Math.Min(n, start + Block); i++)
             {
-                return i;
+                cumulative += weights[i];
+                if (cumulative > target)
+                {
+                    return i;
+                }
             }
         }
 

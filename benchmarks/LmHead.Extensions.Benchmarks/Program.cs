@@ -1,3 +1,4 @@
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -8,5 +9,6 @@ using LmHead.Extensions.Benchmarks;
 // generated out-of-process projects would not have; one short job keeps the whole run to a few minutes.
 var config = DefaultConfig.Instance
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(7))
+    .AddColumn(StatisticColumn.Median)
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);
 BenchmarkSwitcher.FromAssembly(typeof(SamplingBenchmarks).Assembly).Run(args, config);

@@ -13,9 +13,11 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// <see cref="MultinomialSampler"/>) rule for rule: exactly k survivors with ties at the k-th value going to the lower ids;
 /// scaled logits computed as <c>x / T</c> in float32; one uniform <c>u</c> per row; the chosen token is the first, in
 /// token-id order, whose cumulative weight exceeds <c>u · total</c> (the last positive one if rounding leaves none).
-/// Weights are <c>exp(s − max)</c> accumulated in float64, while the tensor path normalises in float32 first, so both
-/// paths choose the same token except when <c>u · total</c> falls within rounding error of a cumulative boundary.
-/// With top-k off (k ≥ V) there is no sort: one pass for the maximum, one vectorised exp pass and a CDF walk.
+/// With top-k, the k weights <c>exp(s − max)</c> are computed and summed in float64. With top-k off (k ≥ V) there is
+/// no sort and no heap: one pass for the maximum, one vectorised exp pass (<see cref="FastExp"/>, float32, summed per
+/// block of <see cref="Block"/> tokens) and a CDF walk that skips whole blocks by their sums. The tensor path
+/// normalises in float32 over all V entries, so both paths choose the same token except when <c>u · total</c> falls
+/// within rounding error of a cumulative boundary (the agreement tests allow one such row in 300).
 /// Instances hold scratch buffers and are not thread-safe; use one per thread.
 /// </remarks>
 internal sealed class CpuRowSampler

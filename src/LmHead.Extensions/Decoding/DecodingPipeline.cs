@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Decoding;
@@ -10,6 +11,14 @@ namespace LmHead.Extensions.Decoding;
 /// <remarks>
 /// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
+/// <para>
+/// Fast path: when the stages are only a <see cref="TemperatureScaler"/> and a <see cref="TopKFilter"/> (at most one
+/// of each) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
+/// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, softmax over the survivors
+/// only, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
+/// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a CDF
+/// boundary). Logits on another device always stay on the tensor path; nothing is copied to the CPU.
+/// </para>
 /// </remarks>
 public sealed class DecodingPipeline
 {
@@ -17,9 +26,12 @@ public sealed class DecodingPipeline
     private readonly SoftmaxNormalizer _softmax = new();
     private readonly MultinomialSampler _sampler;
 
+    private readonly CpuSamplingPlan? _cpuPlan;
+
     internal DecodingPipeline(ILogitsStage[] stages, ulong? seed, int candidateCount)
     {
         _stages = stages;
+        _cpuPlan = CpuSamplingPlan.TryCreate(stages);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
         IsGreedy = stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
@@ -83,8 +95,14 @@ public sealed class DecodingPipeline
             throw new ArgumentException($"logits must be a single row [V] here (use NextTokens for a batch), but has shape [{string.Join(", ", logits.shape)}].", nameof(logits));
         }
 
+        LogitsGuard.RequireRows(logits, nameof(logits));
+        if (TryNextTokensOnCpu(logits, random) is { } fast)
+        {
+            return fast[0];
+        }
+
         using var row = logits.unsqueeze(0);
-        return NextTokens(row, random, history)[0];
+        return NextTokensWithTensors(row, random, history)[0];
     }
 
     /// <summary>Chooses the next token for every row of a batch.</summary>
@@ -94,6 +112,28 @@ public sealed class DecodingPipeline
     /// <returns>One result per row, in row order.</returns>
     /// <exception cref="ArgumentException">The logits are invalid, or every token of a row was removed.</exception>
     public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
+    {
+        LogitsGuard.RequireRows(logits, nameof(logits));
+        return TryNextTokensOnCpu(logits, random) ?? NextTokensWithTensors(logits, random, history);
+    }
+
+    /// <summary>The managed CPU fast path, or <see langword="null"/> when it does not apply or a row is invalid (the tensor path then reports it).</summary>
+    private NextTokenResult[]? TryNextTokensOnCpu(Tensor logits, SamplingRandom? random)
+    {
+        if (!UseCpuFastPath || _cpuPlan is null || !CpuBatchSampler.Supports(logits))
+        {
+            return null;
+        }
+
+        int rows = logits.dim() == 1 ? 1 : checked((int)logits.shape[0]);
+        double[] uniforms = _cpuPlan.IsGreedy ? [] : _sampler.DrawUniforms(rows, random);
+        return CpuBatchSampler.Sample(logits, _cpuPlan, CandidateCount, uniforms);
+    }
+
+    /// <summary>Whether <see cref="NextTokens"/> may use the managed CPU sampler; tests and benchmarks turn it off to compare paths.</summary>
+    internal bool UseCpuFastPath { get; set; } = true;
+
+    private NextTokenResult[] NextTokensWithTensors(Tensor logits, SamplingRandom? random, TokenHistory? history)
     {
         using var scope = NewDisposeScope();
         var raw = logits.dim() == 1 ? logits.unsqueeze(0) : logits;

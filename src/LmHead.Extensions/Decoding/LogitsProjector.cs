@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -134,8 +135,109 @@ public sealed class LogitsProjector : IDisposable
         }
 
         using var scope = NewDisposeScope();
+        if (KernelFormat() is { } format && (UseSimdKernel ?? IsKernelDefaultFor(format)) && (hidden.dim() == 1 || hidden.shape[0] == 1))
+        {
+            return ProjectWithKernel(hidden, format).MoveToOuterDisposeScope();
+        }
+
         var input = hidden.dtype == _weight.dtype ? hidden : hidden.to_type(_weight.dtype);
         return nn.functional.linear(input, _weight, _bias).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether a single hidden state on the CPU is projected by the managed SIMD kernel (<see cref="MatrixVectorKernel"/>)
+    /// instead of <c>torch.nn.functional.linear</c>: <see langword="null"/> picks per weight dtype what measured fastest
+    /// (<see cref="IsKernelDefaultFor"/>); tests and benchmarks force either. Batches and other devices always use TorchSharp.
+    /// </summary>
+    internal bool? UseSimdKernel { get; set; }
+
+    /// <summary>
+    /// The measured choice (docs/benchmarks.md): TorchSharp's <c>linear</c> for every dtype for now. On the shared
+    /// 2-core machine the kernel won some runs (fp32 by 10-45%, bf16 by 2x) and lost others (bf16 by 30%, fp16 always),
+    /// so it is not measurably faster; it stays available behind <see cref="UseSimdKernel"/> until a quiet run decides.
+    /// </summary>
+    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) => false;
+
+    private MatrixVectorKernel.WeightFormat? KernelFormat()
+    {
+        if (_weight.device_type != DeviceType.CPU || !_weight.is_contiguous() || _weight.NumberOfElements * _weight.ElementSize > int.MaxValue)
+        {
+            return null;
+        }
+
+        if (_bias is not null && (!_bias.is_contiguous() || _bias.dtype != _weight.dtype))
+        {
+            return null;
+        }
+
+        return _weight.dtype switch
+        {
+            ScalarType.Float32 => MatrixVectorKernel.WeightFormat.Float32,
+            ScalarType.BFloat16 => MatrixVectorKernel.WeightFormat.BFloat16,
+            ScalarType.Float16 => MatrixVectorKernel.WeightFormat.Float16,
+            _ => null,
+        };
+    }
+
+    private unsafe Tensor ProjectWithKernel(Tensor hidden, MatrixVectorKernel.WeightFormat format)
+    {
+        // No libtorch compute op runs here: libtorch's OpenMP workers keep spinning after each parallel op and would
+        // take the cores from the kernel's threads, so conversions are done in managed code too.
+        int rows = VocabularySize, columns = HiddenSize;
+        var input = hidden.dtype == ScalarType.Float32 ? hidden.contiguous() : hidden.to_type(ScalarType.Float32).contiguous();
+        var bias = _bias is null ? null : ToSingles(_bias);
+        var output = empty(rows, _weight.dtype);
+        float[]? staging = format == MatrixVectorKernel.WeightFormat.Float32 ? null : System.Buffers.ArrayPool<float>.Shared.Rent(rows);
+        try
+        {
+            fixed (byte* w = _weight.bytes)
+            fixed (byte* h = input.bytes)
+            fixed (byte* y = output.bytes)
+            fixed (float* b = bias)
+            fixed (float* s = staging)
+            {
+                MatrixVectorKernel.Multiply((nint)w, format, rows, columns, (nint)h, (nint)b, staging is null ? (nint)y : (nint)s);
+                if (staging is not null)
+                {
+                    Narrow(staging.AsSpan(0, rows), new Span<ushort>(y, rows), format);
+                }
+            }
+        }
+        finally
+        {
+            if (staging is not null)
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(staging);
+            }
+        }
+
+        return hidden.dim() == 1 ? output : output.unsqueeze(0);
+    }
+
+    private float[] ToSingles(Tensor bias) => _singleBias ??= bias.to_type(ScalarType.Float32).data<float>().ToArray();
+
+    private float[]? _singleBias;
+
+    private static void Narrow(ReadOnlySpan<float> source, Span<ushort> target, MatrixVectorKernel.WeightFormat format)
+    {
+        for (int i = 0; i < source.Length; i++)
+        {
+            target[i] = format == MatrixVectorKernel.WeightFormat.Float16
+                ? BitConverter.HalfToUInt16Bits((Half)source[i])
+                : ToBFloat16(source[i]);
+        }
+    }
+
+    /// <summary>float32 → bfloat16 rounding to nearest, ties to even (as libtorch does); NaN stays NaN.</summary>
+    private static ushort ToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value))
+        {
+            return (ushort)((bits >> 16) | 0x40);
+        }
+
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
     private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;

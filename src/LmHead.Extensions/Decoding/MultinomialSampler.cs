@@ -105,6 +105,33 @@ public sealed class MultinomialSampler
         return new TokenSamples(ids.MoveToOuterDisposeScope(), chosen.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Draws one uniform per row, in row order, exactly as <see cref="Sample(Tensor, SamplingRandom)"/> would for one draw per row.</summary>
+    internal double[] DrawUniforms(int rows, SamplingRandom? random)
+    {
+        var values = new double[rows];
+        if (random is null)
+        {
+            lock (_gate)
+            {
+                Fill(values, _random);
+            }
+        }
+        else
+        {
+            Fill(values, random);
+        }
+
+        return values;
+
+        static void Fill(double[] values, SamplingRandom random)
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = random.NextDouble();
+            }
+        }
+    }
+
     private static Tensor Uniforms(SamplingRandom random, long rows, long columns, Device device)
     {
         var values = new double[rows * columns];

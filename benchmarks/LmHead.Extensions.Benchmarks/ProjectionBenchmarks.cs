@@ -1,0 +1,107 @@
+using System.Runtime.Intrinsics;
+using BenchmarkDotNet.Attributes;
+using LmHead.Extensions.Decoding;
+using static TorchSharp.torch;
+
+
+namespace LmHead.Extensions.Benchmarks;
+
+/// <summary>The projection of one hidden state to GPT-2 logits ([50257 x 768] . h), against a memory-bandwidth reference.</summary>
+public class ProjectionBenchmarks
+{
+    private const int Vocabulary = 50257;
+    private const int Hidden = 768;
+
+    private Tensor _weight = null!;
+    private Tensor _half = null!;
+    private Tensor _brain = null!;
+    private Tensor _hidden = null!;
+    private LogitsProjector _torchFloat = null!;
+    private LogitsProjector _simdFloat = null!;
+    private LogitsProjector _torchHalf = null!;
+    private LogitsProjector _simdHalf = null!;
+    private LogitsProjector _simdBrain = null!;
+    private LogitsProjector _torchBrain = null!;
+    private float[] _stream = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _weight = randn(Vocabulary, Hidden, generator: new Generator(3)).mul(0.02);
+        _half = _weight.to_type(ScalarType.Float16);
+        _brain = _weight.to_type(ScalarType.BFloat16);
+        _hidden = randn(Hidden, generator: new Generator(4));
+        _torchFloat = new LogitsProjector(_weight) { UseSimdKernel = false };
+        _simdFloat = new LogitsProjector(_weight) { UseSimdKernel = true };
+        _torchHalf = new LogitsProjector(_half) { UseSimdKernel = false };
+        _simdHalf = new LogitsProjector(_half) { UseSimdKernel = true };
+        _simdBrain = new LogitsProjector(_brain) { UseSimdKernel = true };
+        _torchBrain = new LogitsProjector(_brain) { UseSimdKernel = false };
+        // 160 MB, like the fp32 matrix (154 MB): far beyond any cache.
+        _stream = new float[40_000_000];
+        new Random(5).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stream.AsSpan()));
+        Array.Clear(_stream);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var p in new[] { _torchFloat, _simdFloat, _torchHalf, _simdHalf, _simdBrain, _torchBrain })
+        {
+            p.Dispose();
+        }
+
+        _weight.Dispose();
+        _half.Dispose();
+        _brain.Dispose();
+        _hidden.Dispose();
+    }
+
+    /// <summary>Memory-bandwidth reference: a SIMD sum over 160 MB on both cores (bytes / time = read bandwidth).</summary>
+    [Benchmark(Baseline = true)]
+    public float BandwidthSum160MB()
+    {
+        const int parts = 8;
+        var sums = new float[parts];
+        int length = _stream.Length / parts;
+        Parallel.For(0, parts, p =>
+        {
+            var acc0 = Vector256<float>.Zero;
+            var acc1 = Vector256<float>.Zero;
+            ref float start = ref _stream[p * length];
+            for (int i = 0; i <= length - 16; i += 16)
+            {
+                acc0 += Vector256.LoadUnsafe(ref start, (nuint)i);
+                acc1 += Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
+            }
+
+            sums[p] = Vector256.Sum(acc0 + acc1);
+        });
+        return sums.Sum();
+    }
+
+    [Benchmark]
+    public Tensor TorchLinearFp32() => Run(_torchFloat);
+
+    [Benchmark]
+    public Tensor SimdKernelFp32() => Run(_simdFloat);
+
+    [Benchmark]
+    public Tensor TorchLinearFp16() => Run(_torchHalf);
+
+    [Benchmark]
+    public Tensor SimdKernelFp16() => Run(_simdHalf);
+
+    [Benchmark]
+    public Tensor SimdKernelBf16() => Run(_simdBrain);
+
+    [Benchmark]
+    public Tensor TorchLinearBf16() => Run(_torchBrain);
+
+    private Tensor Run(LogitsProjector projector)
+    {
+        var logits = projector.Project(_hidden);
+        logits.Dispose();
+        return logits;
+    }
+}

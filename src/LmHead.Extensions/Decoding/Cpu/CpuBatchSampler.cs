@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// Runs <see cref="CpuRowSampler"/> over the rows of a float32 CPU tensor, reading the tensor's memory in place.
+/// </summary>
+/// <remarks>
+/// Reproducibility across batching: the uniforms are drawn from the caller's generator in row order before any row is
+/// processed (exactly the sequence the tensor path draws), and rows then run in parallel on all cores. So a batch gives
+/// the same tokens as the same rows decoded one at a time with the same generator, whatever the thread count.
+/// </remarks>
+internal static class CpuBatchSampler
+{
+    /// <summary>Below this many logits in a batch, threads cost more than they save.</summary>
+    private const long ParallelThreshold = 1 << 16;
+
+    /// <summary>Whether the fast path applies: float32 logits in CPU memory (other devices stay on the tensor path, never copied here).</summary>
+    public static bool Supports(Tensor logits) =>
+        logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.shape[^1] > 0;
+
+    /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, CPU).</summary>
+    /// <param name="rows">The logits.</param>
+    /// <param name="plan">The stages.</param>
+    /// <param name="candidateCount">Candidates reported per row.</param>
+    /// <param name="uniforms">One uniform per row (empty when greedy).</param>
+    /// <returns>One result per row, or <see langword="null"/> when a row is invalid (the tensor path then reports the error).</returns>
+    public static unsafe NextTokenResult[]? Sample(Tensor rows, CpuSamplingPlan plan, int candidateCount, double[] uniforms)
+    {
+        // No new tensor handle unless a copy is needed: each handle costs a native allocation and a finalizer.
+        using var copy = rows.is_contiguous() ? null : rows.contiguous();
+        var contiguous = copy ?? rows;
+        long[] shape = contiguous.shape;
+        int batch = shape.Length == 1 ? 1 : checked((int)shape[0]);
+        int vocabulary = checked((int)shape[^1]);
+        var data = MemoryMarshal.Cast<byte, float>(contiguous.bytes);
+        var results = new NextTokenResult?[batch];
+        bool invalid = false;
+        fixed (float* start = data)
+        {
+            nint address = (nint)start;
+            if (batch > 1 && (long)batch * vocabulary >= ParallelThreshold && Environment.ProcessorCount > 1)
+            {
+                Parallel.For(0, batch, () => new CpuRowSampler(plan, candidateCount), (row, _, sampler) =>
+                {
+                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms);
+                    return sampler;
+                }, _ => { });
+            }
+            else
+            {
+                var sampler = new CpuRowSampler(plan, candidateCount);
+                for (int row = 0; row < batch; row++)
+                {
+                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms);
+                }
+            }
+        }
+
+        foreach (var result in results)
+        {
+            invalid |= result is null;
+        }
+
+        return invalid ? null : Array.ConvertAll(results, r => r!);
+    }
+
+    private static unsafe NextTokenResult? SampleRow(CpuRowSampler sampler, nint address, int row, int vocabulary, CpuSamplingPlan plan, double[] uniforms)
+    {
+        var span = new ReadOnlySpan<float>((float*)address + (long)row * vocabulary, vocabulary);
+        return sampler.Sample(span, plan.IsGreedy ? 0 : uniforms[row]);
+    }
+}

@@ -1,0 +1,34 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// <c>exp(x)</c> for 8 float32 values at once, for softmax weights where <c>x ≤ 0</c>: range reduction
+/// <c>x = n·ln 2 + r</c>, a degree-6 polynomial for <c>e^r</c> and the exponent bits for <c>2^n</c>. Relative error
+/// about 2 ulp, a few times cheaper than <see cref="Vector256.Exp(Vector256{float})"/>; inputs below −87 (including
+/// −infinity, a removed token) give exactly 0, as they would underflow float32 anyway.
+/// </summary>
+internal static class FastExp
+{
+    /// <summary>Computes <c>e^x</c> lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        var underflow = Vector256.LessThan(x, Vector256.Create(-87f));
+        x = Vector256.Max(x, Vector256.Create(-87f));
+        x = Vector256.Min(x, Vector256.Create(88f));
+        var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        var p = Vector256.Create(1.9875691500e-4f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
+        var scale = ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
+        return Vector256.AndNot(p * scale, underflow);
+    }
+}

@@ -1,0 +1,142 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Cpu;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Tests.Decoding.Cpu;
+
+[TestClass]
+public sealed class CpuRowSamplerTests
+{
+    private const int Draws = 100_000;
+
+    private static CpuSamplingPlan Plan(params ILogitsStage[] stages) => CpuSamplingPlan.TryCreate(stages)!;
+
+    private static long[] DrawMany(float[] logits, CpuSamplingPlan plan, ulong seed)
+    {
+        var sampler = new CpuRowSampler(plan, candidateCount: 0);
+        var random = new SamplingRandom(seed);
+        var counts = new long[logits.Length];
+        for (int d = 0; d < Draws; d++)
+        {
+            counts[sampler.Sample(logits, random.NextDouble())!.TokenId]++;
+        }
+
+        return counts;
+    }
+
+    [TestMethod]
+    [DataRow(0.7f, 20)]
+    [DataRow(1.0f, 5)]
+    [DataRow(1.6f, 60)]
+    [DataRow(0.7f, 1000)]
+    public void DrawsMatchSoftmaxOfTopKOfScaledLogitsByChiSquare(float temperature, int k)
+    {
+        var logits = Reference.RandomLogits(new Random(11), 300, 2f);
+        var expected = Reference.Softmax(Reference.TopK(Reference.Scale(logits, temperature), k));
+        var counts = DrawMany(logits, Plan(new TemperatureScaler(temperature), new TopKFilter(k)), seed: 77);
+
+        for (int id = 0; id < logits.Length; id++)
+        {
+            Assert.IsFalse(expected[id] == 0 && counts[id] > 0, $"token {id} was drawn but is outside the top {k}");
+        }
+
+        int cells = expected.Count(p => p > 0);
+        double chi = Reference.ChiSquare(counts, [.. expected.Select(p => (double)p)], Draws);
+        Assert.IsLessThan(Reference.ChiSquareCritical001(cells - 1), chi, $"chi-square {chi:F1} over {cells - 1} degrees of freedom");
+    }
+
+    [TestMethod]
+    public void ChiSquareRejectsTheDistributionOfAnotherTemperature()
+    {
+        var logits = Reference.RandomLogits(new Random(11), 300, 2f);
+        var wrong = Reference.Softmax(Reference.TopK(Reference.Scale(logits, 0.85f), 20));
+        var counts = DrawMany(logits, Plan(new TemperatureScaler(0.7f), new TopKFilter(20)), seed: 77);
+        Assert.IsGreaterThan(Reference.ChiSquareCritical001(19), Reference.ChiSquare(counts, [.. wrong.Select(p => (double)p)], Draws));
+    }
+
+    [TestMethod]
+    public void TiesAtTheKthValueKeepTheLowerIds()
+    {
+        // Ten tokens share the 3rd-highest value; k = 5 keeps the two highest and the three lowest ids of the tie.
+        float[] logits = [.. Enumerable.Range(0, 100).Select(i => i is >= 40 and < 50 ? 1f : i == 7 ? 3f : i == 90 ? 2f : -1f)];
+        var counts = DrawMany(logits, Plan(new TopKFilter(5)), seed: 3);
+        int[] allowed = [7, 90, 40, 41, 42];
+        for (int id = 0; id < logits.Length; id++)
+        {
+            Assert.AreEqual(allowed.Contains(id), counts[id] > 0, $"token {id}");
+        }
+
+        var expected = Reference.Softmax(Reference.TopK(logits, 5));
+        Assert.IsLessThan(Reference.ChiSquareCritical001(4), Reference.ChiSquare(counts, [.. expected.Select(p => (double)p)], Draws));
+    }
+
+    [TestMethod]
+    public void KEqualToVocabularyHandlesMinusInfinityAndReportsExactProbabilities()
+    {
+        var logits = Reference.RandomLogits(new Random(4), 1003, 4f);
+        logits[5] = float.NegativeInfinity;
+        logits[1000] = float.NegativeInfinity;
+        var sampler = new CpuRowSampler(Plan(new TemperatureScaler(0.7f)), candidateCount: 1003);
+        var result = sampler.Sample(logits, 0.5)!;
+        var expected = Reference.Softmax(Reference.Scale(logits, 0.7f));
+        Assert.AreEqual(expected[result.TokenId], result.Probability, 1e-6f);
+        foreach (var candidate in result.Candidates)
+        {
+            Assert.AreEqual(expected[candidate.TokenId], candidate.Probability, 1e-6f, $"token {candidate.TokenId}");
+        }
+
+        Assert.AreEqual(0f, result.Candidates.Single(c => c.TokenId == 5).Probability);
+    }
+
+    [TestMethod]
+    public void FastExpIsWithinAFewUlpOfExpAndGivesZeroForMinusInfinity()
+    {
+        for (double x = -87; x <= 0; x += 0.001)
+        {
+            float actual = FastExp.Exp(Vector256.Create((float)x)).ToScalar();
+            double expected = Math.Exp((float)x);
+            Assert.AreEqual(expected, actual, expected * 1e-6, $"exp({x})");
+        }
+
+        Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(float.NegativeInfinity)).ToScalar());
+        Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(-100f)).ToScalar());
+    }
+
+    [TestMethod]
+    public void ReturnsNullForRowsTheTensorPathRejects()
+    {
+        var sampler = new CpuRowSampler(Plan(new TopKFilter(3)), 2);
+        float[] withNaN = [.. Enumerable.Repeat(0f, 100)];
+        withNaN[77] = float.NaN;
+        float[] withInfinity = [.. Enumerable.Repeat(0f, 100)];
+        withInfinity[63] = float.PositiveInfinity;
+        float[] empty = [.. Enumerable.Repeat(float.NegativeInfinity, 100)];
+        Assert.IsNull(sampler.Sample(withNaN, 0.3));
+        Assert.IsNull(sampler.Sample(withInfinity, 0.3));
+        Assert.IsNull(sampler.Sample(empty, 0.3));
+    }
+
+    [TestMethod]
+    public void ReadsTheTensorMemoryInPlace()
+    {
+        // The batch sampler relies on Tensor.bytes being a view of the tensor's storage, not a copy.
+        using var values = zeros(16);
+        MemoryMarshal.Cast<byte, float>(values.bytes)[3] = 5f;
+        Assert.AreEqual(5f, values[3].item<float>());
+    }
+
+    [TestMethod]
+    public void KeepsUnknownStagesOnTheTensorPath()
+    {
+        Assert.IsNull(CpuSamplingPlan.TryCreate([new TopKFilter(3), new TopKFilter(2)]));
+        Assert.IsNull(CpuSamplingPlan.TryCreate([new NegatingStage()]));
+        Assert.IsNotNull(CpuSamplingPlan.TryCreate([new TopKFilter(3), new TemperatureScaler(2f)]));
+    }
+
+    private sealed class NegatingStage : ILogitsStage
+    {
+        public Tensor Apply(Tensor logits) => logits.neg();
+    }
+}

@@ -1,0 +1,103 @@
+using LmHead.Extensions.Decoding;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Tests.Decoding.Cpu;
+
+[TestClass]
+public sealed class FastPathAgreementTests
+{
+    private static DecodingPipeline Build(Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, bool fast)
+    {
+        var pipeline = configure(new DecodingPipelineBuilder().UseCandidateCount(10)).Build();
+        pipeline.UseCpuFastPath = fast;
+        return pipeline;
+    }
+
+    public static IEnumerable<object[]> Configurations =>
+    [
+        ["T 0.7, top-k 50", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0.7f).UseTopK(50))],
+        ["top-k 50, T 0.7", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTopK(50).UseTemperature(0.7f))],
+        ["T 0.7, k = V", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0.7f))],
+        ["top-k 3", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTopK(3))],
+        ["greedy", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0f).UseTopK(5))],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Configurations))]
+    public void FastAndTensorPathsChooseTheSameTokensAndCandidates(string name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure)
+    {
+        using var logits = randn(300, 4000, generator: new TorchSharp.torch.Generator(5)).mul(3);
+        // Coarse values create ties at the k-th logit too.
+        using var tied = logits.mul(4).round().div(4);
+        foreach (var rows in new[] { logits, tied })
+        {
+            var fast = Build(configure, true).NextTokens(rows, new SamplingRandom(123));
+            var slow = Build(configure, false).NextTokens(rows, new SamplingRandom(123));
+            int mismatches = 0;
+            for (int r = 0; r < fast.Count; r++)
+            {
+                mismatches += fast[r].TokenId == slow[r].TokenId ? 0 : 1;
+                // The tensor path normalises in float32 over all V entries; the fast path sums in float64.
+                Assert.AreEqual(slow[r].Probability, fast[r].Probability, 1e-5f, $"{name}: row {r} probability");
+                Assert.HasCount(slow[r].Candidates.Count, fast[r].Candidates);
+                for (int c = 0; c < fast[r].Candidates.Count; c++)
+                {
+                    Assert.AreEqual(slow[r].Candidates[c].RawLogit, fast[r].Candidates[c].RawLogit, $"{name}: row {r} candidate {c}");
+                }
+
+                // torch.topk orders tied candidates arbitrarily (the fast path puts the lower id first), so match by id.
+                foreach (var a in fast[r].Candidates)
+                {
+                    if (slow[r].Candidates.FirstOrDefault(x => x.TokenId == a.TokenId) is { RawLogit: var raw } b && b.TokenId == a.TokenId && raw == a.RawLogit)
+                    {
+                        Assert.AreEqual(b.ProcessedLogit, a.ProcessedLogit, $"{name}: row {r} token {a.TokenId}");
+                        Assert.AreEqual(b.Probability, a.Probability, 1e-5f, $"{name}: row {r} token {a.TokenId}");
+                    }
+                    else
+                    {
+                        Assert.IsFalse(ReferenceEquals(rows, logits), $"{name}: row {r}: token {a.TokenId} is not a tensor-path candidate");
+                    }
+                }
+            }
+
+            // Only a uniform within float rounding of a CDF boundary may choose differently.
+            Assert.IsLessThanOrEqualTo(1, mismatches, $"{name}: {mismatches} of {fast.Count} rows chose differently");
+        }
+    }
+
+    [TestMethod]
+    public void ABatchOf32FullVocabularyRowsEqualsTheRowsOneByOne()
+    {
+        using var logits = randn(32, 50257, generator: new TorchSharp.torch.Generator(9)).mul(4);
+        foreach (int k in new[] { 50, 50257 })
+        {
+            var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(k).Build();
+            var batch = pipeline.NextTokens(logits, new SamplingRandom(42));
+            var generator = new SamplingRandom(42);
+            for (int r = 0; r < 32; r++)
+            {
+                using var row = logits[r];
+                var single = pipeline.NextToken(row, generator);
+                Assert.AreEqual(single.TokenId, batch[r].TokenId, $"k {k}, row {r}");
+                Assert.AreEqual(single.Probability, batch[r].Probability);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void TheFastPathReportsInvalidRowsLikeTheTensorPath()
+    {
+        var pipeline = new DecodingPipelineBuilder().UseTopK(2).Build();
+        var ex = Assert.Throws<ArgumentException>(() => pipeline.NextToken(new[] { 0f, float.NaN, 1f }.ToTensor()));
+        StringAssert.Contains(ex.Message, "NaN");
+        Assert.Throws<ArgumentException>(() => pipeline.NextToken(new[] { float.NegativeInfinity, float.NegativeInfinity }.ToTensor()));
+    }
+
+    [TestMethod]
+    public void TheFastPathLeavesNoTensorsBehind()
+    {
+        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).UseSeed(1).Build();
+        using var logits = randn(4, 1000);
+        TensorTestExtensions.AssertNoTensorLeak(2000, () => pipeline.NextTokens(logits));
+    }
+}

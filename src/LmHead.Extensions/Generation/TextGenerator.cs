@@ -51,6 +51,7 @@ public sealed class TextGenerator
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
     /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
         var text = new System.Text.StringBuilder();
@@ -84,6 +85,7 @@ public sealed class TextGenerator
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
     /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(
         string prompt, GenerationOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -186,6 +188,7 @@ public sealed class TextGenerator
     {
         lock (_gate)
         {
+            using var use = _model.EnterUse();
             using var scope = NewDisposeScope();
             using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
             var hidden = _model.ComputeHiddenStates(ids, cache);

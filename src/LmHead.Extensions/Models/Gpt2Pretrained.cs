@@ -83,6 +83,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
         string configPath = RequireFile(directory, ConfigFileName);
         string weightsPath = RequireFile(directory, WeightsFileName);
         var config = Gpt2Config.Load(configPath);
+        RequireEnoughStoredValues(config, weightsPath);
         var model = new Gpt2Model(config, dtype, device);
         try
         {
@@ -154,6 +155,30 @@ public sealed partial class Gpt2Pretrained : IDisposable
     {
         string path = Path.Combine(directory, name);
         return File.Exists(path) ? path : throw new ModelFormatException(path, null, $"the folder has no {name}.");
+    }
+
+    /// <summary>
+    /// Rejects a config.json whose sizes need more values than model.safetensors holds before the model's native
+    /// tensors are allocated, so a hostile <c>vocab_size</c> or <c>n_positions</c> cannot make a small folder allocate
+    /// gigabytes. The count is a lower bound (the weight matrices only), so a valid checkpoint always passes.
+    /// </summary>
+    private static void RequireEnoughStoredValues(Gpt2Config config, string weightsPath)
+    {
+        double d = config.HiddenSize, inner = config.EffectiveInnerSize;
+        double needed = (config.VocabularySize + (double)config.MaxPositions) * d
+            + config.LayerCount * ((4 * d * d) + (2 * d * inner))
+            + (config.TieWordEmbeddings ? 0 : config.VocabularySize * d);
+        double stored = 0;
+        foreach (var entry in SafeTensorsFile.ReadHeader(weightsPath, out _))
+        {
+            stored += entry.Shape.Aggregate(1.0, (product, size) => product * size);
+        }
+
+        if (needed > stored)
+        {
+            throw new ModelFormatException(weightsPath, null,
+                $"config.json describes a model with at least {needed:0} weights but the file stores only {stored:0} values (wrong config.json, or a truncated file).");
+        }
     }
 
     private static void CopyWeights(Gpt2Model model, string path)

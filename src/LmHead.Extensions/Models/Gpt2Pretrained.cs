@@ -130,10 +130,12 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <param name="storageDtype">The dtype to store (Float32, Float16 or BFloat16), or <see langword="null"/> for the model's own.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="storageDtype"/> is not a supported floating-point type.</exception>
+    /// <exception cref="ObjectDisposedException"><paramref name="model"/> has been disposed.</exception>
     public static void Save(Gpt2Model model, string directory, ScalarType? storageDtype = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(directory);
+        using var use = model.EnterUse();
         if (storageDtype is { } requested && requested is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
         {
             throw new ArgumentException($"storageDtype must be Float32, Float16, BFloat16 or Float64, but is {requested}.", nameof(storageDtype));

@@ -49,7 +49,7 @@ public sealed class TextGenerator
     /// <param name="cancellationToken">Checked before every token.</param>
     /// <returns>The completion, its finish reason and token counts.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
-    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, is longer than the model's context, or encodes to a token outside the model's vocabulary.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
@@ -83,7 +83,7 @@ public sealed class TextGenerator
     /// <param name="cancellationToken">Checked before every token.</param>
     /// <returns>The chunks, in order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
-    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, is longer than the model's context, or encodes to a token outside the model's vocabulary.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(
@@ -159,6 +159,15 @@ public sealed class TextGenerator
         {
             ids = _model.Config.BosTokenId is { } bos ? [bos]
                 : throw new ArgumentException("The prompt is empty and the model has no bos_token_id to start from.", nameof(prompt));
+        }
+
+        // A tokenizer with a larger vocabulary than the model's (GPT-2's tokenizer on a small custom model) would
+        // otherwise fail deep in the forward pass with a message about tensor ids.
+        int vocabulary = _model.Config.VocabularySize;
+        if (ids.FirstOrDefault(id => id < 0 || id >= vocabulary, -1) is var unknown and not -1)
+        {
+            throw new ArgumentException(
+                $"The prompt encodes to token id {unknown}, outside the model's vocabulary of {vocabulary} tokens; is the tokenizer the one the model was trained with?", nameof(prompt));
         }
 
         if (ids.Length > _model.Config.MaxPositions)

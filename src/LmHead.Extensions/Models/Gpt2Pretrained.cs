@@ -102,6 +102,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <returns>The tokenizer.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
     /// <exception cref="ModelFormatException">The vocabulary or merges file is malformed.</exception>
+    /// <exception cref="IOException">A file exists but cannot be opened.</exception>
     public static Tokenizer LoadTokenizer(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -112,14 +113,17 @@ public sealed partial class Gpt2Pretrained : IDisposable
             return Gpt2Tokenizer.Default;
         }
 
+        using var vocabularyStream = File.OpenRead(vocabulary);
+        using var mergesStream = File.OpenRead(merges);
         try
         {
-            using var vocabularyStream = File.OpenRead(vocabulary);
-            using var mergesStream = File.OpenRead(merges);
             return CodeGenTokenizer.Create(vocabularyStream, mergesStream, false, false, false);
         }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or System.Text.Json.JsonException
+            or IOException or KeyNotFoundException or IndexOutOfRangeException or OverflowException)
         {
+            // Microsoft.ML.Tokenizers reports a malformed merges.txt as an IOException; the files were opened above, so
+            // every exception here is about their content.
             throw new ModelFormatException(vocabulary, null, $"the tokenizer files ({VocabularyFileName}, {MergesFileName}) could not be read: {ex.Message}", ex);
         }
     }

@@ -49,8 +49,9 @@ public sealed class TextGenerator
     /// <param name="cancellationToken">Checked before every token.</param>
     /// <returns>The completion, its finish reason and token counts.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
-    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, is longer than the model's context, or encodes to a token outside the model's vocabulary.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
         var text = new System.Text.StringBuilder();
@@ -82,8 +83,9 @@ public sealed class TextGenerator
     /// <param name="cancellationToken">Checked before every token.</param>
     /// <returns>The chunks, in order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
-    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, or is longer than the model's context.</exception>
+    /// <exception cref="ArgumentException">The prompt is empty and the model has no BOS token, is longer than the model's context, or encodes to a token outside the model's vocabulary.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed before or during the request.</exception>
     public async IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(
         string prompt, GenerationOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -162,6 +164,15 @@ public sealed class TextGenerator
                 : throw new ArgumentException("The prompt is empty and the model has no bos_token_id to start from.", nameof(prompt));
         }
 
+        // A tokenizer with a larger vocabulary than the model's (GPT-2's tokenizer on a small custom model) would
+        // otherwise fail deep in the forward pass with a message about tensor ids.
+        int vocabulary = _model.Config.VocabularySize;
+        if (ids.FirstOrDefault(id => id < 0 || id >= vocabulary, -1) is var unknown and not -1)
+        {
+            throw new ArgumentException(
+                $"The prompt encodes to token id {unknown}, outside the model's vocabulary of {vocabulary} tokens; is the tokenizer the one the model was trained with?", nameof(prompt));
+        }
+
         if (ids.Length > _model.Config.MaxPositions)
         {
             throw new ArgumentException(
@@ -177,6 +188,7 @@ public sealed class TextGenerator
     {
         lock (_gate)
         {
+            using var use = _model.EnterUse();
             using var scope = NewDisposeScope();
             using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
             var hidden = _model.ComputeHiddenStates(ids, cache);

@@ -21,6 +21,13 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     private readonly Gpt2Transformer _transformer;
     private readonly Gpt2Embedding? _lmHead;
 
+    // Readers are forward passes (and TextGenerator steps); the writer is Dispose, so a model disposed while requests
+    // are in flight waits for the running native step to finish and then makes later steps throw
+    // ObjectDisposedException instead of running native code on freed parameters. Never disposed itself: it holds
+    // no native resource until contended, and a disposed lock would turn late callers' errors into its own.
+    private readonly ReaderWriterLockSlim _lifetime = new(LockRecursionPolicy.SupportsRecursion);
+    private volatile bool _disposed;
+
     /// <summary>Creates a model with the configuration's shapes; weights are zeros (LayerNorm weights ones) until loaded.</summary>
     /// <param name="config">The hyper-parameters.</param>
     /// <param name="dtype">The compute dtype of every parameter (Float32, Float16, BFloat16 or Float64).</param>
@@ -60,15 +67,67 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <summary>The device of the parameters.</summary>
     public Device Device => _transformer.TokenEmbedding.Weight.device;
 
+    /// <summary>Whether the model has been disposed.</summary>
+    public bool IsDisposed => _disposed;
+
     /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
     /// <returns>A cache the caller disposes.</returns>
     public Gpt2KvCache CreateKvCache() => new(Config);
+
+    /// <summary>
+    /// Marks the calling thread as using the parameters until the returned scope is disposed; <see cref="Dispose(bool)"/>
+    /// waits for every such scope.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal UseScope EnterUse()
+    {
+        _lifetime.EnterReadLock();
+        if (_disposed)
+        {
+            _lifetime.ExitReadLock();
+            throw new ObjectDisposedException(nameof(Gpt2Model), "The GPT-2 model has been disposed; requests that were still running when it was disposed fail with this exception.");
+        }
+
+        return new UseScope(_lifetime);
+    }
+
+    /// <summary>Disposes the parameters once no forward pass is running; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <param name="disposing">Whether this is a call to <see cref="IDisposable.Dispose"/> rather than a finalizer.</param>
+    protected override void Dispose(bool disposing)
+    {
+        if (!disposing)
+        {
+            base.Dispose(disposing);
+            return;
+        }
+
+        _lifetime.EnterWriteLock();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            base.Dispose(disposing);
+        }
+        finally
+        {
+            _lifetime.ExitWriteLock();
+        }
+    }
 
     /// <summary>The output-embedding matrix itself (the live parameter), for training.</summary>
     internal Tensor OutputEmbeddingWeight => (_lmHead ?? _transformer.TokenEmbedding).Weight;
 
     /// <inheritdoc />
-    public LogitsProjector GetOutputEmbeddings() => new((_lmHead ?? _transformer.TokenEmbedding).Weight);
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public LogitsProjector GetOutputEmbeddings()
+    {
+        using var use = EnterUse();
+        return new((_lmHead ?? _transformer.TokenEmbedding).Weight);
+    }
 
     /// <summary>Computes logits for every position (<c>forward</c> of <c>GPT2LMHeadModel</c>, without a cache).</summary>
     /// <param name="input">Token ids <c>[T]</c> or <c>[B, T]</c>.</param>
@@ -82,8 +141,11 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <returns>Logits <c>[T, V]</c> or <c>[B, T, V]</c>; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
+    /// <exception cref="ObjectDisposedException">The cache or the model was disposed.</exception>
     public Tensor ComputeLogits(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null)
     {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        using var use = EnterUse();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var hidden = ComputeHiddenStates(inputIds, cache, attentionMask);
@@ -104,7 +166,7 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <exception cref="ArgumentNullException"><paramref name="inputIds"/> is null.</exception>
     /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
-    /// <exception cref="ObjectDisposedException">The cache was disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The cache or the model was disposed.</exception>
     public Tensor ComputeHiddenStates(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null) =>
         ForwardHidden(inputIds, cache, attentionMask, withGradients: false);
 
@@ -115,6 +177,7 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         cache?.ThrowIfDisposed();
+        using var use = EnterUse();
         using var scope = NewDisposeScope();
         using var noGrad = withGradients ? null : no_grad();
         bool single = inputIds.dim() == 1;
@@ -153,6 +216,12 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
         x = _transformer.FinalNorm.Forward(x);
         cache?.Commit(time, batch, padding, realCounts);
         return (single ? x.squeeze(0) : x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Holds a read lock on a model's lifetime; see <see cref="EnterUse"/>.</summary>
+    internal readonly struct UseScope(ReaderWriterLockSlim gate) : IDisposable
+    {
+        public void Dispose() => gate.ExitReadLock();
     }
 
     private void ValidateIds(Tensor ids, string paramName)

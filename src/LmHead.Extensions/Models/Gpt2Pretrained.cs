@@ -83,6 +83,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
         string configPath = RequireFile(directory, ConfigFileName);
         string weightsPath = RequireFile(directory, WeightsFileName);
         var config = Gpt2Config.Load(configPath);
+        RequireEnoughStoredValues(config, weightsPath);
         var model = new Gpt2Model(config, dtype, device);
         try
         {
@@ -101,6 +102,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <returns>The tokenizer.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
     /// <exception cref="ModelFormatException">The vocabulary or merges file is malformed.</exception>
+    /// <exception cref="IOException">A file exists but cannot be opened.</exception>
     public static Tokenizer LoadTokenizer(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -111,14 +113,17 @@ public sealed partial class Gpt2Pretrained : IDisposable
             return Gpt2Tokenizer.Default;
         }
 
+        using var vocabularyStream = File.OpenRead(vocabulary);
+        using var mergesStream = File.OpenRead(merges);
         try
         {
-            using var vocabularyStream = File.OpenRead(vocabulary);
-            using var mergesStream = File.OpenRead(merges);
             return CodeGenTokenizer.Create(vocabularyStream, mergesStream, false, false, false);
         }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or System.Text.Json.JsonException
+            or IOException or KeyNotFoundException or IndexOutOfRangeException or OverflowException)
         {
+            // Microsoft.ML.Tokenizers reports a malformed merges.txt as an IOException; the files were opened above, so
+            // every exception here is about their content.
             throw new ModelFormatException(vocabulary, null, $"the tokenizer files ({VocabularyFileName}, {MergesFileName}) could not be read: {ex.Message}", ex);
         }
     }
@@ -129,10 +134,12 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <param name="storageDtype">The dtype to store (Float32, Float16 or BFloat16), or <see langword="null"/> for the model's own.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="storageDtype"/> is not a supported floating-point type.</exception>
+    /// <exception cref="ObjectDisposedException"><paramref name="model"/> has been disposed.</exception>
     public static void Save(Gpt2Model model, string directory, ScalarType? storageDtype = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(directory);
+        using var use = model.EnterUse();
         if (storageDtype is { } requested && requested is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
         {
             throw new ArgumentException($"storageDtype must be Float32, Float16, BFloat16 or Float64, but is {requested}.", nameof(storageDtype));
@@ -154,6 +161,30 @@ public sealed partial class Gpt2Pretrained : IDisposable
     {
         string path = Path.Combine(directory, name);
         return File.Exists(path) ? path : throw new ModelFormatException(path, null, $"the folder has no {name}.");
+    }
+
+    /// <summary>
+    /// Rejects a config.json whose sizes need more values than model.safetensors holds before the model's native
+    /// tensors are allocated, so a hostile <c>vocab_size</c> or <c>n_positions</c> cannot make a small folder allocate
+    /// gigabytes. The count is a lower bound (the weight matrices only), so a valid checkpoint always passes.
+    /// </summary>
+    private static void RequireEnoughStoredValues(Gpt2Config config, string weightsPath)
+    {
+        double d = config.HiddenSize, inner = config.EffectiveInnerSize;
+        double needed = (config.VocabularySize + (double)config.MaxPositions) * d
+            + config.LayerCount * ((4 * d * d) + (2 * d * inner))
+            + (config.TieWordEmbeddings ? 0 : config.VocabularySize * d);
+        double stored = 0;
+        foreach (var entry in SafeTensorsFile.ReadHeader(weightsPath, out _))
+        {
+            stored += entry.Shape.Aggregate(1.0, (product, size) => product * size);
+        }
+
+        if (needed > stored)
+        {
+            throw new ModelFormatException(weightsPath, null,
+                $"config.json describes a model with at least {needed:0} weights but the file stores only {stored:0} values (wrong config.json, or a truncated file).");
+        }
     }
 
     private static void CopyWeights(Gpt2Model model, string path)

@@ -80,6 +80,11 @@ internal static class SafeTensorsFile
         dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
 
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            throw new ModelFormatException(path, null, "the header is not valid UTF-8 (a corrupt file, or a tensor name in another encoding).");
+        }
+
         JsonDocument document;
         try
         {
@@ -92,39 +97,52 @@ internal static class SafeTensorsFile
 
         using (document)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw new ModelFormatException(path, null, "the header must be a JSON object.");
+                return ParseEntries(path, document, dataLength);
             }
-
-            var entries = new List<Entry>();
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in document.RootElement.EnumerateObject())
+            catch (InvalidOperationException ex)
             {
-                if (property.Name == "__metadata__")
-                {
-                    continue;
-                }
-
-                if (!names.Add(property.Name))
-                {
-                    throw new ModelFormatException(path, property.Name, "the header lists this tensor twice.");
-                }
-
-                entries.Add(ParseEntry(path, property, dataLength));
+                // JsonElement throws this for strings it cannot transcode (an escaped lone surrogate, say).
+                throw new ModelFormatException(path, null, $"the header holds a string that cannot be read: {ex.Message}", ex);
             }
-
-            var ordered = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
-            for (int i = 1; i < ordered.Count; i++)
-            {
-                if (ordered[i].Begin < ordered[i - 1].End)
-                {
-                    throw new ModelFormatException(path, ordered[i].Name, $"its bytes overlap those of '{ordered[i - 1].Name}'.");
-                }
-            }
-
-            return ordered;
         }
+    }
+
+    private static List<Entry> ParseEntries(string path, JsonDocument document, long dataLength)
+    {
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            throw new ModelFormatException(path, null, "the header must be a JSON object.");
+        }
+
+        var entries = new List<Entry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            if (property.Name == "__metadata__")
+            {
+                continue;
+            }
+
+            if (!names.Add(property.Name))
+            {
+                throw new ModelFormatException(path, property.Name, "the header lists this tensor twice.");
+            }
+
+            entries.Add(ParseEntry(path, property, dataLength));
+        }
+
+        var ordered = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        for (int i = 1; i < ordered.Count; i++)
+        {
+            if (ordered[i].Begin < ordered[i - 1].End)
+            {
+                throw new ModelFormatException(path, ordered[i].Name, $"its bytes overlap those of '{ordered[i - 1].Name}'.");
+            }
+        }
+
+        return ordered;
     }
 
     private static Entry ParseEntry(string path, JsonProperty property, long dataLength)

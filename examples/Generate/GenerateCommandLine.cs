@@ -11,7 +11,7 @@ internal sealed record GenerateCommandLine(
           --model <folder>      a GPT-2 folder in the Hugging Face layout (default: the shipped models/tiny-shakespeare)
           -t, --temperature <T> 0 = greedy (default 0.7)
           -k, --top-k <k>       keep the k most likely tokens (default 50; 0 = off)
-          -n, --max-tokens <n>  tokens to generate (default 200)
+          -n, --max-tokens <n>  tokens to generate (default 120; generation also ends when the context is full)
           --seed <s>            reproducible output
           --stop <text>         stop before this text (repeatable; "\n\n" style escapes allowed)
           --steps <n>           explain: how many tokens to step through (default 3)
@@ -24,7 +24,7 @@ internal sealed record GenerateCommandLine(
         string prompt = "ROMEO:";
         string? model = null;
         float temperature = 0.7f;
-        int topK = 50, maxTokens = 200, steps = 3, candidates = 10;
+        int topK = 50, maxTokens = 120, steps = 3, candidates = 10;
         ulong? seed = null;
         var stops = new List<string>();
         bool promptSeen = false;

@@ -59,13 +59,13 @@ internal static class HeadExplainer
                 .Title(Markup.Escape($"step {step}: context vector [{model.Config.HiddenSize}] → logits [{projector.VocabularySize}]"))
                 .AddColumn("token").AddColumn(new TableColumn("id").RightAligned()).AddColumn(new TableColumn("raw logit").RightAligned())
                 .AddColumn(new TableColumn("÷ T").RightAligned()).AddColumn(new TableColumn("top-k").RightAligned())
-                .AddColumn(new TableColumn("probability").RightAligned()).AddColumn("").AddColumn("");
+                .AddColumn(new TableColumn("p").RightAligned()).AddColumn("").AddColumn("");
             float best = top.Max(i => probabilityValues[i]);
             foreach (int id in top)
             {
                 string token = Show(tokenizer.Decode([id]) ?? "");
                 bool removed = float.IsNegativeInfinity(filteredValues[id]);
-                int bar = best > 0 ? (int)Math.Round(20 * probabilityValues[id] / best) : 0;
+                int bar = best > 0 ? (int)Math.Round(8 * probabilityValues[id] / best) : 0;
                 string marker = id == drawn ? "[bold green]◀ drawn[/]" : "";
                 table.AddRow(
                     id == drawn ? $"[bold green]{Markup.Escape(token)}[/]" : Markup.Escape(token),

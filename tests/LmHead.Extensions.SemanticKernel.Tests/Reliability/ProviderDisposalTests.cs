@@ -50,9 +50,10 @@ public sealed class ProviderDisposalTests
         }).ToArray();
         Assert.IsTrue(started.Wait(Deadline), "the requests did not start");
 
-        go.SetResult();
-        await Task.Delay(50);
+        // Dispose while every stream is paused mid-generation (after its first chunk), then let them continue: each one's
+        // next step meets the disposed model. (Releasing them first raced with requests that end early by themselves.)
         await provider.DisposeAsync();
+        go.SetResult();
 
         foreach (var task in tasks)
         {

@@ -102,6 +102,51 @@ public static class LmHeadCatalog
         return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.LogitBias(bias));
     }
 
+    /// <summary>
+    /// Hugging Face's repetition penalty: for each distinct token id in the row's history column, a negative logit is
+    /// multiplied by the penalty and a positive one divided by it.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The penalised-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="historyColumnName">A <c>Vector&lt;Single&gt;</c> column of token ids seen so far (prompt and output), any length.</param>
+    /// <param name="penalty">A finite factor &gt; 0 (1 = off).</param>
+    /// <param name="window">Only the last this-many ids count; <see langword="null"/> for all.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="penalty"/> or <paramref name="window"/> is out of range.</exception>
+    public static LogitsPenaltyEstimator ApplyRepetitionPenalty(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, string historyColumnName, float penalty, int? window = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(historyColumnName);
+        return new LogitsPenaltyEstimator(outputColumnName, inputColumnName,
+            new LogitsPenalty(new RepetitionPenalty(penalty, window), historyColumnName, "ApplyRepetitionPenalty", HistoryIsGenerated: false));
+    }
+
+    /// <summary>
+    /// OpenAI's frequency and presence penalties over the token ids in the row's history column (the generated tokens):
+    /// <c>logit -= count × frequency + (count &gt; 0 ? presence : 0)</c>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The penalised-logits column to add.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="historyColumnName">A <c>Vector&lt;Single&gt;</c> column of generated token ids, any length.</param>
+    /// <param name="frequency">Subtracted per occurrence; finite.</param>
+    /// <param name="presence">Subtracted once for any occurrence; finite.</param>
+    /// <param name="window">Only the last this-many ids count; <see langword="null"/> for all.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A penalty is NaN or infinite, or <paramref name="window"/> is out of range.</exception>
+    public static LogitsPenaltyEstimator ApplyFrequencyPresencePenalty(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, string historyColumnName, float frequency, float presence, int? window = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(historyColumnName);
+        return new LogitsPenaltyEstimator(outputColumnName, inputColumnName,
+            new LogitsPenalty(new FrequencyPresencePenalty(frequency, presence, window), historyColumnName, "ApplyFrequencyPresencePenalty", HistoryIsGenerated: true));
+    }
+
     /// <summary>Turns logits into probabilities with a numerically stable softmax.</summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="outputColumnName">The probabilities column to add.</param>

@@ -38,6 +38,9 @@ public abstract class LmHeadTransformer : ITransformer
     /// <summary>The integer column whose value keys a row's random stream, or <see langword="null"/> for the row id.</summary>
     internal virtual string? StreamKeyColumnName => null;
 
+    /// <summary>The <c>Vector&lt;Single&gt;</c> column of token ids a penalty stage reads, or <see langword="null"/>.</summary>
+    internal virtual string? HistoryColumnName => null;
+
     /// <summary>The columns the transformer adds.</summary>
     internal abstract IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
@@ -76,6 +79,13 @@ public abstract class LmHeadTransformer : ITransformer
     /// <param name="rowKey">A key derived from the row id, stable across sequential and parallel cursors.</param>
     /// <param name="output">Where to write the row's values.</param>
     internal abstract void Compute(float[] input, ulong rowKey, StageRowValues output);
+
+    /// <summary>Computes one row of a stage that reads a history column; other stages ignore the history.</summary>
+    /// <param name="input">The row's input vector.</param>
+    /// <param name="rowKey">A key derived from the row id.</param>
+    /// <param name="history">The row's history column (token ids as floats), empty when the stage has none.</param>
+    /// <param name="output">Where to write the row's values.</param>
+    internal virtual void Compute(float[] input, ulong rowKey, ReadOnlySpan<float> history, StageRowValues output) => Compute(input, rowKey, output);
 
     /// <summary>The <c>CustomMapping</c> that computes the stage in a saved model.</summary>
     internal abstract IEstimator<ITransformer> CreateSavedMapping(MLContext ml);

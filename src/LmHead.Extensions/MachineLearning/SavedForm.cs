@@ -28,6 +28,13 @@ internal static class SavedForm
                 + "Pass streamKeyColumnName (an integer column such as a request id) to SampleNextToken to make the model saveable.");
         }
 
+        if (stage.HistoryColumnName is { } history)
+        {
+            throw new NotSupportedException(
+                $"{stage.StageName}: a penalty stage that reads the history column '{history}' cannot be saved yet; "
+                + "save the model without it and apply the penalty after loading.");
+        }
+
         var ml = new MLContext(seed: 0);
         var chain = BuildChain(ml, stage).Fit(EmptyInput(ml, stage));
         ((ICanSaveModel)chain).Save(ctx);

@@ -14,6 +14,7 @@ internal sealed class StageBinding
         InputSchema = inputSchema;
         InputColumnIndex = stage.ValidateInput(inputSchema);
         StreamKeyColumnIndex = stage.StreamKeyColumnName is { } key ? RowKeys.RequireKeyColumn(inputSchema, key, stage.StageName) : null;
+        HistoryColumnIndex = stage.HistoryColumnName is { } history ? RequireHistoryColumn(inputSchema, history, stage.StageName) : null;
         OutputColumns = stage.OutputColumns;
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(inputSchema);
@@ -36,6 +37,9 @@ internal sealed class StageBinding
     /// <summary>The user's stream-key column, or <see langword="null"/> when the row id is the key.</summary>
     public int? StreamKeyColumnIndex { get; }
 
+    /// <summary>The history column of a penalty stage, or <see langword="null"/>.</summary>
+    public int? HistoryColumnIndex { get; }
+
     public IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
     /// <summary>Splits requested output columns into the input columns to read and the added columns to compute.</summary>
@@ -57,9 +61,27 @@ internal sealed class StageBinding
                 {
                     inputs.Add(key);
                 }
+
+                if (HistoryColumnIndex is { } history)
+                {
+                    inputs.Add(history);
+                }
             }
         }
 
         return (inputs.Select(i => InputSchema[i]).ToList(), active);
+    }
+
+    private static int RequireHistoryColumn(DataViewSchema schema, string columnName, string stage)
+    {
+        var column = schema.GetColumnOrNull(columnName) ?? throw new ArgumentOutOfRangeException(nameof(schema),
+            $"{stage}: history column '{columnName}' was not found; the schema has: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'"))}.");
+        if (column.Type is not Microsoft.ML.Data.VectorDataViewType { ItemType: var item } || item != Microsoft.ML.Data.NumberDataViewType.Single)
+        {
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                $"{stage}: history column '{columnName}' must be a Vector<Single> of token ids (any length), but is {column.Type}.");
+        }
+
+        return column.Index;
     }
 }

@@ -18,6 +18,8 @@ internal sealed class StageRowCursor : DataViewRowCursor
     private ValueGetter<VBuffer<float>>? _inputGetter;
     private Func<ulong>? _rowKey;
     private VBuffer<float> _inputBuffer;
+    private ValueGetter<VBuffer<float>>? _historyGetter;
+    private VBuffer<float> _historyBuffer;
     private long _computedPosition = -1;
 
     /// <param name="binding">The stage and schemas.</param>
@@ -106,7 +108,18 @@ internal sealed class StageRowCursor : DataViewRowCursor
         _rowKey ??= RowKeys.CreateReader(_input, _binding.StreamKeyColumnIndex is { } key ? _binding.InputSchema[key] : null);
         _inputGetter(ref _inputBuffer);
         _inputBuffer.CopyTo(_inputValues);
-        _binding.Stage.Compute(_inputValues, _rowKey(), _values);
+        if (_binding.HistoryColumnIndex is { } history)
+        {
+            _historyGetter ??= _input.GetGetter<VBuffer<float>>(_binding.InputSchema[history]);
+            _historyGetter(ref _historyBuffer);
+            float[] dense = new float[_historyBuffer.Length];
+            _historyBuffer.CopyTo(dense);
+            _binding.Stage.Compute(_inputValues, _rowKey(), dense, _values);
+        }
+        else
+        {
+            _binding.Stage.Compute(_inputValues, _rowKey(), _values);
+        }
         _computedPosition = position;
         _binding.Stage.CountComputedRow();
     }

@@ -74,10 +74,16 @@ public class EndToEndBenchmarks
     }
 
     [IterationSetup(Target = nameof(CachedStep))]
-    public void PrefillCache()
+    public void PrefillCache() => Prefill(growsExactly: false);
+
+    [IterationSetup(Target = nameof(CachedStepExactGrowth))]
+    public void PrefillExactCache() => Prefill(growsExactly: true);
+
+    private void Prefill(bool growsExactly)
     {
         _cache?.Dispose();
         _cache = _model.CreateKvCache();
+        _cache.GrowsExactly = growsExactly;
         using var prefix = _prompt[TensorIndex.Slice(0, Position)];
         using var hidden = _model.ComputeHiddenStates(prefix, _cache);
     }
@@ -106,6 +112,10 @@ public class EndToEndBenchmarks
         var logits = _projector.Project(hidden[0]);
         return _pipeline.NextToken(logits, _random).TokenId;
     }
+
+    /// <summary>The same step with the former cache policy: storage grown to exactly the length, so every cached position is copied per token.</summary>
+    [Benchmark]
+    public int CachedStepExactGrowth() => CachedStep();
 
     /// <summary>One token without a cache: the whole sequence (Position + 1 tokens) recomputed, then the same head and sampling.</summary>
     [Benchmark]

@@ -22,6 +22,8 @@ public class EndToEndBenchmarks
 
     private Gpt2Model _model = null!;
     private LogitsProjector _projector = null!;
+    private LogitsProjector _simdProjector = null!;
+    private Tensor _lastHidden = null!;
     private DecodingPipeline _pipeline = null!;
     private SamplingRandom _random = null!;
     private Tensor _prompt = null!;
@@ -66,11 +68,17 @@ public class EndToEndBenchmarks
         Array.Clear(_weightSizedStream);
 
         _projector = _model.GetOutputEmbeddings();
+        _simdProjector = _model.GetOutputEmbeddings();
+        _simdProjector.UseSimdKernel = true;
         _pipeline = new DecodingPipelineBuilder().UseTemperature(Temperature).UseTopK(TopK).Build();
         _random = new SamplingRandom(7);
         _prompt = randint(0, config.VocabularySize, [config.MaxPositions], generator: new Generator(12));
         _nextToken = _prompt[TensorIndex.Slice(Position, Position + 1)];
         _sequence = _prompt[TensorIndex.Slice(0, Position + 1)];
+        using (var hidden = _model.ComputeHiddenStates(_sequence))
+        {
+            _lastHidden = hidden[Position].clone();
+        }
     }
 
     [IterationSetup(Target = nameof(CachedStep))]
@@ -93,6 +101,8 @@ public class EndToEndBenchmarks
     {
         _cache?.Dispose();
         _projector.Dispose();
+        _simdProjector.Dispose();
+        _lastHidden.Dispose();
         _model.Dispose();
         _prompt.Dispose();
         _nextToken.Dispose();
@@ -117,6 +127,14 @@ public class EndToEndBenchmarks
     [Benchmark]
     public int CachedStepExactGrowth() => CachedStep();
 
+    /// <summary>The cached step's head alone: projection of one hidden state (torch <c>linear</c>, the default) and sampling.</summary>
+    [Benchmark]
+    public int HeadAndSampling() => Head(_projector);
+
+    /// <summary>The head with the managed SIMD projection kernel (opt-in) instead of torch <c>linear</c>.</summary>
+    [Benchmark]
+    public int HeadAndSamplingSimdKernel() => Head(_simdProjector);
+
     /// <summary>One token without a cache: the whole sequence (Position + 1 tokens) recomputed, then the same head and sampling.</summary>
     [Benchmark]
     public int RecomputeStep()
@@ -124,6 +142,12 @@ public class EndToEndBenchmarks
         using var scope = NewDisposeScope();
         var hidden = _model.ComputeHiddenStates(_sequence);
         var logits = _projector.Project(hidden[Position]);
+        return _pipeline.NextToken(logits, _random).TokenId;
+    }
+
+    private int Head(LogitsProjector projector)
+    {
+        using var logits = projector.Project(_lastHidden);
         return _pipeline.NextToken(logits, _random).TokenId;
     }
 }

@@ -82,16 +82,10 @@ public class EndToEndBenchmarks
     }
 
     [IterationSetup(Target = nameof(CachedStep))]
-    public void PrefillCache() => Prefill(growsExactly: false);
-
-    [IterationSetup(Target = nameof(CachedStepExactGrowth))]
-    public void PrefillExactCache() => Prefill(growsExactly: true);
-
-    private void Prefill(bool growsExactly)
+    public void PrefillCache()
     {
         _cache?.Dispose();
         _cache = _model.CreateKvCache();
-        _cache.GrowsExactly = growsExactly;
         using var prefix = _prompt[TensorIndex.Slice(0, Position)];
         using var hidden = _model.ComputeHiddenStates(prefix, _cache);
     }
@@ -122,10 +116,6 @@ public class EndToEndBenchmarks
         var logits = _projector.Project(hidden[0]);
         return _pipeline.NextToken(logits, _random).TokenId;
     }
-
-    /// <summary>The same step with the former cache policy: storage grown to exactly the length, so every cached position is copied per token.</summary>
-    [Benchmark]
-    public int CachedStepExactGrowth() => CachedStep();
 
     /// <summary>The cached step's head alone: projection of one hidden state (torch <c>linear</c>, the default) and sampling.</summary>
     [Benchmark]

@@ -10,8 +10,6 @@ namespace LmHead.Extensions.Models;
 /// </summary>
 public sealed class Gpt2KvCache : IDisposable
 {
-    // Per layer, storage [B, H, capacity, hd] whose first Length positions are valid. The capacity doubles when it runs
-    // out (up to n_positions), so appending a token writes one slot instead of copying every cached position again.
     private readonly Tensor?[] _keys;
     private readonly Tensor?[] _values;
     private Tensor? _padding;
@@ -34,25 +32,17 @@ public sealed class Gpt2KvCache : IDisposable
     /// <summary>The batch size fixed by the first forward call, or <see langword="null"/> while the cache is empty.</summary>
     public int? BatchSize { get; private set; }
 
-    /// <summary>
-    /// Grow the storage to exactly the positions needed on every call: the former concatenating cache (every cached
-    /// position copied again per token), kept so the benchmarks can compare both policies in one run.
-    /// </summary>
-    internal bool GrowsExactly { get; set; }
-
     internal Tensor? Padding => _padding;
 
     internal long[]? RealCounts => _realCounts;
 
-    /// <summary>
-    /// Appends a layer's new keys and values <c>[B, H, T, hd]</c> after the <see cref="Length"/> committed positions;
-    /// returns views of all of them (the caller's dispose scope owns the views, the cache the storage).
-    /// </summary>
+    /// <summary>Appends a layer's new keys and values <c>[B, H, T, hd]</c>; returns the full ones (owned by the cache).</summary>
     internal (Tensor Key, Tensor Value) Append(int layer, Tensor key, Tensor value)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int length = Length + (int)key.shape[2];
-        return (Write(ref _keys[layer], key, length), Write(ref _values[layer], value, length));
+        _keys[layer] = Replace(_keys[layer], key);
+        _values[layer] = Replace(_values[layer], value);
+        return (_keys[layer]!, _values[layer]!);
     }
 
     /// <summary>Records that a forward call of <paramref name="count"/> positions finished.</summary>
@@ -71,33 +61,14 @@ public sealed class Gpt2KvCache : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private Tensor Write(ref Tensor? storage, Tensor added, int length)
+    private static Tensor Replace(Tensor? old, Tensor added)
     {
-        long capacity = storage?.shape[2] ?? 0;
-        if (length > capacity)
-        {
-            long grown = GrowsExactly ? length : Math.Min(MaxLength, Math.Max(length, 2 * capacity));
-            var larger = empty([added.shape[0], added.shape[1], grown, added.shape[3]], added.dtype, added.device);
-            // The cache outlives the caller's dispose scope; it releases the storage itself when it grows or is disposed.
-            larger.DetachFromDisposeScope();
-            if (storage is not null)
-            {
-                using var kept = larger.narrow(2, 0, Length);
-                using var old = storage.narrow(2, 0, Length);
-                kept.copy_(old);
-                storage.Dispose();
-            }
-
-            storage = larger;
-        }
-
-        var current = storage!;
-        using (var slot = current.narrow(2, Length, added.shape[2]))
-        {
-            slot.copy_(added);
-        }
-
-        return current.narrow(2, 0, length);
+        var combined = old is null ? added.contiguous() : cat([old, added], 2);
+        // The cache outlives the caller's dispose scope; it releases the tensor itself when replaced or disposed.
+        var owned = ReferenceEquals(combined, added) ? added.alias() : combined;
+        owned.DetachFromDisposeScope();
+        old?.Dispose();
+        return owned;
     }
 
     /// <summary>Releases every cached tensor.</summary>

@@ -81,7 +81,7 @@ public class EndToEndBenchmarks
         }
     }
 
-    [IterationSetup(Target = nameof(CachedStep))]
+    [IterationSetup(Targets = [nameof(CachedStep), nameof(CachedStepSimdKernelHead)])]
     public void PrefillCache()
     {
         _cache?.Dispose();
@@ -109,13 +109,11 @@ public class EndToEndBenchmarks
 
     /// <summary>One token with the KV cache: hidden state of one token, projection, temperature + top-k sampling.</summary>
     [Benchmark]
-    public int CachedStep()
-    {
-        using var scope = NewDisposeScope();
-        var hidden = _model.ComputeHiddenStates(_nextToken, _cache);
-        var logits = _projector.Project(hidden[0]);
-        return _pipeline.NextToken(logits, _random).TokenId;
-    }
+    public int CachedStep() => Step(_projector);
+
+    /// <summary>The cached step with the head projected by the managed SIMD kernel instead of torch <c>linear</c>.</summary>
+    [Benchmark]
+    public int CachedStepSimdKernelHead() => Step(_simdProjector);
 
     /// <summary>The cached step's head alone: projection of one hidden state (torch <c>linear</c>, the default) and sampling.</summary>
     [Benchmark]
@@ -138,6 +136,14 @@ public class EndToEndBenchmarks
     private int Head(LogitsProjector projector)
     {
         using var logits = projector.Project(_lastHidden);
+        return _pipeline.NextToken(logits, _random).TokenId;
+    }
+
+    private int Step(LogitsProjector projector)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = _model.ComputeHiddenStates(_nextToken, _cache);
+        var logits = projector.Project(hidden[0]);
         return _pipeline.NextToken(logits, _random).TokenId;
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
 using LmHead.Extensions.Decoding;
 using static TorchSharp.torch;
@@ -59,26 +58,7 @@ public class ProjectionBenchmarks
 
     /// <summary>Memory-bandwidth reference: a SIMD sum over 160 MB on both cores (bytes / time = read bandwidth).</summary>
     [Benchmark(Baseline = true)]
-    public float BandwidthSum160MB()
-    {
-        const int parts = 8;
-        var sums = new float[parts];
-        int length = _stream.Length / parts;
-        Parallel.For(0, parts, p =>
-        {
-            var acc0 = Vector256<float>.Zero;
-            var acc1 = Vector256<float>.Zero;
-            ref float start = ref _stream[p * length];
-            for (int i = 0; i <= length - 16; i += 16)
-            {
-                acc0 += Vector256.LoadUnsafe(ref start, (nuint)i);
-                acc1 += Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
-            }
-
-            sums[p] = Vector256.Sum(acc0 + acc1);
-        });
-        return sums.Sum();
-    }
+    public float BandwidthSum160MB() => MemoryBandwidth.Sum(_stream);
 
     [Benchmark]
     public Tensor TorchLinearFp32() => Run(_torchFloat);

@@ -24,23 +24,53 @@ catch (DirectoryNotFoundException ex)
     return 1;
 }
 
-using var pretrained = Gpt2Pretrained.Load(folder);
+Gpt2Pretrained pretrained;
+try
+{
+    pretrained = Gpt2Pretrained.Load(folder);
+}
+catch (Exception ex) when (ex is ModelFormatException or DirectoryNotFoundException or FileNotFoundException)
+{
+    Console.Error.WriteLine($"error: {ex.Message}");
+    return 1;
+}
+
+using var owner = pretrained;
 Console.Error.WriteLine($"[model {Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'))}: d={pretrained.Config.HiddenSize}, layers={pretrained.Config.LayerCount}, context={pretrained.Config.MaxPositions}; loaded in {clock.ElapsedMilliseconds} ms]");
 
 if (command.Explain)
 {
-    HeadExplainer.Run(pretrained, command);
-    return 0;
+    try
+    {
+        HeadExplainer.Run(pretrained, command);
+        return 0;
+    }
+    catch (ArgumentException ex)
+    {
+        Console.Error.WriteLine($"error: {ex.Message}");
+        return 2;
+    }
 }
 
-var options = new GenerationOptions
+
+GenerationOptions options;
+try
 {
-    MaxNewTokens = command.MaxTokens,
-    Temperature = command.Temperature,
-    TopK = command.TopK > 0 ? command.TopK : null,
-    Seed = command.Seed,
-    StopSequences = command.Stops,
-};
+    options = new GenerationOptions
+    {
+        MaxNewTokens = command.MaxTokens,
+        Temperature = command.Temperature,
+        TopK = command.TopK > 0 ? command.TopK : null,
+        Seed = command.Seed,
+        StopSequences = command.Stops,
+    };
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Message}\n{GenerateCommandLine.Usage}");
+    return 2;
+}
+
 var generator = new TextGenerator(pretrained);
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -63,6 +93,12 @@ catch (OperationCanceledException)
 {
     Console.Error.WriteLine("\n[cancelled]");
     return 130;
+}
+catch (ArgumentException ex)
+{
+    // A prompt longer than the model's context, or tokens the model does not know.
+    Console.Error.WriteLine($"\nerror: {ex.Message}");
+    return 1;
 }
 
 Console.WriteLine();

@@ -29,6 +29,7 @@ internal sealed class CpuRowSampler
     private BoundedMinHeap? _keep;
     private BoundedMinHeap? _candidates;
     private RankedEntry[] _survivors = [];
+    private RankedEntry[] _ranked = [];
     private float[] _processed = [];
     private double[] _weights = [];
 
@@ -48,7 +49,9 @@ internal sealed class CpuRowSampler
         bool filter = !_plan.IsGreedy && _plan.TopK < n;
         int candidateCount = Math.Min(_candidateCount, n);
         var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
-        var candidates = candidateCount > 0 ? Heap(ref _candidates, candidateCount) : null;
+        // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan.
+        bool derive = filter && candidateCount > 0 && candidateCount <= _plan.TopK && DeriveCandidates;
+        var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
         bool scaleKeys = _plan.ScaleBeforeTopK;
 
         // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
@@ -65,10 +68,23 @@ internal sealed class CpuRowSampler
             RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
         }
 
+        ReadOnlySpan<RankedEntry> ranked;
+        if (!derive)
+        {
+            ranked = Ranked(candidates);
+        }
+        else if (!TryDeriveCandidates(keep!, candidateCount, scaleKeys, out ranked))
+        {
+            // A tie at the k-th key among the best raw values: let a candidate heap decide, exactly as without deriving.
+            keep!.Clear();
+            candidates = Heap(ref _candidates, candidateCount);
+            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
+            ranked = Ranked(candidates);
+        }
+
         if (_plan.IsGreedy)
         {
             int argmax = RowScan.IndexOfFirst(row, max);
-            var ranked = Ranked(candidates);
             var greedy = new TokenCandidate[ranked.Length];
             for (int c = 0; c < ranked.Length; c++)
             {
@@ -81,8 +97,57 @@ internal sealed class CpuRowSampler
             return new NextTokenResult(argmax, 1f, greedy);
         }
 
-        return filter ? SampleSurvivors(keep!, candidates, temperature, u) : SampleAll(row, candidates, max, temperature, u);
+        return filter ? SampleSurvivors(keep!, ranked, temperature, u) : SampleAll(row, ranked, max, temperature, u);
     }
+
+    /// <summary>Whether top-k pipelines take the candidates from the survivors (on by default; tests turn it off to compare).</summary>
+    internal bool DeriveCandidates { get; set; } = true;
+
+    /// <summary>
+    /// The best <paramref name="count"/> survivors by raw logit (lower id on ties), best first. They are the row's best
+    /// when the last of them has a key above the heap root's: every token outside the heap has a key at most the
+    /// root's, so a lower raw value than that last one (for unscaled keys, where key = raw, ties also rank alike).
+    /// </summary>
+    private bool TryDeriveCandidates(BoundedMinHeap keep, int count, bool scaleKeys, out ReadOnlySpan<RankedEntry> ranked)
+    {
+        if (_ranked.Length < count)
+        {
+            _ranked = new RankedEntry[count];
+        }
+
+        var top = _ranked.AsSpan(0, count);
+        int filled = 0;
+        foreach (var entry in keep.Items)
+        {
+            int at;
+            if (filled < count)
+            {
+                at = filled++;
+            }
+            else if (RanksAbove(entry, top[count - 1]))
+            {
+                at = count - 1;
+            }
+            else
+            {
+                continue;
+            }
+
+            while (at > 0 && RanksAbove(entry, top[at - 1]))
+            {
+                top[at] = top[at - 1];
+                at--;
+            }
+
+            top[at] = entry;
+        }
+
+        ranked = top[..filled];
+        return filled == count && (!scaleKeys || top[count - 1].Key > keep.Root.Key);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool RanksAbove(RankedEntry a, RankedEntry b) => a.Raw > b.Raw || (a.Raw == b.Raw && a.Id < b.Id);
 
     /// <summary>Whether the scan may skip values below a sampled floor (on by default; tests turn it off to compare).</summary>
     internal bool UseFloor { get; set; } = true;
@@ -98,7 +163,7 @@ internal sealed class CpuRowSampler
         return heap;
     }
 
-    private NextTokenResult SampleSurvivors(BoundedMinHeap keep, BoundedMinHeap? candidates, float temperature, double u)
+    private NextTokenResult SampleSurvivors(BoundedMinHeap keep, ReadOnlySpan<RankedEntry> ranked, float temperature, double u)
     {
         int count = keep.Count;
         if (_survivors.Length < count)
@@ -150,7 +215,6 @@ internal sealed class CpuRowSampler
             chosen = lastPositive;
         }
 
-        var ranked = Ranked(candidates);
         var result = new TokenCandidate[ranked.Length];
         for (int c = 0; c < ranked.Length; c++)
         {
@@ -190,7 +254,7 @@ internal sealed class CpuRowSampler
         return -1;
     }
 
-    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, BoundedMinHeap? candidates, float max, float temperature, double u)
+    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, double u)
     {
         int n = row.Length;
         float maxProcessed = max / temperature;
@@ -202,7 +266,6 @@ internal sealed class CpuRowSampler
             double total = Exponentials(row, weights, blockSums, temperature, maxProcessed);
             int chosen = Walk(weights, blockSums, u * total);
             float chosenWeight = weights[chosen];
-            var ranked = Ranked(candidates);
             var result = new TokenCandidate[ranked.Length];
             for (int c = 0; c < ranked.Length; c++)
             {

@@ -55,11 +55,13 @@ internal static class RowScan
                 var b = Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
                 var c = Vector256.LoadUnsafe(ref start, (nuint)(i + 16));
                 var d = Vector256.LoadUnsafe(ref start, (nuint)(i + 24));
-                maxV = Vector256.MaxNative(maxV, Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d)));
+                var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
+                maxV = Vector256.MaxNative(maxV, m);
                 nanV |= Unordered(a, b) | Unordered(c, d);
-                var above = Vector256.GreaterThan(a, thresholdV) | Vector256.GreaterThan(b, thresholdV)
-                    | Vector256.GreaterThan(c, thresholdV) | Vector256.GreaterThan(d, thresholdV);
-                if (above != Vector256<float>.Zero)
+
+                // One compare on the lane maxima: a value above the threshold makes its lane's maximum exceed it too
+                // (a NaN may hide one, but such a row is rejected whatever the heaps hold).
+                if (Vector256.GreaterThan(m, thresholdV) != Vector256<float>.Zero)
                 {
                     // Visit only the lanes above the threshold (rare once the heaps have warmed up).
                     ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
@@ -109,7 +111,7 @@ internal static class RowScan
     }
 
     /// <summary>Values sampled (evenly spaced) to estimate a floor.</summary>
-    private const int SampleSize = 1024;
+    private const int SampleSize = 512;
 
     /// <summary>
     /// A guess at a raw value with a few times <paramref name="keepCount"/> entries of the row above it, from an evenly

@@ -170,7 +170,7 @@ public sealed class CpuRowSamplerTests
 
     [TestMethod]
     [DynamicData(nameof(FloorRows))]
-    public void TheSampledFloorChangesNoResult(string name, float[] row)
+    public void TheSampledFloorAndDerivedCandidatesChangeNoResult(string name, float[] row)
     {
         ILogitsStage[][] plans =
         [
@@ -183,10 +183,10 @@ public sealed class CpuRowSamplerTests
         ];
         foreach (var stages in plans)
         {
-            foreach (int candidateCount in new[] { 0, 10, 64 })
+            foreach (int candidateCount in new[] { 0, 1, 7, 10, 50, 64 })
             {
                 var floored = new CpuRowSampler(Plan(stages), candidateCount);
-                var exact = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false };
+                var exact = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false, DeriveCandidates = false };
                 var random = new SamplingRandom(5);
                 for (int d = 0; d < 5; d++)
                 {

@@ -49,8 +49,9 @@ internal sealed class CpuRowSampler
         bool filter = !_plan.IsGreedy && _plan.TopK < n;
         int candidateCount = Math.Min(_candidateCount, n);
         var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
-        // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan.
-        bool derive = filter && candidateCount > 0 && candidateCount <= _plan.TopK && DeriveCandidates;
+        // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan
+        // (not with k of them: the last would be the root itself, so the check below would fail for scaled keys).
+        bool derive = filter && candidateCount > 0 && candidateCount < _plan.TopK && DeriveCandidates;
         var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
         bool scaleKeys = _plan.ScaleBeforeTopK;
 

@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding.Cpu;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Decoding;
@@ -90,17 +91,18 @@ public sealed class DecodingPipeline
     public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
     {
         ArgumentNullException.ThrowIfNull(logits);
+        if (TryNextTokenOnCpu(logits, random) is { } single)
+        {
+            return single;
+        }
+
         if (logits.dim() != 1)
         {
             throw new ArgumentException($"logits must be a single row [V] here (use NextTokens for a batch), but has shape [{string.Join(", ", logits.shape)}].", nameof(logits));
         }
 
+        // The fast path above applies to every row the batch fast path would take; what reaches here uses the tensors.
         LogitsGuard.RequireRows(logits, nameof(logits));
-        if (TryNextTokensOnCpu(logits, random) is { } fast)
-        {
-            return fast[0];
-        }
-
         using var row = logits.unsqueeze(0);
         return NextTokensWithTensors(row, random, history)[0];
     }
@@ -129,6 +131,41 @@ public sealed class DecodingPipeline
         double[] uniforms = _cpuPlan.IsGreedy ? [] : _sampler.DrawUniforms(rows, random);
         return CpuBatchSampler.Sample(logits, _cpuPlan, CandidateCount, uniforms);
     }
+
+    /// <summary>
+    /// The fast path for one row: a float32 CPU tensor <c>[V]</c> with V &gt; 0 passes every check of the general path,
+    /// so only the device, dtype and shape are read (once each). <see langword="null"/> when it does not apply or the row
+    /// is invalid; the general path then checks and reports (the uniform drawn here is consumed either way, as before).
+    /// </summary>
+    private NextTokenResult? TryNextTokenOnCpu(Tensor logits, SamplingRandom? random)
+    {
+        if (!UseCpuFastPath || _cpuPlan is not { } plan)
+        {
+            return null;
+        }
+
+        TorchSharpRuntime.EnsureAvailable();
+        if (logits.device_type != DeviceType.CPU || logits.dtype != ScalarType.Float32)
+        {
+            return null;
+        }
+
+        long[] shape = logits.shape;
+        if (shape.Length != 1 || shape[0] == 0)
+        {
+            return null;
+        }
+
+        double u = plan.IsGreedy ? 0 : _sampler.DrawUniform(random);
+
+        // One cached sampler (its heaps and scratch) serves single-row calls; a concurrent call builds its own.
+        var sampler = Interlocked.Exchange(ref _rowSampler, null) ?? new CpuRowSampler(plan, CandidateCount);
+        var result = CpuBatchSampler.SampleRow(logits, sampler, u);
+        _rowSampler = sampler;
+        return result;
+    }
+
+    private CpuRowSampler? _rowSampler;
 
     /// <summary>Whether <see cref="NextTokens"/> may use the managed CPU sampler; tests and benchmarks turn it off to compare paths.</summary>
     internal bool UseCpuFastPath { get; set; } = true;

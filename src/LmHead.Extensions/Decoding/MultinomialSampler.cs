@@ -105,6 +105,20 @@ public sealed class MultinomialSampler
         return new TokenSamples(ids.MoveToOuterDisposeScope(), chosen.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Draws one uniform, exactly as <see cref="DrawUniforms"/> would for one row.</summary>
+    internal double DrawUniform(SamplingRandom? random)
+    {
+        if (random is null)
+        {
+            lock (_gate)
+            {
+                return _random.NextDouble();
+            }
+        }
+
+        return random.NextDouble();
+    }
+
     /// <summary>Draws one uniform per row, in row order, exactly as <see cref="Sample(Tensor, SamplingRandom)"/> would for one draw per row.</summary>
     internal double[] DrawUniforms(int rows, SamplingRandom? random)
     {

@@ -26,6 +26,14 @@ internal sealed class BoundedMinHeap
     /// <summary>The entries, in heap order.</summary>
     public ReadOnlySpan<RankedEntry> Items => _items.AsSpan(0, Count);
 
+    /// <summary>Sorts the entries best first by raw logit (lower id on ties), destroying the heap order; call <see cref="Clear"/> before reuse.</summary>
+    public ReadOnlySpan<RankedEntry> SortInPlace()
+    {
+        var entries = _items.AsSpan(0, Count);
+        entries.Sort(default(RawOrder));
+        return entries;
+    }
+
     /// <summary>Empties the heap for reuse.</summary>
     public void Clear() => Count = 0;
 
@@ -84,5 +92,10 @@ internal sealed class BoundedMinHeap
         }
 
         _items[at] = entry;
+    }
+
+    private readonly struct RawOrder : IComparer<RankedEntry>
+    {
+        public int Compare(RankedEntry a, RankedEntry b) => a.Raw != b.Raw ? b.Raw.CompareTo(a.Raw) : a.Id.CompareTo(b.Id);
     }
 }

@@ -21,6 +21,15 @@ internal static class CpuBatchSampler
     public static bool Supports(Tensor logits) =>
         logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.shape[^1] > 0;
 
+    /// <summary>Samples a single contiguous-or-not row <c>[V]</c> (float32, CPU, V &gt; 0, as the caller checked) with <paramref name="sampler"/>.</summary>
+    /// <returns>The result, or <see langword="null"/> when the row is invalid (the tensor path then reports the error).</returns>
+    public static NextTokenResult? SampleRow(Tensor row, CpuRowSampler sampler, double u)
+    {
+        using var copy = row.is_contiguous() ? null : row.contiguous();
+        var data = MemoryMarshal.Cast<byte, float>((copy ?? row).bytes);
+        return sampler.Sample(data, u);
+    }
+
     /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, CPU).</summary>
     /// <param name="rows">The logits.</param>
     /// <param name="plan">The stages.</param>

@@ -25,6 +25,14 @@ internal sealed class CpuRowSampler
     private readonly CpuSamplingPlan _plan;
     private readonly int _candidateCount;
 
+    // Scratch reused across rows (the sampler is not thread-safe): the two heaps and the survivors sorted by id.
+    private BoundedMinHeap? _keep;
+    private BoundedMinHeap? _candidates;
+    private RankedEntry[] _survivors = [];
+    private RankedEntry[] _ranked = [];
+    private float[] _processed = [];
+    private double[] _weights = [];
+
     /// <summary>Creates a sampler for a plan; <paramref name="candidateCount"/> candidates are reported per row.</summary>
     public CpuRowSampler(CpuSamplingPlan plan, int candidateCount)
     {
@@ -40,29 +48,137 @@ internal sealed class CpuRowSampler
         float temperature = _plan.Temperature;
         bool filter = !_plan.IsGreedy && _plan.TopK < n;
         int candidateCount = Math.Min(_candidateCount, n);
-        var keep = filter ? new BoundedMinHeap(_plan.TopK) : null;
-        var candidates = candidateCount > 0 ? new BoundedMinHeap(candidateCount) : null;
-        if (!RowScan.Run(row, keep, candidates, temperature, _plan.ScaleBeforeTopK, out float max) || float.IsNegativeInfinity(max))
+        var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
+        // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan
+        // (not with k of them: the last would be the root itself, so the check below would fail for scaled keys).
+        bool derive = filter && candidateCount > 0 && candidateCount < _plan.TopK && DeriveCandidates;
+        var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
+        bool scaleKeys = _plan.ScaleBeforeTopK;
+
+        // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
+        float floor = UseFloor ? RowScan.EstimateFloor(row, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0)) : float.NegativeInfinity;
+        if (!RowScan.Run(row, keep, candidates, temperature, scaleKeys, floor, out float max) || float.IsNegativeInfinity(max))
         {
             return null;
+        }
+
+        if (!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, temperature, scaleKeys, floor))
+        {
+            keep?.Clear();
+            candidates?.Clear();
+            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
+        }
+
+        ReadOnlySpan<RankedEntry> ranked;
+        if (!derive)
+        {
+            ranked = Ranked(candidates);
+        }
+        else if (!TryDeriveCandidates(keep!, candidateCount, scaleKeys, out ranked))
+        {
+            // A tie at the k-th key among the best raw values: let a candidate heap decide, exactly as without deriving.
+            keep!.Clear();
+            candidates = Heap(ref _candidates, candidateCount);
+            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
+            ranked = Ranked(candidates);
         }
 
         if (_plan.IsGreedy)
         {
             int argmax = RowScan.IndexOfFirst(row, max);
-            return new NextTokenResult(argmax, 1f, Candidates(candidates, c => c.Id == argmax ? (c.Raw, 1f) : (float.NegativeInfinity, 0f)));
+            var greedy = new TokenCandidate[ranked.Length];
+            for (int c = 0; c < ranked.Length; c++)
+            {
+                var entry = ranked[c];
+                greedy[c] = entry.Id == argmax
+                    ? new TokenCandidate(entry.Id, entry.Raw, entry.Raw, 1f)
+                    : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
+            }
+
+            return new NextTokenResult(argmax, 1f, greedy);
         }
 
-        return filter ? SampleSurvivors(keep!, candidates, temperature, u) : SampleAll(row, candidates, max, temperature, u);
+        return filter ? SampleSurvivors(keep!, ranked, temperature, u) : SampleAll(row, ranked, max, temperature, u);
     }
 
-    private static NextTokenResult SampleSurvivors(BoundedMinHeap keep, BoundedMinHeap? candidates, float temperature, double u)
+    /// <summary>Whether top-k pipelines take the candidates from the survivors (on by default; tests turn it off to compare).</summary>
+    internal bool DeriveCandidates { get; set; } = true;
+
+    /// <summary>
+    /// The best <paramref name="count"/> survivors by raw logit (lower id on ties), best first. They are the row's best
+    /// when the last of them has a key above the heap root's: every token outside the heap has a key at most the
+    /// root's, so a lower raw value than that last one (for unscaled keys, where key = raw, ties also rank alike).
+    /// </summary>
+    private bool TryDeriveCandidates(BoundedMinHeap keep, int count, bool scaleKeys, out ReadOnlySpan<RankedEntry> ranked)
     {
-        var survivors = keep.Items.ToArray();
-        Array.Sort(survivors, static (a, b) => a.Id.CompareTo(b.Id));
-        int count = survivors.Length;
-        Span<float> processed = count <= 256 ? stackalloc float[count] : new float[count];
-        Span<double> weights = count <= 256 ? stackalloc double[count] : new double[count];
+        if (_ranked.Length < count)
+        {
+            _ranked = new RankedEntry[count];
+        }
+
+        var top = _ranked.AsSpan(0, count);
+        int filled = 0;
+        foreach (var entry in keep.Items)
+        {
+            int at;
+            if (filled < count)
+            {
+                at = filled++;
+            }
+            else if (RanksAbove(entry, top[count - 1]))
+            {
+                at = count - 1;
+            }
+            else
+            {
+                continue;
+            }
+
+            while (at > 0 && RanksAbove(entry, top[at - 1]))
+            {
+                top[at] = top[at - 1];
+                at--;
+            }
+
+            top[at] = entry;
+        }
+
+        ranked = top[..filled];
+        return filled == count && (!scaleKeys || top[count - 1].Key > keep.Root.Key);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool RanksAbove(RankedEntry a, RankedEntry b) => a.Raw > b.Raw || (a.Raw == b.Raw && a.Id < b.Id);
+
+    /// <summary>Whether the scan may skip values below a sampled floor (on by default; tests turn it off to compare).</summary>
+    internal bool UseFloor { get; set; } = true;
+
+    private static BoundedMinHeap Heap(ref BoundedMinHeap? heap, int capacity)
+    {
+        if (heap is null || heap.Capacity != capacity)
+        {
+            heap = new BoundedMinHeap(capacity);
+        }
+
+        heap.Clear();
+        return heap;
+    }
+
+    private NextTokenResult SampleSurvivors(BoundedMinHeap keep, ReadOnlySpan<RankedEntry> ranked, float temperature, double u)
+    {
+        int count = keep.Count;
+        if (_survivors.Length < count)
+        {
+            _survivors = new RankedEntry[count];
+            _processed = new float[count];
+            _weights = new double[count];
+        }
+
+        var survivors = _survivors.AsSpan(0, count);
+        keep.Items.CopyTo(survivors);
+        survivors.Sort(default(IdOrder));
+        var processed = _processed.AsSpan(0, count);
+        var weights = _weights.AsSpan(0, count);
         float maxProcessed = float.NegativeInfinity;
         for (int s = 0; s < count; s++)
         {
@@ -100,18 +216,46 @@ internal sealed class CpuRowSampler
             chosen = lastPositive;
         }
 
-        var byId = survivors;
-        var processedCopy = processed.ToArray();
-        var weightsCopy = weights.ToArray();
-        var result = Candidates(candidates, c =>
+        var result = new TokenCandidate[ranked.Length];
+        for (int c = 0; c < ranked.Length; c++)
         {
-            int at = Array.BinarySearch(byId, c, IdComparer.Instance);
-            return at >= 0 ? (processedCopy[at], (float)(weightsCopy[at] / total)) : (float.NegativeInfinity, 0f);
-        });
+            var entry = ranked[c];
+            int at = IndexOfId(survivors, entry.Id);
+            result[c] = at >= 0
+                ? new TokenCandidate(entry.Id, entry.Raw, processed[at], (float)(weights[at] / total))
+                : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
+        }
+
         return new NextTokenResult(survivors[chosen].Id, (float)(weights[chosen] / total), result);
     }
 
-    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, BoundedMinHeap? candidates, float max, float temperature, double u)
+    /// <summary>The position of <paramref name="id"/> in entries sorted by id, or -1.</summary>
+    private static int IndexOfId(ReadOnlySpan<RankedEntry> byId, int id)
+    {
+        int low = 0, high = byId.Length - 1;
+        while (low <= high)
+        {
+            int middle = (low + high) >>> 1;
+            int found = byId[middle].Id;
+            if (found == id)
+            {
+                return middle;
+            }
+
+            if (found < id)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return -1;
+    }
+
+    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, double u)
     {
         int n = row.Length;
         float maxProcessed = max / temperature;
@@ -123,7 +267,13 @@ internal sealed class CpuRowSampler
             double total = Exponentials(row, weights, blockSums, temperature, maxProcessed);
             int chosen = Walk(weights, blockSums, u * total);
             float chosenWeight = weights[chosen];
-            var result = Candidates(candidates, c => (c.Raw / temperature, (float)(rented[c.Id] / total)));
+            var result = new TokenCandidate[ranked.Length];
+            for (int c = 0; c < ranked.Length; c++)
+            {
+                var entry = ranked[c];
+                result[c] = new TokenCandidate(entry.Id, entry.Raw, entry.Raw / temperature, (float)(rented[entry.Id] / total));
+            }
+
             return new NextTokenResult(chosen, (float)(chosenWeight / total), result);
         }
         finally
@@ -223,29 +373,20 @@ internal sealed class CpuRowSampler
         return n - 1;
     }
 
-    private static TokenCandidate[] Candidates(BoundedMinHeap? heap, Func<RankedEntry, (float Processed, float Probability)> describe)
+    /// <summary>The candidate heap's entries sorted best first (highest raw logit, lower id on ties), in the heap's own storage.</summary>
+    private static ReadOnlySpan<RankedEntry> Ranked(BoundedMinHeap? heap)
     {
         if (heap is null)
         {
             return [];
         }
 
-        var entries = heap.Items.ToArray();
-        Array.Sort(entries, static (a, b) => a.Raw != b.Raw ? b.Raw.CompareTo(a.Raw) : a.Id.CompareTo(b.Id));
-        var result = new TokenCandidate[entries.Length];
-        for (int c = 0; c < entries.Length; c++)
-        {
-            var (processed, probability) = describe(entries[c]);
-            result[c] = new TokenCandidate(entries[c].Id, entries[c].Raw, processed, probability);
-        }
-
-        return result;
+        var entries = heap.SortInPlace();
+        return entries;
     }
 
-    private sealed class IdComparer : IComparer<RankedEntry>
+    private readonly struct IdOrder : IComparer<RankedEntry>
     {
-        public static readonly IdComparer Instance = new();
-
         public int Compare(RankedEntry x, RankedEntry y) => x.Id.CompareTo(y.Id);
     }
 }

@@ -23,12 +23,14 @@ internal static class RowScan
     /// <param name="candidates">The candidate heap (ranked by raw), or null.</param>
     /// <param name="temperature">The temperature the keys are divided by.</param>
     /// <param name="scaleKeys">Whether the top-k heap ranks scaled values.</param>
+    /// <param name="floor">Values at or below it are never offered (−infinity: none skipped); see <see cref="FloorWasSafe"/>.</param>
     /// <param name="max">The row maximum (raw).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, out float max)
+    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, out float max)
     {
         int n = row.Length;
-        int fill = Math.Min(n, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0));
+        bool floored = !float.IsNegativeInfinity(floor);
+        int fill = floored ? 0 : Math.Min(n, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0));
         float scalarMax = float.NegativeInfinity;
         bool bad = false;
         int i = 0;
@@ -40,7 +42,7 @@ internal static class RowScan
             Offer(v, i, keep, candidates, temperature, scaleKeys);
         }
 
-        float threshold = Threshold(keep, candidates);
+        float threshold = Math.Max(floor, Threshold(keep, candidates));
         ref float start = ref MemoryMarshal.GetReference(row);
         if (Vector256.IsHardwareAccelerated && n - i >= 32)
         {
@@ -53,11 +55,13 @@ internal static class RowScan
                 var b = Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
                 var c = Vector256.LoadUnsafe(ref start, (nuint)(i + 16));
                 var d = Vector256.LoadUnsafe(ref start, (nuint)(i + 24));
-                maxV = Vector256.MaxNative(maxV, Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d)));
+                var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
+                maxV = Vector256.MaxNative(maxV, m);
                 nanV |= Unordered(a, b) | Unordered(c, d);
-                var above = Vector256.GreaterThan(a, thresholdV) | Vector256.GreaterThan(b, thresholdV)
-                    | Vector256.GreaterThan(c, thresholdV) | Vector256.GreaterThan(d, thresholdV);
-                if (above != Vector256<float>.Zero)
+
+                // One compare on the lane maxima: a value above the threshold makes its lane's maximum exceed it too
+                // (a NaN may hide one, but such a row is rejected whatever the heaps hold).
+                if (Vector256.GreaterThan(m, thresholdV) != Vector256<float>.Zero)
                 {
                     // Visit only the lanes above the threshold (rare once the heaps have warmed up).
                     ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
@@ -72,7 +76,7 @@ internal static class RowScan
                         if (v > threshold)
                         {
                             Offer(v, j, keep, candidates, temperature, scaleKeys);
-                            threshold = Threshold(keep, candidates);
+                            threshold = Math.Max(floor, Threshold(keep, candidates));
                         }
                     }
 
@@ -98,12 +102,82 @@ internal static class RowScan
             if (v > threshold)
             {
                 Offer(v, i, keep, candidates, temperature, scaleKeys);
-                threshold = Threshold(keep, candidates);
+                threshold = Math.Max(floor, Threshold(keep, candidates));
             }
         }
 
         max = scalarMax;
         return !bad && !float.IsPositiveInfinity(scalarMax);
+    }
+
+    /// <summary>Values sampled (evenly spaced) to estimate a floor.</summary>
+    private const int SampleSize = 512;
+
+    /// <summary>
+    /// A guess at a raw value with a few times <paramref name="keepCount"/> entries of the row above it, from an evenly
+    /// spaced sample, or −infinity when the row is too short or the count too large for a sample to help. Any value is
+    /// safe: <see cref="FloorWasSafe"/> tells afterwards whether skipping the values at or below it changed nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float EstimateFloor(ReadOnlySpan<float> row, int keepCount)
+    {
+        int n = row.Length;
+        if (keepCount <= 0 || n < 16 * SampleSize)
+        {
+            return float.NegativeInfinity;
+        }
+
+        // The rank in the sample whose value about 5·keepCount entries of the row exceed (at least 4).
+        int rank = Math.Max(4, (int)((5L * keepCount * SampleSize + n - 1) / n));
+        if (rank > 32)
+        {
+            return float.NegativeInfinity;
+        }
+
+        // The best `rank` sampled values, descending (NaN never enters: the scan rejects such rows anyway).
+        Span<float> best = stackalloc float[rank];
+        best.Fill(float.NegativeInfinity);
+        int stride = n / SampleSize;
+        ref float start = ref MemoryMarshal.GetReference(row);
+        float lowest = float.NegativeInfinity;
+        for (int s = 0, at = stride >> 1; s < SampleSize; s++, at += stride)
+        {
+            float v = Unsafe.Add(ref start, at);
+            if (v > lowest)
+            {
+                int j = rank - 1;
+                while (j > 0 && v > best[j - 1])
+                {
+                    best[j] = best[j - 1];
+                    j--;
+                }
+
+                best[j] = v;
+                lowest = best[rank - 1];
+            }
+        }
+
+        return lowest;
+    }
+
+    /// <summary>
+    /// Whether a scan with <paramref name="floor"/> kept exactly what a scan without it would: both heaps are full, so
+    /// each holds enough entries above the floor, and every skipped value (at most the floor) ranks strictly below the
+    /// top-k root (for scaled keys, <c>floor / T</c> rounds below the root's key, so no skipped value can tie with it).
+    /// </summary>
+    public static bool FloorWasSafe(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor)
+    {
+        if (candidates is not null && !candidates.IsFull)
+        {
+            return false;
+        }
+
+        if (keep is null)
+        {
+            return true;
+        }
+
+        return keep.IsFull && keep.Root.Key > (scaleKeys ? floor / temperature : floor);
     }
 
     /// <summary>The index of the first entry equal to <paramref name="value"/>, or -1.</summary>

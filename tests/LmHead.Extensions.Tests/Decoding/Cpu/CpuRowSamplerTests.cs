@@ -139,4 +139,68 @@ public sealed class CpuRowSamplerTests
     {
         public Tensor Apply(Tensor logits) => logits.neg();
     }
+
+    public static IEnumerable<object[]> FloorRows()
+    {
+        const int n = 50257;
+        var random = new Random(21);
+        float[] Row(Func<int, float> value) => Enumerable.Range(0, n).Select(value).ToArray();
+        float Normal() => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        for (int r = 0; r < 8; r++)
+        {
+            yield return [$"normal {r}", Row(_ => 3 * Normal())];
+        }
+
+        // Coarse values: ties at the k-th value and at the floor; a floor / T equal to the k-th key forces the exact rescan.
+        for (int r = 0; r < 4; r++)
+        {
+            yield return [$"quarters {r}", Row(_ => MathF.Round(12 * Normal()) / 4)];
+        }
+
+        yield return ["constant", Row(_ => 1.5f)];
+        yield return ["two values", Row(i => i % 97 == 0 ? 2f : 1f)];
+        // The top 60 sit between the sampled positions, so the sample sees only the background.
+        yield return ["hidden top", Row(i => i % 49 == 3 && i < 60 * 49 ? 5f + i * 1e-4f : -1f)];
+        yield return ["ascending", Row(i => i * 1e-3f)];
+        yield return ["descending", Row(i => -i * 1e-3f)];
+        yield return ["mostly -inf", Row(i => i % 1500 == 7 ? Normal() : float.NegativeInfinity)];
+        // Distinct raw values whose scaled keys round to the same float32.
+        yield return ["close values", Row(i => 1f + (i % 64) * 1.1920929e-7f)];
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(FloorRows))]
+    public void TheSampledFloorAndDerivedCandidatesChangeNoResult(string name, float[] row)
+    {
+        ILogitsStage[][] plans =
+        [
+            [new TemperatureScaler(0.7f), new TopKFilter(50)],
+            [new TopKFilter(50), new TemperatureScaler(0.7f)],
+            [new TemperatureScaler(0.3f), new TopKFilter(7)],
+            [new TemperatureScaler(1.3f), new TopKFilter(200)],
+            [new TemperatureScaler(0.7f)],
+            [new TemperatureScaler(0f), new TopKFilter(5)],
+        ];
+        foreach (var stages in plans)
+        {
+            foreach (int candidateCount in new[] { 0, 1, 7, 10, 50, 64 })
+            {
+                var floored = new CpuRowSampler(Plan(stages), candidateCount);
+                var exact = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false, DeriveCandidates = false };
+                var random = new SamplingRandom(5);
+                for (int d = 0; d < 5; d++)
+                {
+                    double u = random.NextDouble();
+                    var a = floored.Sample(row, u);
+                    var b = exact.Sample(row, u);
+                    string what = $"{name}, {string.Join(" ", stages.Select(s => s.ToString()))}, {candidateCount} candidates, draw {d}";
+                    Assert.IsNotNull(a, what);
+                    Assert.IsNotNull(b, what);
+                    Assert.AreEqual(b.TokenId, a.TokenId, what);
+                    Assert.AreEqual(b.Probability, a.Probability, what);
+                    CollectionAssert.AreEqual(b.Candidates.ToArray(), a.Candidates.ToArray(), what);
+                }
+            }
+        }
+    }
 }

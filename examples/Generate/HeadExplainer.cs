@@ -16,7 +16,7 @@ internal static class HeadExplainer
         var tokenizer = pretrained.Tokenizer;
         using var projector = model.GetOutputEmbeddings();
         var temperature = new TemperatureScaler(command.Temperature);
-        ILogitsStage topK = command.TopK > 0 ? new TopKFilter(command.TopK) : new TemperatureScaler(1f);
+        TopKFilter? topK = command.TopK > 0 ? new TopKFilter(command.TopK) : null;
         var softmax = new SoftmaxNormalizer();
         var sampler = new MultinomialSampler();
         var random = command.Seed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
@@ -31,7 +31,7 @@ internal static class HeadExplainer
             var hidden = model.ComputeHiddenStates(tensor(pending.Select(i => (long)i).ToArray()), cache)[-1];
             var raw = projector.Project(hidden);
             var scaled = temperature.Apply(raw);
-            var filtered = topK.Apply(scaled);
+            var filtered = topK is null ? scaled : topK.Apply(scaled);
             var probabilities = softmax.Normalize(filtered);
             int drawn;
             if (temperature.IsGreedy)

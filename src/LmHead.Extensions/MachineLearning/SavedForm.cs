@@ -36,8 +36,17 @@ internal static class SavedForm
         }
 
         var ml = new MLContext(seed: 0);
-        var chain = BuildChain(ml, stage).Fit(EmptyInput(ml, stage));
-        ((ICanSaveModel)chain).Save(ctx);
+        ICanSaveModel chain = stage is LogitsProjectionTransformer projection
+            ? SavedProjection.Build(ml, projection, EmptyInput(ml, stage))
+            : BuildChain(ml, stage).Fit(EmptyInput(ml, stage));
+        chain.Save(ctx);
+    }
+
+    /// <summary>The first saved form of a stage (every stage's parameters in a <c>MapValue</c> table); benchmarks compare it with the current one.</summary>
+    internal static TransformerChain<ITransformer> Version1(LmHeadTransformer stage)
+    {
+        var ml = new MLContext(seed: 0);
+        return BuildChain(ml, stage).Fit(EmptyInput(ml, stage));
     }
 
     private static EstimatorChain<ITransformer> BuildChain(MLContext ml, LmHeadTransformer stage)

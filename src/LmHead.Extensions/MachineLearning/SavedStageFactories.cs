@@ -18,6 +18,8 @@ internal static class SavedContracts
     public const string SampleNextToken = "LmHead.SampleNextToken.v1";
     public const string SampleNextTokenSignedKey = "LmHead.SampleNextTokenSignedKey.v1";
     public const string FilterLogits = "LmHead.FilterLogits.v1";
+    public const string ProjectionWeightRequest = "LmHead.ProjectionWeightRequest.v1";
+    public const string ProjectToLogitsV2 = "LmHead.ProjectToLogits.v2";
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.ParameterKey)]

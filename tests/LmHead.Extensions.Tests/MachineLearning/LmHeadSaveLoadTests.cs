@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using LmHead.Extensions.MachineLearning;
 using Microsoft.ML.Data;
 using static LmHead.Extensions.Tests.MachineLearning.LmHeadTestData;
 
@@ -10,6 +11,12 @@ public sealed class KeyedHiddenRow
     public float[] Hidden { get; set; } = [];
 
     public long RequestId { get; set; }
+}
+
+public sealed class WideHiddenRow
+{
+    [VectorType(64)]
+    public float[] Hidden { get; set; } = [];
 }
 
 [TestClass]
@@ -130,18 +137,20 @@ public sealed class LmHeadSaveLoadTests
     }
 
     [TestMethod]
-    public void ModelSavedByVersion1StillLoads()
+    [DataRow("lmhead-head-v1.zip", DisplayName = "v1: parameters and weights in MapValue tables")]
+    [DataRow("lmhead-head-v2.zip", DisplayName = "v2: projection weights in ReplaceMissingValues")]
+    public void ModelSavedByAnEarlierReleaseStillLoads(string fixture)
     {
-        // Fixtures/lmhead-head-v1.zip was saved by the first release of the saved form (KeyedPipeline over Head() and
-        // Rows(5) with RequestId = row index). If this fails, a contract or column name changed: add a new versioned
-        // name instead of changing an old one.
+        // Fixtures/lmhead-head-v*.zip were saved by the release that introduced each saved format (KeyedPipeline over
+        // Head() and Rows(5) with RequestId = row index). If this fails, a contract or column name changed: add a new
+        // versioned name instead of changing an old one.
         var (weight, bias) = Head();
         using var w = weight;
         using var b = bias;
         var rows = Rows(5).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = i }).ToArray();
         var ml = new MLContext(seed: 0);
 
-        var loaded = ml.Model.Load(Path.Combine(AppContext.BaseDirectory, "MachineLearning", "Fixtures", "lmhead-head-v1.zip"), out _);
+        var loaded = ml.Model.Load(Path.Combine(AppContext.BaseDirectory, "MachineLearning", "Fixtures", fixture), out _);
         var predictions = ml.Data.CreateEnumerable<HeadPrediction>(loaded.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToList();
 
         for (int i = 0; i < rows.Length; i++)
@@ -153,8 +162,8 @@ public sealed class LmHeadSaveLoadTests
     }
 
     [TestMethod]
-    [Ignore("Run by hand to regenerate the version-1 fixture; never regenerate it for a format change.")]
-    public void WriteVersion1Fixture()
+    [Ignore("Run by hand (LMHEAD_FIXTURE_PATH=...) to write a fixture of the current saved format when a new format is introduced; never overwrite an existing fixture.")]
+    public void WriteFixture()
     {
         var (weight, bias) = Head();
         using var w = weight;
@@ -163,6 +172,134 @@ public sealed class LmHeadSaveLoadTests
         var ml = new MLContext(seed: 0);
         var data = ml.Data.LoadFromEnumerable(rows);
         ml.Model.Save(KeyedPipeline(ml, weight, bias).Fit(data), data.Schema, Environment.GetEnvironmentVariable("LMHEAD_FIXTURE_PATH")!);
+    }
+
+    [TestMethod]
+    public void ProjectionWeightsAndBiasRoundTripBitForBit()
+    {
+        // One-hot hidden states read the weight columns back exactly: logits[i] = W[i, j] + bias[i] with one product by 1.
+        const int v = 13, d = HiddenSize;
+        float[] special = [-0f, 1e-42f, -1e-42f, float.Epsilon, 3.0e38f, -3.0e38f, 1.0000001f, MathF.PI, -2.5f, 65504.5f];
+        var random = new Random(5);
+        var weights = new float[v * d];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            weights[i] = i < special.Length ? special[i] : (float)(random.NextDouble() - 0.5);
+        }
+
+        var ml = new MLContext(seed: 0);
+        var rows = Enumerable.Range(0, d).Select(j => new HiddenRow { Hidden = [.. Enumerable.Range(0, d).Select(k => k == j ? 1f : 0f)] }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var weight = TorchSharp.torch.tensor(weights, [v, d]);
+        var model = ml.Transforms.ProjectToLogits("Logits", "Hidden", weight).Fit(data);
+
+        var loaded = SaveAndLoad(ml, model, data.Schema);
+        var logits = loaded.Transform(data).GetColumn<float[]>("Logits").ToArray();
+
+        for (int j = 0; j < d; j++)
+        {
+            for (int i = 0; i < v; i++)
+            {
+                Assert.AreEqual(weights[(i * d) + j], logits[j][i], 0f, $"W[{i}, {j}] after loading");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DoNotParallelize]
+    public void ALoadedProjectionReceivesItsWeightsOnceNotPerRow()
+    {
+        // Format v1 copied the whole matrix out of a lookup table on every row; v2 hands it over on the first row only,
+        // also to a second copy loaded from the same file (it shares the rebuilt projection).
+        const int v = 4096, d = 64, rowCount = 60;
+        var ml = new MLContext(seed: 0);
+        var random = new Random(9);
+        var rows = Enumerable.Range(0, rowCount).Select(_ => new WideHiddenRow { Hidden = RandomVector(random, d) }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var weight = TorchSharp.torch.randn(v, d, generator: new TorchSharp.torch.Generator(3));
+        var model = ml.Transforms.ProjectToLogits("Logits", "Hidden", weight).Fit(data);
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, data.Schema, stream);
+        var expected = model.Transform(data).GetColumn<float[]>("Logits").ToArray();
+        long receivedBefore = SavedProjectionSlots.WeightValuesReceived;
+
+        var loaded = new MLContext(seed: 1).Model.Load(new MemoryStream(stream.ToArray()), out _);
+        var actual = loaded.Transform(data).GetColumn<float[]>("Logits").ToArray();
+        var again = loaded.Transform(data).GetColumn<float[]>("Logits").ToArray();
+        var second = new MLContext(seed: 2).Model.Load(new MemoryStream(stream.ToArray()), out _);
+        var fromSecond = second.Transform(data).GetColumn<float[]>("Logits").ToArray();
+
+        Assert.AreEqual((long)v * d, SavedProjectionSlots.WeightValuesReceived - receivedBefore, "weight values handed to the projection");
+        for (int i = 0; i < rowCount; i++)
+        {
+            AssertClose(expected[i], actual[i], $"logits of row {i}");
+            AssertClose(expected[i], again[i], $"logits of row {i}, second pass");
+            AssertClose(expected[i], fromSecond[i], $"logits of row {i}, second loaded copy");
+        }
+
+        GC.KeepAlive(loaded);
+    }
+
+    [TestMethod]
+    public void ConcurrentFirstRowsOfTwoLoadedCopiesAgree()
+    {
+        // Two loads of one file share the rebuilt projection; the first rows of several engines race to hand it over.
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(40);
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var model = ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias).Fit(data);
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, data.Schema, stream);
+        var copies = Enumerable.Range(0, 2).Select(copy =>
+        {
+            stream.Position = 0;
+            return new MLContext(seed: 1).Model.Load(new MemoryStream(stream.ToArray()), out _);
+        }).ToArray();
+        var expected = rows.Select(r => PlainLogits(r.Hidden, weight.data<float>().ToArray(), bias.data<float>().ToArray())).ToArray();
+
+        var results = new float[8][][];
+        Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, e =>
+        {
+            var context = new MLContext(seed: e);
+            using var engine = context.Model.CreatePredictionEngine<HiddenRow, HeadPrediction>(copies[e % 2], ignoreMissingColumns: true);
+            results[e] = rows.Select(r => engine.Predict(r).Logits).ToArray();
+        });
+
+        for (int e = 0; e < results.Length; e++)
+        {
+            for (int i = 0; i < rows.Length; i++)
+            {
+                AssertClose(expected[i], results[e][i], $"engine {e}, row {i}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void SavingNonFiniteWeightsThrowsAndCountsThem()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Rows(1));
+        var values = new float[VocabularySize * HiddenSize];
+        values[3] = float.NaN;
+        values[7] = float.PositiveInfinity;
+        using var weight = TorchSharp.torch.tensor(values, [VocabularySize, HiddenSize]);
+        var model = ml.Transforms.ProjectToLogits("Logits", "Hidden", weight).Fit(data);
+        using var stream = new MemoryStream();
+
+        var error = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(model, data.Schema, stream));
+
+        StringAssert.Contains(error.Message, "2 NaN or infinite values");
+    }
+
+    private static ITransformer SaveAndLoad(MLContext ml, ITransformer model, DataViewSchema schema)
+    {
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, schema, stream);
+        stream.Position = 0;
+        return new MLContext(seed: 1).Model.Load(stream, out _);
     }
 
     private static EstimatorChain<LmHead.Extensions.MachineLearning.NextTokenSamplingTransformer> KeyedPipeline(MLContext ml, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor bias) =>

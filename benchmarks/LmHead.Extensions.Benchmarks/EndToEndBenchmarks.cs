@@ -14,6 +14,7 @@ namespace LmHead.Extensions.Benchmarks;
 /// One invocation per iteration: a cached step extends the cache, so [IterationSetup] prefills a fresh cache to exactly
 /// <see cref="Position"/> tokens before each measured step.
 /// </remarks>
+[InProcessShortJob]
 [InvocationCount(1)]
 public class EndToEndBenchmarks
 {

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>The projection of one hidden state to GPT-2 logits ([50257 x 768] . h), against a memory-bandwidth reference.</summary>
+[InProcessShortJob]
 public class ProjectionBenchmarks
 {
     private const int Vocabulary = 50257;

@@ -10,6 +10,7 @@ namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>One sampling step over a GPT-2-sized row (V = 50257, T = 0.7), top-k 50 and top-k off (k = V), side by side.</summary>
 [MemoryDiagnoser(false)]
+[InProcessShortJob]
 public class SamplingBenchmarks
 {
     private const int Vocabulary = 50257;

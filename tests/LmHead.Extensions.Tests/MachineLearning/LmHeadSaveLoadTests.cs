@@ -278,6 +278,28 @@ public sealed class LmHeadSaveLoadTests
     }
 
     [TestMethod]
+    public void ALoadedProjectionRejectsAHiddenStateOfTheWrongSizeNamingBothSizes()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Rows(2));
+        var loaded = SaveAndLoad(ml, ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias).Fit(data), data.Schema);
+        var wrong = ml.Data.LoadFromEnumerable(new[] { new WideHiddenRow { Hidden = new float[64] } });
+
+        var error = Assert.Throws<Exception>(() => loaded.Transform(wrong).GetColumn<float[]>("Logits").ToArray());
+
+        var inner = error;
+        while (inner is not ArgumentOutOfRangeException && inner.InnerException is { } next)
+        {
+            inner = next;
+        }
+
+        StringAssert.Contains(inner.Message, $"the hidden state has 64 values, expected {HiddenSize} (d)");
+    }
+
+    [TestMethod]
     public void SavingNonFiniteWeightsThrowsAndCountsThem()
     {
         var ml = new MLContext(seed: 0);

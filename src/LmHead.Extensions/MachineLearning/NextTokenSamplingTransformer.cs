@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
 
 using Microsoft.ML;
@@ -59,6 +60,12 @@ public sealed class NextTokenSamplingTransformer : LmHeadTransformer
     /// <summary>Draws one token for a row (shared with the saved form, so both draw the same).</summary>
     internal static (uint TokenId, float Probability) Sample(float[] probabilities, ulong seed, ulong rowKey)
     {
+        if (ManagedRows.TrySampleOne(probabilities, SamplingRandom.ForStream(seed, rowKey), out int id, out float probability))
+        {
+            return ((uint)id, probability);
+        }
+
+        // Invalid weights: the tensor sampler reports them (no uniform was drawn above).
         using var scope = NewDisposeScope();
         using var samples = Sampler.Sample(tensor(probabilities), SamplingRandom.ForStream(seed, rowKey));
         return (checked((uint)samples.Ids[0].item<long>()), samples.Probabilities[0].to_type(ScalarType.Float32).item<float>());

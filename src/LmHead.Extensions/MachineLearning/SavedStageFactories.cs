@@ -37,7 +37,7 @@ internal sealed class SavedProjectionFactory : CustomMappingFactory<SavedStageIn
         using var weight = tensor(parameters.AsSpan(3, v * d).ToArray(), [v, d]);
         using var bias = parameters[2] == 0 ? null : tensor(parameters.AsSpan(3 + (v * d), v).ToArray());
         var projector = new LogitsProjector(weight, bias);
-        return (v, projector.Project);
+        return (v, (input, output) => TensorRows.Apply(input, output, projector.Project));
     });
 }
 
@@ -45,28 +45,44 @@ internal sealed class SavedProjectionFactory : CustomMappingFactory<SavedStageIn
 internal sealed class SavedTemperatureFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters => (null, new TemperatureScaler(parameters[0]).Apply));
+        SavedVectorStage.Create(parameters =>
+        {
+            var scaler = new TemperatureScaler(parameters[0]);
+            return (null, (input, output) => TensorRows.Scale(scaler, input, output));
+        });
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.KeepTopK)]
 internal sealed class SavedTopKFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters => (null, new TopKFilter((int)parameters[0]).Apply));
+        SavedVectorStage.Create(parameters =>
+        {
+            var filter = new TopKFilter((int)parameters[0]);
+            return (null, (input, output) => TensorRows.KeepTop(filter, input, output));
+        });
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.FilterLogits)]
 internal sealed class SavedLogitsFilterFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters => (null, LogitsFilter.Create(parameters).Apply));
+        SavedVectorStage.Create(parameters =>
+        {
+            var filter = LogitsFilter.Create(parameters);
+            return (null, (input, output) => TensorRows.Apply(input, output, filter.Apply));
+        });
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.NormalizeToProbabilities)]
 internal sealed class SavedSoftmaxFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(_ => (null, new SoftmaxNormalizer().Normalize));
+        SavedVectorStage.Create(_ =>
+        {
+            var normalizer = new SoftmaxNormalizer();
+            return (null, (input, output) => TensorRows.Apply(input, output, normalizer.Normalize));
+        });
 }
 
 [CustomMappingFactoryAttribute(SavedContracts.SampleNextToken)]
@@ -99,24 +115,24 @@ internal static class SavedSeed
 /// </summary>
 internal static class SavedVectorStage
 {
-    public static Action<SavedStageInput, SavedVectorOutput> Create(Func<float[], (int? OutputSize, Func<Tensor, Tensor> Apply)> restore)
+    public static Action<SavedStageInput, SavedVectorOutput> Create(Func<float[], (int? OutputSize, Action<float[], float[]> Apply)> restore)
     {
         var restored = new Restored(restore);
         return (input, output) =>
         {
             var (size, apply) = restored.Get(input.Parameters);
             var values = new float[size ?? input.Input.Length];
-            TensorRows.Apply(input.Input, values, apply);
+            apply(input.Input, values);
             output.Output = values;
         };
     }
 
-    private sealed class Restored(Func<float[], (int? OutputSize, Func<Tensor, Tensor> Apply)> restore)
+    private sealed class Restored(Func<float[], (int? OutputSize, Action<float[], float[]> Apply)> restore)
     {
         private readonly Lock _gate = new();
-        private (int? OutputSize, Func<Tensor, Tensor> Apply)? _stage;
+        private (int? OutputSize, Action<float[], float[]> Apply)? _stage;
 
-        public (int? OutputSize, Func<Tensor, Tensor> Apply) Get(float[] parameters)
+        public (int? OutputSize, Action<float[], float[]> Apply) Get(float[] parameters)
         {
             lock (_gate)
             {

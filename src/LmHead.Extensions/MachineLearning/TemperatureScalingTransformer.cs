@@ -28,7 +28,7 @@ public sealed class TemperatureScalingTransformer : LmHeadTransformer
     internal override IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
     internal override void Compute(float[] input, ulong rowKey, StageRowValues output) =>
-        TensorRows.Apply(input, output.Vector, _scaler.Apply);
+        TensorRows.Scale(_scaler, input, output.Vector);
 
     internal override float[] SavedParameters() => [Temperature];
 

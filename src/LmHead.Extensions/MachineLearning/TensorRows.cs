@@ -1,3 +1,5 @@
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,5 +14,23 @@ internal static class TensorRows
         using var scope = NewDisposeScope();
         var result = stage(tensor(input)).to_type(ScalarType.Float32).cpu();
         result.data<float>().CopyTo(output);
+    }
+
+    /// <summary>A temperature on one row: managed arithmetic (the tensor stage's own), the tensor stage for NaN/+inf rows it treats specially.</summary>
+    public static void Scale(TemperatureScaler scaler, float[] input, float[] output)
+    {
+        if (!ManagedRows.TryScale(input, scaler.Temperature, output))
+        {
+            Apply(input, output, scaler.Apply);
+        }
+    }
+
+    /// <summary>A top-k filter on one row: managed, or the tensor stage (which reports NaN and +infinity).</summary>
+    public static void KeepTop(TopKFilter filter, float[] input, float[] output)
+    {
+        if (!ManagedRows.TryKeepTop(input, filter.K, output))
+        {
+            Apply(input, output, filter.Apply);
+        }
     }
 }

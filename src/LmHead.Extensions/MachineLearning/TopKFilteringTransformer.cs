@@ -28,7 +28,7 @@ public sealed class TopKFilteringTransformer : LmHeadTransformer
     internal override IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
     internal override void Compute(float[] input, ulong rowKey, StageRowValues output) =>
-        TensorRows.Apply(input, output.Vector, _filter.Apply);
+        TensorRows.KeepTop(_filter, input, output.Vector);
 
     internal override float[] SavedParameters() => [K];
 

@@ -1,0 +1,178 @@
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// The tensor stages' arithmetic on one row that is already in a managed array (the ML.NET transforms' rows), without a
+/// tensor round trip: the same operations in the same precision, so the results are the tensor path's. Each method
+/// returns <see langword="false"/> for input the tensor path would reject or treat specially (NaN, +infinity); the caller
+/// then runs the tensor stage, which reports the error with its usual message.
+/// </summary>
+internal static class ManagedRows
+{
+    /// <summary><see cref="TemperatureScaler.Apply"/> for one row.</summary>
+    public static bool TryScale(ReadOnlySpan<float> row, float temperature, Span<float> output)
+    {
+        if (temperature == 0f)
+        {
+            return TryKeepTop(row, 1, output);
+        }
+
+        if (temperature == 1f)
+        {
+            row.CopyTo(output);
+            return true;
+        }
+
+        // Element-wise float32 division, as libtorch's div by a float scalar (NaN passes through, as there).
+        for (int i = 0; i < row.Length; i++)
+        {
+            output[i] = row[i] / temperature;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TopKFilter.Apply"/> for one row: keeps every value above the k-th largest and, among values equal to it,
+    /// the lowest ids until k are kept; the rest become -infinity. <see langword="false"/> for NaN or +infinity.
+    /// </summary>
+    public static bool TryKeepTop(ReadOnlySpan<float> row, int k, Span<float> output)
+    {
+        foreach (float value in row)
+        {
+            if (float.IsNaN(value) || float.IsPositiveInfinity(value))
+            {
+                return false;
+            }
+        }
+
+        if (k >= row.Length)
+        {
+            row.CopyTo(output);
+            return true;
+        }
+
+        float kth = KthLargest(row, k);
+        int needed = k;
+        foreach (float value in row)
+        {
+            needed -= value > kth ? 1 : 0;
+        }
+
+        for (int i = 0; i < row.Length; i++)
+        {
+            float value = row[i];
+            bool keep = value > kth || (value == kth && needed-- > 0);
+            output[i] = keep ? value : float.NegativeInfinity;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// One draw of <see cref="MultinomialSampler"/> (one sample) for one row: in double precision, the target
+    /// <c>u × total</c> against the running sum, the first id whose cumulative weight exceeds it, at most the last positive
+    /// id. <see langword="false"/>, without drawing, for weights the tensor path rejects (non-finite, negative, zero sum).
+    /// </summary>
+    public static bool TrySampleOne(ReadOnlySpan<float> weights, SamplingRandom random, out int id, out float probability)
+    {
+        id = -1;
+        probability = 0;
+        double total = 0;
+        int lastPositive = -1;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            float weight = weights[i];
+            if (!float.IsFinite(weight) || weight < 0)
+            {
+                return false;
+            }
+
+            total += weight;
+            lastPositive = weight > 0 ? i : lastPositive;
+        }
+
+        if (!(total > 0))
+        {
+            return false;
+        }
+
+        double target = random.NextDouble() * total;
+        double cumulative = 0;
+        int chosen = weights.Length;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            cumulative += weights[i];
+            if (cumulative > target)
+            {
+                chosen = i;
+                break;
+            }
+        }
+
+        id = Math.Min(chosen, lastPositive);
+        probability = (float)(weights[id] / total);
+        return true;
+    }
+
+    /// <summary>The k-th largest value of <paramref name="row"/> (1-based, counting repeats), with a bounded min-heap.</summary>
+    private static float KthLargest(ReadOnlySpan<float> row, int k)
+    {
+        float[] heap = System.Buffers.ArrayPool<float>.Shared.Rent(k);
+        try
+        {
+            int count = 0;
+            foreach (float value in row)
+            {
+                if (count < k)
+                {
+                    int at = count++;
+                    while (at > 0 && heap[(at - 1) / 2] > value)
+                    {
+                        heap[at] = heap[(at - 1) / 2];
+                        at = (at - 1) / 2;
+                    }
+
+                    heap[at] = value;
+                }
+                else if (value > heap[0])
+                {
+                    SiftDown(heap, k, value);
+                }
+            }
+
+            return heap[0];
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(heap);
+        }
+    }
+
+    private static void SiftDown(float[] heap, int count, float value)
+    {
+        int at = 0;
+        while (true)
+        {
+            int child = (2 * at) + 1;
+            if (child >= count)
+            {
+                break;
+            }
+
+            if (child + 1 < count && heap[child + 1] < heap[child])
+            {
+                child++;
+            }
+
+            if (heap[child] >= value)
+            {
+                break;
+            }
+
+            heap[at] = heap[child];
+            at = child;
+        }
+
+        heap[at] = value;
+    }
+}

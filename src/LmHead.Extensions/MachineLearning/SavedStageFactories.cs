@@ -81,7 +81,7 @@ internal sealed class SavedSoftmaxFactory : CustomMappingFactory<SavedStageInput
         SavedVectorStage.Create(_ =>
         {
             var normalizer = new SoftmaxNormalizer();
-            return (null, (input, output) => TensorRows.Apply(input, output, normalizer.Normalize));
+            return (null, (input, output) => TensorRows.Normalize(normalizer, input, output));
         });
 }
 

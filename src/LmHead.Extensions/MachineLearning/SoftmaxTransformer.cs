@@ -24,7 +24,7 @@ public sealed class SoftmaxTransformer : LmHeadTransformer
     internal override IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 
     internal override void Compute(float[] input, ulong rowKey, StageRowValues output) =>
-        TensorRows.Apply(input, output.Vector, _normalizer.Normalize);
+        TensorRows.Normalize(_normalizer, input, output.Vector);
 
     internal override float[] SavedParameters() => [];
 

@@ -25,6 +25,15 @@ internal static class TensorRows
         }
     }
 
+    /// <summary>A softmax on one row: managed in double precision, or the tensor stage (which reports NaN, +infinity and all -infinity).</summary>
+    public static void Normalize(SoftmaxNormalizer normalizer, float[] input, float[] output)
+    {
+        if (!ManagedRows.TrySoftmax(input, output))
+        {
+            Apply(input, output, normalizer.Normalize);
+        }
+    }
+
     /// <summary>A top-k filter on one row: managed, or the tensor stage (which reports NaN and +infinity).</summary>
     public static void KeepTop(TopKFilter filter, float[] input, float[] output)
     {

@@ -45,12 +45,40 @@ public sealed class ManagedRowsTests
     }
 
     [TestMethod]
+    public void SoftmaxEqualsDoublePrecisionAndAgreesWithTheTensorStage()
+    {
+        var softmax = new SoftmaxNormalizer();
+        var filter = new TopKFilter(9);
+        foreach (var logits in Rows())
+        {
+            foreach (var row in new[] { logits, Tensor(filter.Apply, logits) })
+            {
+                var managed = new float[row.Length];
+                Assert.IsTrue(ManagedRows.TrySoftmax(row, managed));
+                var expected = Tensor(softmax.Normalize, row);
+                double max = row.Where(float.IsFinite).Max();
+                double sum = row.Sum(x => float.IsNegativeInfinity(x) ? 0 : Math.Exp(x - max));
+                for (int i = 0; i < row.Length; i++)
+                {
+                    double exact = float.IsNegativeInfinity(row[i]) ? 0 : Math.Exp(row[i] - max) / sum;
+                    Assert.AreEqual(exact, managed[i], Math.Max(exact * 1e-7, 1e-45), $"against double precision, index {i}");
+                    // libtorch rounds x - max to float32 before exp: up to about 1e-6 relative for logits far below the max.
+                    Assert.AreEqual(expected[i], managed[i], Math.Max(expected[i] * 1e-5, 1e-44), $"against the tensor stage, index {i}");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
     public void RowsTheTensorStagesRejectOrTreatSpeciallyAreLeftToThem()
     {
         var output = new float[4];
         Assert.IsFalse(ManagedRows.TryKeepTop([1f, float.NaN, 2f, 3f], 2, output));
         Assert.IsFalse(ManagedRows.TryKeepTop([1f, float.PositiveInfinity, 2f, 3f], 2, output));
         Assert.IsFalse(ManagedRows.TryScale([1f, float.NaN, 2f, 3f], 0f, output), "greedy over NaN");
+        Assert.IsFalse(ManagedRows.TrySoftmax([1f, float.NaN, 2f, 3f], output));
+        Assert.IsFalse(ManagedRows.TrySoftmax([1f, float.PositiveInfinity, 2f, 3f], output));
+        Assert.IsFalse(ManagedRows.TrySoftmax([float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity], output));
         var random = new SamplingRandom(3);
         var reference = new SamplingRandom(3);
         Assert.IsFalse(ManagedRows.TrySampleOne([0.5f, -0.1f, 0.6f, 0f], random, out _, out _));

@@ -21,14 +21,15 @@ public sealed class InProcessShortJobAttribute : JobConfigBaseAttribute
 
 /// <summary>
 /// The job of the benchmarks whose single operation takes seconds to minutes (10,000 rows through ML.NET, loading a
-/// 150 MB model): in-process, one invocation per iteration, 1 warm-up and 3 measured iterations.
+/// 150 MB model): in-process with a 60-minute limit per case (the default limit is 5 minutes), one invocation per
+/// iteration, no warm-up (an operation runs long enough that compilation does not matter) and 3 measured iterations.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class InProcessLongOperationJobAttribute : JobConfigBaseAttribute
 {
     public InProcessLongOperationJobAttribute()
-        : base(Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-            .WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3)
+        : base(Job.Default.WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(60), logOutput: true))
+            .WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(0).WithIterationCount(3)
             .WithInvocationCount(1).WithUnrollFactor(1))
     {
     }

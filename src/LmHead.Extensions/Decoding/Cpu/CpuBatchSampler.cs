@@ -19,7 +19,7 @@ internal static class CpuBatchSampler
 
     /// <summary>Whether the fast path applies: float32 logits in CPU memory (other devices stay on the tensor path, never copied here).</summary>
     public static bool Supports(Tensor logits) =>
-        logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.shape[^1] > 0;
+        logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.size(-1) > 0;
 
     /// <summary>Samples a single contiguous-or-not row <c>[V]</c> (float32, CPU, V &gt; 0, as the caller checked) with <paramref name="sampler"/>.</summary>
     /// <returns>The result, or <see langword="null"/> when the row is invalid (the tensor path then reports the error).</returns>
@@ -41,9 +41,9 @@ internal static class CpuBatchSampler
         // No new tensor handle unless a copy is needed: each handle costs a native allocation and a finalizer.
         using var copy = rows.is_contiguous() ? null : rows.contiguous();
         var contiguous = copy ?? rows;
-        long[] shape = contiguous.shape;
-        int batch = shape.Length == 1 ? 1 : checked((int)shape[0]);
-        int vocabulary = checked((int)shape[^1]);
+        // size() rather than shape: one native call each instead of TorchSharp's array-building shape property.
+        int batch = contiguous.dim() == 1 ? 1 : checked((int)contiguous.size(0));
+        int vocabulary = checked((int)contiguous.size(-1));
         var data = MemoryMarshal.Cast<byte, float>(contiguous.bytes);
         var results = new NextTokenResult?[batch];
         bool invalid = false;

@@ -13,6 +13,11 @@ public sealed class KeyedHiddenRow
     public long RequestId { get; set; }
 }
 
+public sealed class HeadLogits
+{
+    public float[] Logits { get; set; } = [];
+}
+
 public sealed class WideHiddenRow
 {
     [VectorType(64)]
@@ -238,6 +243,53 @@ public sealed class LmHeadSaveLoadTests
         }
 
         GC.KeepAlive(loaded);
+    }
+
+    [TestMethod]
+    [DoNotParallelize]
+    public void ALoadedProjectionIsReleasedWithItsModel()
+    {
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(Rows(3));
+        using var stream = new MemoryStream();
+        ml.Model.Save(ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias).Fit(data), data.Schema, stream);
+        Collect();
+        int before = SavedProjectionSlots.LiveCount;
+
+        var weak = LoadAndScore(stream.ToArray());
+        Assert.AreEqual(before + 1, SavedProjectionSlots.LiveCount, "while the loaded model is referenced");
+        Collect();
+
+        Assert.IsFalse(weak.TryGetTarget(out _), "the loaded model was not collected");
+        Assert.AreEqual(before, SavedProjectionSlots.LiveCount, "after the loaded model was collected");
+
+        static void Collect()
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference<ITransformer> LoadAndScore(byte[] saved)
+    {
+        // A PredictionEngine scores on this thread: a cursor that ML.NET splits over its background threads can leave a
+        // stale reference to the last model on an idle thread's stack (seen with dotnet-dump), which keeps it alive until
+        // that thread runs again.
+        var context = new MLContext(seed: 1);
+        var loaded = context.Model.Load(new MemoryStream(saved), out var schema);
+        using (var engine = context.Model.CreatePredictionEngine<HiddenRow, HeadLogits>(loaded, schema))
+        {
+            Assert.HasCount(VocabularySize, engine.Predict(Rows(1)[0]).Logits);
+        }
+
+        return new WeakReference<ITransformer>(loaded);
     }
 
     [TestMethod]

@@ -168,8 +168,8 @@ internal static class SavedProjectionSlots
     /// <summary>How many weight values saved projections have received through their rows, in this process (tests).</summary>
     internal static long WeightValuesReceived => Interlocked.Read(ref _weightValuesReceived);
 
-    /// <summary>How many saved projections are alive in this process (tests).</summary>
-    internal static int LiveCount => Slots.Values.Count(reference => reference.TryGetTarget(out _));
+    /// <summary>The ids of the saved projections alive in this process (tests).</summary>
+    internal static Guid[] LiveIds() => [.. Slots.Where(pair => pair.Value.TryGetTarget(out _)).Select(pair => pair.Key)];
 
     /// <summary>Counts weight values that reached a saved projection.</summary>
     internal static void CountReceived(int values) => Interlocked.Add(ref _weightValuesReceived, values);

@@ -55,6 +55,12 @@ internal sealed class CpuRowSampler
         var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
         bool scaleKeys = _plan.ScaleBeforeTopK;
 
+        if (filter && (candidateCount == 0 || derive) && UseBuffer
+            && TrySampleBuffered(row, temperature, scaleKeys, candidateCount, u) is { } buffered)
+        {
+            return buffered.Result;
+        }
+
         // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
         float floor = UseFloor ? RowScan.EstimateFloor(row, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0)) : float.NegativeInfinity;
         if (!RowScan.Run(row, keep, candidates, temperature, scaleKeys, floor, out float max) || float.IsNegativeInfinity(max))
@@ -74,7 +80,7 @@ internal sealed class CpuRowSampler
         {
             ranked = Ranked(candidates);
         }
-        else if (!TryDeriveCandidates(keep!, candidateCount, scaleKeys, out ranked))
+        else if (!TryDeriveCandidates(keep!.Items, keep.Root.Key, candidateCount, scaleKeys, out ranked))
         {
             // A tie at the k-th key among the best raw values: let a candidate heap decide, exactly as without deriving.
             keep!.Clear();
@@ -98,8 +104,63 @@ internal sealed class CpuRowSampler
             return new NextTokenResult(argmax, 1f, greedy);
         }
 
-        return filter ? SampleSurvivors(keep!, ranked, temperature, u) : SampleAll(row, ranked, max, temperature, u);
+        return filter ? SampleSurvivors(keep!.Items, sortedById: false, ranked, temperature, u) : SampleAll(row, ranked, max, temperature, u);
     }
+
+    /// <summary>Whether top-k pipelines collect the survivors with <see cref="BufferedTopK"/> (on by default; tests turn it off to compare).</summary>
+    internal bool UseBuffer { get; set; } = true;
+
+    private RankedEntry[] _buffer = [];
+    private float[] _bufferKeys = [];
+
+    /// <summary>
+    /// The top-k row through <see cref="BufferedTopK"/>: <see langword="null"/> when the heap scan must decide (too few
+    /// values above the floor, a floor that could have mattered, or candidates tied at the k-th key); a
+    /// <see cref="Buffered"/> with a null result for a row the tensor path must report (NaN, +infinity, all -infinity).
+    /// </summary>
+    private Buffered? TrySampleBuffered(ReadOnlySpan<float> row, float temperature, bool scaleKeys, int candidateCount, double u)
+    {
+        int k = _plan.TopK;
+        int capacity = Math.Max(2 * k, 64);
+        if (_buffer.Length != capacity)
+        {
+            _buffer = new RankedEntry[capacity];
+            _bufferKeys = new float[capacity];
+        }
+
+        float floor = UseFloor ? RowScan.EstimateFloor(row, k) : float.NegativeInfinity;
+        if (!BufferedTopK.Run(row, k, temperature, scaleKeys, floor, _buffer, _bufferKeys, out int count, out float max) || float.IsNegativeInfinity(max))
+        {
+            return new Buffered(null);
+        }
+
+        if (count < k)
+        {
+            return null;
+        }
+
+        var survivors = _buffer.AsSpan(0, k);
+        float worstKey = float.PositiveInfinity;
+        foreach (var entry in survivors)
+        {
+            worstKey = Math.Min(worstKey, entry.Key);
+        }
+
+        if (!float.IsNegativeInfinity(floor) && !(worstKey > (scaleKeys ? floor / temperature : floor)))
+        {
+            return null;
+        }
+
+        ReadOnlySpan<RankedEntry> ranked = [];
+        if (candidateCount > 0 && !TryDeriveCandidates(survivors, worstKey, candidateCount, scaleKeys, out ranked))
+        {
+            return null;
+        }
+
+        return new Buffered(SampleSurvivors(survivors, sortedById: true, ranked, temperature, u));
+    }
+
+    private sealed record Buffered(NextTokenResult? Result);
 
     /// <summary>Whether top-k pipelines take the candidates from the survivors (on by default; tests turn it off to compare).</summary>
     internal bool DeriveCandidates { get; set; } = true;
@@ -109,7 +170,7 @@ internal sealed class CpuRowSampler
     /// when the last of them has a key above the heap root's: every token outside the heap has a key at most the
     /// root's, so a lower raw value than that last one (for unscaled keys, where key = raw, ties also rank alike).
     /// </summary>
-    private bool TryDeriveCandidates(BoundedMinHeap keep, int count, bool scaleKeys, out ReadOnlySpan<RankedEntry> ranked)
+    private bool TryDeriveCandidates(ReadOnlySpan<RankedEntry> survivors, float worstKey, int count, bool scaleKeys, out ReadOnlySpan<RankedEntry> ranked)
     {
         if (_ranked.Length < count)
         {
@@ -118,7 +179,7 @@ internal sealed class CpuRowSampler
 
         var top = _ranked.AsSpan(0, count);
         int filled = 0;
-        foreach (var entry in keep.Items)
+        foreach (var entry in survivors)
         {
             int at;
             if (filled < count)
@@ -144,7 +205,7 @@ internal sealed class CpuRowSampler
         }
 
         ranked = top[..filled];
-        return filled == count && (!scaleKeys || top[count - 1].Key > keep.Root.Key);
+        return filled == count && (!scaleKeys || top[count - 1].Key > worstKey);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -164,9 +225,9 @@ internal sealed class CpuRowSampler
         return heap;
     }
 
-    private NextTokenResult SampleSurvivors(BoundedMinHeap keep, ReadOnlySpan<RankedEntry> ranked, float temperature, double u)
+    private NextTokenResult SampleSurvivors(ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, double u)
     {
-        int count = keep.Count;
+        int count = kept.Length;
         if (_survivors.Length < count)
         {
             _survivors = new RankedEntry[count];
@@ -175,8 +236,12 @@ internal sealed class CpuRowSampler
         }
 
         var survivors = _survivors.AsSpan(0, count);
-        keep.Items.CopyTo(survivors);
-        survivors.Sort(default(IdOrder));
+        kept.CopyTo(survivors);
+        if (!sortedById)
+        {
+            survivors.Sort(default(IdOrder));
+        }
+
         var processed = _processed.AsSpan(0, count);
         var weights = _weights.AsSpan(0, count);
         float maxProcessed = float.NegativeInfinity;

@@ -170,7 +170,7 @@ public sealed class CpuRowSamplerTests
 
     [TestMethod]
     [DynamicData(nameof(FloorRows))]
-    public void TheSampledFloorAndDerivedCandidatesChangeNoResult(string name, float[] row)
+    public void TheSampledFloorBufferAndDerivedCandidatesChangeNoResult(string name, float[] row)
     {
         ILogitsStage[][] plans =
         [
@@ -186,21 +186,69 @@ public sealed class CpuRowSamplerTests
             foreach (int candidateCount in new[] { 0, 1, 7, 10, 50, 64 })
             {
                 var floored = new CpuRowSampler(Plan(stages), candidateCount);
-                var exact = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false, DeriveCandidates = false };
+                var exact = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false, DeriveCandidates = false, UseBuffer = false };
+                var bufferedWithoutFloor = new CpuRowSampler(Plan(stages), candidateCount) { UseFloor = false };
                 var random = new SamplingRandom(5);
                 for (int d = 0; d < 5; d++)
                 {
                     double u = random.NextDouble();
                     var a = floored.Sample(row, u);
                     var b = exact.Sample(row, u);
+                    var c = bufferedWithoutFloor.Sample(row, u);
                     string what = $"{name}, {string.Join(" ", stages.Select(s => s.ToString()))}, {candidateCount} candidates, draw {d}";
                     Assert.IsNotNull(a, what);
                     Assert.IsNotNull(b, what);
                     Assert.AreEqual(b.TokenId, a.TokenId, what);
                     Assert.AreEqual(b.Probability, a.Probability, what);
                     CollectionAssert.AreEqual(b.Candidates.ToArray(), a.Candidates.ToArray(), what);
+                    Assert.IsNotNull(c, what);
+                    Assert.AreEqual(b.TokenId, c.TokenId, $"{what}, buffered without a floor");
+                    Assert.AreEqual(b.Probability, c.Probability, $"{what}, buffered without a floor");
+                    CollectionAssert.AreEqual(b.Candidates.ToArray(), c.Candidates.ToArray(), $"{what}, buffered without a floor");
                 }
             }
+        }
+    }
+}
+
+[TestClass]
+public sealed class BufferedTopKTests
+{
+    [TestMethod]
+    public void SelectDescendingFindsEveryRankOfRowsWithTies()
+    {
+        var random = new Random(3);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int n = 1 + random.Next(200);
+            int levels = 1 + random.Next(trial % 3 == 0 ? 3 : 1000);
+            var values = Enumerable.Range(0, n).Select(_ => (float)random.Next(levels) - (levels / 2)).ToArray();
+            var sorted = values.OrderByDescending(v => v).ToArray();
+            int index = random.Next(n);
+
+            float selected = BufferedTopK.SelectDescending(values.ToArray(), index);
+
+            Assert.AreEqual(sorted[index], selected, $"trial {trial}, n = {n}, index {index}");
+        }
+    }
+
+    [TestMethod]
+    public void CompactKeepsTheBestKInIdOrderWithLowerIdsWinningTies()
+    {
+        var random = new Random(8);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int n = 2 + random.Next(150);
+            int k = 1 + random.Next(n - 1);
+            var entries = Enumerable.Range(0, n).Select(id => { float v = random.Next(1 + (trial % 5 == 0 ? 2 : 40)); return new RankedEntry(v, v, id); }).ToArray();
+            var expected = entries.OrderByDescending(e => e.Key).ThenBy(e => e.Id).Take(k).OrderBy(e => e.Id).ToArray();
+            var buffer = entries.ToArray();
+
+            int kept = BufferedTopK.Compact(buffer, new float[n], n, k, out float threshold);
+
+            Assert.AreEqual(k, kept);
+            CollectionAssert.AreEqual(expected, buffer.Take(k).ToArray(), $"trial {trial}, n = {n}, k = {k}");
+            Assert.AreEqual(expected.Min(e => e.Key), threshold, $"trial {trial}: the threshold is the worst kept value");
         }
     }
 }

@@ -14,14 +14,20 @@ internal static class TensorTestExtensions
 
     /// <summary>
     /// Asserts that running <paramref name="action"/> leaves no tensor alive: nothing it creates outlives it in a
-    /// surrounding dispose scope, and the process-wide live-tensor count is unchanged (garbage from earlier tests is
-    /// finalised first, so only this action's tensors are counted).
+    /// surrounding dispose scope, and the process-wide live-tensor count does not grow (garbage from earlier tests is
+    /// finalised first; some can only be finalised once another finaliser has run, and a model that ML.NET's background
+    /// threads still reference may be released later, during the loop: a count that drops is not this action's leak,
+    /// while a leak would add at least one tensor per iteration).
     /// </summary>
     public static void AssertNoTensorLeak(int iterations, Action action)
     {
         action(); // warm-up: lazily created statics are not leaks
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
         long before = Tensor.TotalCount;
         using (var scope = NewDisposeScope())
         {
@@ -33,6 +39,7 @@ internal static class TensorTestExtensions
             Assert.AreEqual(0, scope.DisposablesCount, $"tensors left undisposed after {iterations} runs");
         }
 
-        Assert.AreEqual(before, Tensor.TotalCount, $"live tensors grew over {iterations} runs");
+        long after = Tensor.TotalCount;
+        Assert.IsLessThanOrEqualTo(before, after, $"live tensors grew over {iterations} runs: {before} before, {after} after");
     }
 }

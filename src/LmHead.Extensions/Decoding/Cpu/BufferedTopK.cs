@@ -1,7 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace LmHead.Extensions.Decoding.Cpu;
 
@@ -34,83 +31,30 @@ internal static class BufferedTopK
     public static bool Run(
         ReadOnlySpan<float> row, int k, float temperature, bool scaleKeys, float floor, RankedEntry[] buffer, float[] keys, out int count, out float max)
     {
-        int n = row.Length;
-        int capacity = buffer.Length;
-        int filled = 0;
-        float threshold = floor;
-        float scalarMax = float.NegativeInfinity;
-        bool bad = false;
-        int i = 0;
-        ref float start = ref MemoryMarshal.GetReference(row);
-        if (Vector256.IsHardwareAccelerated && n >= 32)
-        {
-            var thresholdV = Vector256.Create(threshold);
-            var maxV = Vector256.Create(float.NegativeInfinity);
-            var nanV = Vector256<float>.Zero;
-            for (; i <= n - 32; i += 32)
-            {
-                var a = Vector256.LoadUnsafe(ref start, (nuint)i);
-                var b = Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
-                var c = Vector256.LoadUnsafe(ref start, (nuint)(i + 16));
-                var d = Vector256.LoadUnsafe(ref start, (nuint)(i + 24));
-                var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
-                maxV = Vector256.MaxNative(maxV, m);
-                nanV |= Unordered(a, b) | Unordered(c, d);
-                if (Vector256.GreaterThan(m, thresholdV) == Vector256<float>.Zero)
-                {
-                    continue;
-                }
-
-                ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
-                    | ((ulong)Vector256.GreaterThan(b, thresholdV).ExtractMostSignificantBits() << 8)
-                    | ((ulong)Vector256.GreaterThan(c, thresholdV).ExtractMostSignificantBits() << 16)
-                    | ((ulong)Vector256.GreaterThan(d, thresholdV).ExtractMostSignificantBits() << 24);
-                while (bits != 0)
-                {
-                    int j = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
-                    float v = Unsafe.Add(ref start, j);
-                    if (v > threshold)
-                    {
-                        buffer[filled++] = new RankedEntry(scaleKeys ? v / temperature : v, v, j);
-                        if (filled == capacity)
-                        {
-                            filled = Compact(buffer, keys, filled, k, out threshold);
-                        }
-                    }
-                }
-
-                thresholdV = Vector256.Create(threshold);
-            }
-
-            bad |= nanV != Vector256<float>.Zero;
-            float vectorMax = float.NegativeInfinity;
-            for (int lane = 0; lane < Vector256<float>.Count; lane++)
-            {
-                vectorMax = Math.Max(vectorMax, maxV[lane]);
-            }
-
-            scalarMax = vectorMax;
-        }
-
-        for (; i < n; i++)
-        {
-            float v = Unsafe.Add(ref start, i);
-            bad |= float.IsNaN(v);
-            scalarMax = v > scalarMax ? v : scalarMax;
-            if (v > threshold)
-            {
-                buffer[filled++] = new RankedEntry(scaleKeys ? v / temperature : v, v, i);
-                if (filled == capacity)
-                {
-                    filled = Compact(buffer, keys, filled, k, out threshold);
-                }
-            }
-        }
-
+        var sink = new BufferSink(buffer, keys, k, temperature, scaleKeys, floor);
+        bool valid = RowScan.Scan(row, 0, floor, ref sink, out max);
+        int filled = sink.Filled;
         count = filled > k ? Compact(buffer, keys, filled, k, out _) : filled;
-        max = scalarMax;
-        return !bad && !float.IsPositiveInfinity(scalarMax);
+        return valid && !float.IsPositiveInfinity(max);
+    }
+
+    /// <summary>Appends values to the buffer, compacting it to the best k when it is full.</summary>
+    private struct BufferSink(RankedEntry[] buffer, float[] keys, int k, float temperature, bool scaleKeys, float floor) : RowScan.ISink
+    {
+        private float _threshold = floor;
+
+        public int Filled { get; private set; }
+
+        public float Accept(float value, int id)
+        {
+            buffer[Filled++] = new RankedEntry(scaleKeys ? value / temperature : value, value, id);
+            if (Filled == buffer.Length)
+            {
+                Filled = Compact(buffer, keys, Filled, k, out _threshold);
+            }
+
+            return _threshold;
+        }
     }
 
     /// <summary>
@@ -202,8 +146,4 @@ internal static class BufferedTopK
 
     private static float Median(float a, float b, float c) =>
         a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Unordered(Vector256<float> a, Vector256<float> b) =>
-        Avx.IsSupported ? Avx.CompareUnordered(a, b) : ~(Vector256.Equals(a, a) & Vector256.Equals(b, b));
 }

@@ -42,8 +42,34 @@ internal static class RowScan
             Offer(v, i, keep, candidates, temperature, scaleKeys);
         }
 
-        float threshold = Math.Max(floor, Threshold(keep, candidates));
-        ref float start = ref MemoryMarshal.GetReference(row);
+        var sink = new HeapSink(keep, candidates, temperature, scaleKeys, floor);
+        bool valid = Scan(row, i, Math.Max(floor, Threshold(keep, candidates)), ref sink, out float restMax);
+        max = Math.Max(scalarMax, restMax);
+        return valid && !bad && !float.IsPositiveInfinity(max);
+    }
+
+    /// <summary>Receives the values a <see cref="Scan"/> finds above its threshold, and sets the next threshold.</summary>
+    internal interface ISink
+    {
+        /// <summary>Takes the value <paramref name="value"/> of entry <paramref name="id"/> and returns the threshold from now on.</summary>
+        float Accept(float value, int id);
+    }
+
+    /// <summary>
+    /// The SIMD pass over <paramref name="row"/> from <paramref name="start"/>: the maximum, a NaN check, and every value
+    /// above the threshold handed to <paramref name="sink"/> in id order. Values are compared 32 at a time, through the
+    /// maximum of their four vectors, so the sink is called only for the rare lanes above the threshold.
+    /// </summary>
+    /// <returns><see langword="false"/> when the row holds NaN (the maximum does not see NaN; +infinity is the caller's check).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static bool Scan<TSink>(ReadOnlySpan<float> row, int start, float threshold, ref TSink sink, out float max)
+        where TSink : struct, ISink
+    {
+        int n = row.Length;
+        int i = start;
+        float scalarMax = float.NegativeInfinity;
+        bool bad = false;
+        ref float first = ref MemoryMarshal.GetReference(row);
         if (Vector256.IsHardwareAccelerated && n - i >= 32)
         {
             var thresholdV = Vector256.Create(threshold);
@@ -51,19 +77,19 @@ internal static class RowScan
             var nanV = Vector256<float>.Zero;
             for (; i <= n - 32; i += 32)
             {
-                var a = Vector256.LoadUnsafe(ref start, (nuint)i);
-                var b = Vector256.LoadUnsafe(ref start, (nuint)(i + 8));
-                var c = Vector256.LoadUnsafe(ref start, (nuint)(i + 16));
-                var d = Vector256.LoadUnsafe(ref start, (nuint)(i + 24));
+                var a = Vector256.LoadUnsafe(ref first, (nuint)i);
+                var b = Vector256.LoadUnsafe(ref first, (nuint)(i + 8));
+                var c = Vector256.LoadUnsafe(ref first, (nuint)(i + 16));
+                var d = Vector256.LoadUnsafe(ref first, (nuint)(i + 24));
                 var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
                 maxV = Vector256.MaxNative(maxV, m);
                 nanV |= Unordered(a, b) | Unordered(c, d);
 
                 // One compare on the lane maxima: a value above the threshold makes its lane's maximum exceed it too
-                // (a NaN may hide one, but such a row is rejected whatever the heaps hold).
+                // (a NaN may hide one, but such a row is rejected whatever the sink holds).
                 if (Vector256.GreaterThan(m, thresholdV) != Vector256<float>.Zero)
                 {
-                    // Visit only the lanes above the threshold (rare once the heaps have warmed up).
+                    // Visit only the lanes above the threshold (rare once the sink has warmed up).
                     ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
                         | ((ulong)Vector256.GreaterThan(b, thresholdV).ExtractMostSignificantBits() << 8)
                         | ((ulong)Vector256.GreaterThan(c, thresholdV).ExtractMostSignificantBits() << 16)
@@ -72,11 +98,10 @@ internal static class RowScan
                     {
                         int j = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
                         bits &= bits - 1;
-                        float v = Unsafe.Add(ref start, j);
+                        float v = Unsafe.Add(ref first, j);
                         if (v > threshold)
                         {
-                            Offer(v, j, keep, candidates, temperature, scaleKeys);
-                            threshold = Math.Max(floor, Threshold(keep, candidates));
+                            threshold = sink.Accept(v, j);
                         }
                     }
 
@@ -85,29 +110,35 @@ internal static class RowScan
             }
 
             bad |= nanV != Vector256<float>.Zero;
-            float vectorMax = float.NegativeInfinity;
             for (int lane = 0; lane < Vector256<float>.Count; lane++)
             {
-                vectorMax = Math.Max(vectorMax, maxV[lane]);
+                scalarMax = Math.Max(scalarMax, maxV[lane]);
             }
-
-            scalarMax = Math.Max(scalarMax, vectorMax);
         }
 
         for (; i < n; i++)
         {
-            float v = Unsafe.Add(ref start, i);
+            float v = Unsafe.Add(ref first, i);
             bad |= float.IsNaN(v);
             scalarMax = v > scalarMax ? v : scalarMax;
             if (v > threshold)
             {
-                Offer(v, i, keep, candidates, temperature, scaleKeys);
-                threshold = Math.Max(floor, Threshold(keep, candidates));
+                threshold = sink.Accept(v, i);
             }
         }
 
         max = scalarMax;
-        return !bad && !float.IsPositiveInfinity(scalarMax);
+        return !bad;
+    }
+
+    /// <summary>Offers values to the top-k and candidate heaps; the threshold is the lower heap root, at least the floor.</summary>
+    private struct HeapSink(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor) : ISink
+    {
+        public readonly float Accept(float value, int id)
+        {
+            Offer(value, id, keep, candidates, temperature, scaleKeys);
+            return Math.Max(floor, Threshold(keep, candidates));
+        }
     }
 
     /// <summary>Values sampled (evenly spaced) to estimate a floor.</summary>

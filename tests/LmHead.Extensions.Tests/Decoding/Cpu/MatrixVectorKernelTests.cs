@@ -85,7 +85,7 @@ public sealed class MatrixVectorKernelTests
 
         for (int i = 0; i < bits.Length; i += 8)
         {
-            var wide = MatrixVectorKernel.Widen(System.Runtime.Intrinsics.Vector128.Create(bits.AsSpan(i, 8)), brain: false);
+            var wide = HalfWidening.Widen(System.Runtime.Intrinsics.Vector128.Create(bits.AsSpan(i, 8)), brain: false);
             for (int lane = 0; lane < 8; lane++)
             {
                 float expected = (float)BitConverter.UInt16BitsToHalf(bits[i + lane]);

@@ -1,0 +1,124 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 integer operations (.NET exposes no F16C
+/// conversion). bfloat16 is the upper half of a float32, so widening is a shift. float16 is widened by moving sign,
+/// exponent and mantissa into float32 position (a sign-extending load, a shift and a mask), which yields the value
+/// times 2^-112 for every finite input, subnormals included; <see cref="Float16"/> rescales by 2^112 and sets the
+/// all-ones exponent of infinities and NaNs, and the kernel's fast path skips both by multiplying <c>h</c> by 2^112
+/// once instead (<see cref="Prescale"/>) and checking the raw bits for infinities and NaNs.
+/// </summary>
+internal static unsafe class HalfWidening
+{
+    /// <summary>Keeps the sign (bit 31) and the 15 exponent and mantissa bits once a sign-extended float16 is shifted by 13.</summary>
+    private const int SignExponentMantissa = unchecked((int)0x8FFFE000);
+
+    /// <summary>The float16 exponent field after the shift by 13.</summary>
+    private const int ShiftedExponent = 0x0F800000;
+
+    /// <summary>The float32 exponent field.</summary>
+    private const int SingleExponent = 0x7F800000;
+
+    /// <summary>Hidden values below this magnitude can be multiplied by 2^112 without overflow (2^16 · 2^112 = 2^128).</summary>
+    private const float PrescaleLimit = 65536f;
+
+    /// <summary>2^112, the difference of the float32 and float16 exponent biases (127 - 15).</summary>
+    private static float BiasDifference => BitConverter.UInt32BitsToSingle(0x77800000u);
+
+    /// <summary>Widens 8 bfloat16 values to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BFloat16(ushort* source) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(source), 16).AsSingle();
+
+    /// <summary>Widens one bfloat16 value to float32.</summary>
+    public static float BFloat16(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+
+    /// <summary>8 float16 values as float32 numbers 2^112 times too small (exact for every finite input; not for infinities and NaNs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16Unscaled(ushort* source) =>
+        Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)source), 13), Vector256.Create(SignExponentMantissa)).AsSingle();
+
+    /// <summary>Widens 8 float16 values to float32: bit for bit what <c>(float)Half</c> gives, except that signalling NaNs stay signalling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16(ushort* source)
+    {
+        var bits = Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)source), 13), Vector256.Create(SignExponentMantissa));
+        var value = Avx.Multiply(bits.AsSingle(), Vector256.Create(BiasDifference));
+        var special = Avx2.CompareEqual(Avx2.And(bits, Vector256.Create(ShiftedExponent)), Vector256.Create(ShiftedExponent));
+        return Avx.Or(value, Avx2.And(special, Vector256.Create(SingleExponent)).AsSingle());
+    }
+
+    /// <summary>
+    /// Whether a running maximum of float16 bits shifted left by one (sign dropped) includes an infinity or NaN
+    /// (exponent 31: shifted bits at least 0xF800).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool HasInfinityOrNaN(Vector256<ushort> shiftedMaximum) =>
+        !Avx.TestZ(Avx2.SubtractSaturate(shiftedMaximum, Vector256.Create((ushort)0xF7FF)), Vector256<ushort>.AllBitsSet);
+
+    /// <summary>Whether every <c>|h[j]|</c> is below 2^16, so that <c>h · 2^112</c> is exact (false for NaN and infinity).</summary>
+    public static bool CanPrescale(float* hidden, int count)
+    {
+        for (int j = 0; j < count; j++)
+        {
+            if (!(Math.Abs(hidden[j]) < PrescaleLimit))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes <c>h · 2^112</c> (exact: a power of two, no overflow after <see cref="CanPrescale"/>).</summary>
+    public static void Prescale(float* hidden, float* scaled, int count)
+    {
+        for (int j = 0; j < count; j++)
+        {
+            scaled[j] = hidden[j] * BiasDifference;
+        }
+    }
+
+    /// <summary>Rounds float32 values to float16 or bfloat16 (to nearest, ties to even, as libtorch does).</summary>
+    public static void Narrow(float* source, ushort* target, int count, bool brain)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            target[i] = brain ? ToBFloat16(source[i]) : BitConverter.HalfToUInt16Bits((Half)source[i]);
+        }
+    }
+
+    /// <summary>Widens 8 float16 or bfloat16 values with the kernel's vector code (scalar code without AVX2), for tests.</summary>
+    public static Vector256<float> Widen(Vector128<ushort> bits, bool brain)
+    {
+        ushort* buffer = stackalloc ushort[8];
+        bits.Store(buffer);
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            return brain ? BFloat16(buffer) : Float16(buffer);
+        }
+
+        float* wide = stackalloc float[8];
+        for (int i = 0; i < 8; i++)
+        {
+            wide[i] = brain ? BFloat16(buffer[i]) : (float)BitConverter.UInt16BitsToHalf(buffer[i]);
+        }
+
+        return Vector256.Load(wide);
+    }
+
+    /// <summary>float32 → bfloat16, rounding to nearest, ties to even; NaN stays NaN.</summary>
+    private static ushort ToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value))
+        {
+            return (ushort)((bits >> 16) | 0x40);
+        }
+
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+}

@@ -6,15 +6,18 @@ namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
 /// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 integer operations (.NET exposes no F16C
-/// conversion). bfloat16 is the upper half of a float32, so widening is a shift. float16 is widened by moving sign,
-/// exponent and mantissa into float32 position (a sign-extending load, a shift and a mask), which yields the value
-/// times 2^-112 for every finite input, subnormals included; <see cref="Float16"/> rescales by 2^112 and sets the
-/// all-ones exponent of infinities and NaNs, and the kernel's fast path skips both by multiplying <c>h</c> by 2^112
-/// once instead (<see cref="Prescale"/>) and checking the raw bits for infinities and NaNs.
+/// conversion). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
+/// even-indexed weights) and the high halves (the odd-indexed ones) separately, against a copy of <c>h</c> in that
+/// order (<see cref="Reorder"/>). bfloat16 is the upper half of a float32, so widening is a shift or a mask. float16 is
+/// widened by moving sign, exponent and mantissa into float32 position (an arithmetic shift right by 3 with the value in
+/// the high half, then a mask), which yields the value times 2^-112 for every finite input, subnormals included; the
+/// kernel multiplies <c>h</c> by 2^112 once instead of rescaling every weight, which gives the very same products, and
+/// checks the raw bits for infinities and NaNs (<see cref="HasInfinityOrNaN"/>). <see cref="Float16"/> is the exact
+/// widening for the rows and hidden states that shortcut cannot take.
 /// </summary>
 internal static unsafe class HalfWidening
 {
-    /// <summary>Keeps the sign (bit 31) and the 15 exponent and mantissa bits once a sign-extended float16 is shifted by 13.</summary>
+    /// <summary>Keeps the sign (bit 31) and the 15 exponent and mantissa bits of a sign-extended float16 shifted left by 13.</summary>
     private const int SignExponentMantissa = unchecked((int)0x8FFFE000);
 
     /// <summary>The float16 exponent field after the shift by 13.</summary>
@@ -36,10 +39,22 @@ internal static unsafe class HalfWidening
     /// <summary>Widens one bfloat16 value to float32.</summary>
     public static float BFloat16(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 
-    /// <summary>8 float16 values as float32 numbers 2^112 times too small (exact for every finite input; not for infinities and NaNs).</summary>
+    /// <summary>The low halves of 8 lanes of bfloat16 pairs, widened.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Float16Unscaled(ushort* source) =>
-        Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)source), 13), Vector256.Create(SignExponentMantissa)).AsSingle();
+    public static Vector256<float> BFloat16Low(Vector256<int> pairs) => Avx2.ShiftLeftLogical(pairs, 16).AsSingle();
+
+    /// <summary>The high halves of 8 lanes of bfloat16 pairs, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BFloat16High(Vector256<int> pairs) => Avx2.And(pairs, Vector256.Create(unchecked((int)0xFFFF0000))).AsSingle();
+
+    /// <summary>The low halves of 8 lanes of float16 pairs as float32 numbers 2^112 times too small (exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16LowUnscaled(Vector256<int> pairs) => Float16HighUnscaled(Avx2.ShiftLeftLogical(pairs, 16));
+
+    /// <summary>The high halves of 8 lanes of float16 pairs as float32 numbers 2^112 times too small (exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16HighUnscaled(Vector256<int> pairs) =>
+        Avx2.And(Avx2.ShiftRightArithmetic(pairs, 3), Vector256.Create(SignExponentMantissa)).AsSingle();
 
     /// <summary>Widens 8 float16 values to float32: bit for bit what <c>(float)Half</c> gives, except that signalling NaNs stay signalling.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -52,12 +67,14 @@ internal static unsafe class HalfWidening
     }
 
     /// <summary>
-    /// Whether a running maximum of float16 bits shifted left by one (sign dropped) includes an infinity or NaN
-    /// (exponent 31: shifted bits at least 0xF800).
+    /// Whether running maxima of float16 bits include an infinity or NaN (exponent 31): a negative one is at least
+    /// 0xFC00 as an unsigned number, a positive one at least 0x7C00 as a signed number (negative numbers are below zero).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool HasInfinityOrNaN(Vector256<ushort> shiftedMaximum) =>
-        !Avx.TestZ(Avx2.SubtractSaturate(shiftedMaximum, Vector256.Create((ushort)0xF7FF)), Vector256<ushort>.AllBitsSet);
+    public static bool HasInfinityOrNaN(Vector256<ushort> unsignedMaximum, Vector256<short> signedMaximum) =>
+        !Avx.TestZ(
+            Avx2.Or(Avx2.SubtractSaturate(unsignedMaximum, Vector256.Create((ushort)0xFBFF)), Avx2.SubtractSaturate(signedMaximum.AsUInt16(), Vector256.Create((ushort)0x7BFF))),
+            Vector256<ushort>.AllBitsSet);
 
     /// <summary>Whether every <c>|h[j]|</c> is below 2^16, so that <c>h · 2^112</c> is exact (false for NaN and infinity).</summary>
     public static bool CanPrescale(float* hidden, int count)
@@ -73,12 +90,22 @@ internal static unsafe class HalfWidening
         return true;
     }
 
-    /// <summary>Writes <c>h · 2^112</c> (exact: a power of two, no overflow after <see cref="CanPrescale"/>).</summary>
-    public static void Prescale(float* hidden, float* scaled, int count)
+    /// <summary>
+    /// Copies <c>h</c> with each group of 16 values reordered as its 8 even-indexed then its 8 odd-indexed ones: the
+    /// order in which the kernel widens a 32-byte load of 16 weights (the low, then the high halves of its 32-bit lanes).
+    /// With <paramref name="prescale"/> the copy is <c>h · 2^112</c> (exact: a power of two, and no overflow after
+    /// <see cref="CanPrescale"/>). Columns past the last full group of 16 are not written (the kernel uses scalar code there).
+    /// </summary>
+    public static void Reorder(float* hidden, float* ordered, int count, bool prescale)
     {
-        for (int j = 0; j < count; j++)
+        float scale = prescale ? BiasDifference : 1f;
+        for (int group = 0; group + 16 <= count; group += 16)
         {
-            scaled[j] = hidden[j] * BiasDifference;
+            for (int i = 0; i < 8; i++)
+            {
+                ordered[group + i] = hidden[group + (2 * i)] * scale;
+                ordered[group + 8 + i] = hidden[group + (2 * i) + 1] * scale;
+            }
         }
     }
 

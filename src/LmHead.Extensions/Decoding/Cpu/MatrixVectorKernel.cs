@@ -47,18 +47,23 @@ internal static unsafe class MatrixVectorKernel
     public static void Multiply(
         nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true)
     {
-        // float16 rows are summed against h · 2^112 so that widening needs no rescaling multiply (HalfWidening); that is
-        // exact only while no h · 2^112 overflows, otherwise every row takes the exactly widened path.
-        float* scaled = null;
-        if (format == WeightFormat.Float16 && IsAccelerated && columns >= 32 && HalfWidening.CanPrescale((float*)hidden, columns))
+        // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
+        // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
+        // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
+        float* ordered = null;
+        if (format != WeightFormat.Float32 && IsAccelerated && columns >= 32)
         {
-            scaled = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
-            HalfWidening.Prescale((float*)hidden, scaled, columns);
+            bool prescale = format == WeightFormat.Float16;
+            if (!prescale || HalfWidening.CanPrescale((float*)hidden, columns))
+            {
+                ordered = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
+                HalfWidening.Reorder((float*)hidden, ordered, columns, prescale);
+            }
         }
 
         try
         {
-            var job = new Job(weight, format, rows, columns, (float*)hidden, scaled, bias, output, vectorFormat);
+            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat);
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -74,13 +79,13 @@ internal static unsafe class MatrixVectorKernel
         }
         finally
         {
-            NativeMemory.AlignedFree(scaled);
+            NativeMemory.AlignedFree(ordered);
         }
     }
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of rows.</summary>
     private readonly struct Job(
-        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* scaled, nint bias, nint output, WeightFormat vectorFormat)
+        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int block)
@@ -103,8 +108,8 @@ internal static unsafe class MatrixVectorKernel
                 sums[i] = format switch
                 {
                     WeightFormat.Float32 => DotSingle((float*)w, hidden, columns),
-                    WeightFormat.BFloat16 => DotBFloat16((ushort*)w, hidden, columns),
-                    _ => DotFloat16((ushort*)w, hidden, scaled, columns),
+                    WeightFormat.BFloat16 => DotBFloat16((ushort*)w, hidden, ordered, columns),
+                    _ => DotFloat16((ushort*)w, hidden, ordered, columns),
                 };
             }
 
@@ -153,12 +158,13 @@ internal static unsafe class MatrixVectorKernel
         return sum;
     }
 
+    /// <summary>A bfloat16 row: each 32-bit lane of a load holds two weights, widened by a shift (low) and a mask (high).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotBFloat16(ushort* w, float* h, int columns)
+    private static float DotBFloat16(ushort* w, float* h, float* ordered, int columns)
     {
         int j = 0;
         float sum = 0;
-        if (IsAccelerated)
+        if (ordered != null)
         {
             var a0 = Vector256<float>.Zero;
             var a1 = Vector256<float>.Zero;
@@ -166,10 +172,12 @@ internal static unsafe class MatrixVectorKernel
             var a3 = Vector256<float>.Zero;
             for (; j <= columns - 32; j += 32)
             {
-                a0 = Fma.MultiplyAdd(HalfWidening.BFloat16(w + j), Avx.LoadVector256(h + j), a0);
-                a1 = Fma.MultiplyAdd(HalfWidening.BFloat16(w + j + 8), Avx.LoadVector256(h + j + 8), a1);
-                a2 = Fma.MultiplyAdd(HalfWidening.BFloat16(w + j + 16), Avx.LoadVector256(h + j + 16), a2);
-                a3 = Fma.MultiplyAdd(HalfWidening.BFloat16(w + j + 24), Avx.LoadVector256(h + j + 24), a3);
+                var x0 = Avx.LoadVector256((int*)(w + j));
+                var x1 = Avx.LoadVector256((int*)(w + j + 16));
+                a0 = Fma.MultiplyAdd(HalfWidening.BFloat16Low(x0), Avx.LoadVector256(ordered + j), a0);
+                a1 = Fma.MultiplyAdd(HalfWidening.BFloat16High(x0), Avx.LoadVector256(ordered + j + 8), a1);
+                a2 = Fma.MultiplyAdd(HalfWidening.BFloat16Low(x1), Avx.LoadVector256(ordered + j + 16), a2);
+                a3 = Fma.MultiplyAdd(HalfWidening.BFloat16High(x1), Avx.LoadVector256(ordered + j + 24), a3);
             }
 
             sum = Vector256.Sum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
@@ -184,32 +192,36 @@ internal static unsafe class MatrixVectorKernel
     }
 
     /// <summary>
-    /// A float16 row: against the prescaled <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16Unscaled"/>),
+    /// A float16 row: against the reordered <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16HighUnscaled"/>),
     /// which gives the very same products and sums as exact widening; a row holding an infinity or NaN, which that
     /// shortcut would read as a large finite number, is summed again with exact widening.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotFloat16(ushort* w, float* h, float* scaled, int columns)
+    private static float DotFloat16(ushort* w, float* h, float* ordered, int columns)
     {
         int j = 0;
         float sum = 0;
-        if (scaled != null)
+        if (ordered != null)
         {
             var a0 = Vector256<float>.Zero;
             var a1 = Vector256<float>.Zero;
             var a2 = Vector256<float>.Zero;
             var a3 = Vector256<float>.Zero;
-            var top = Vector256<ushort>.Zero;
+            var unsignedMaximum = Vector256<ushort>.Zero;
+            var signedMaximum = Vector256<short>.Zero;
             for (; j <= columns - 32; j += 32)
             {
-                top = Avx2.Max(top, Avx2.Max(Avx2.ShiftLeftLogical(Avx.LoadVector256(w + j), 1), Avx2.ShiftLeftLogical(Avx.LoadVector256(w + j + 16), 1)));
-                a0 = Fma.MultiplyAdd(HalfWidening.Float16Unscaled(w + j), Avx.LoadVector256(scaled + j), a0);
-                a1 = Fma.MultiplyAdd(HalfWidening.Float16Unscaled(w + j + 8), Avx.LoadVector256(scaled + j + 8), a1);
-                a2 = Fma.MultiplyAdd(HalfWidening.Float16Unscaled(w + j + 16), Avx.LoadVector256(scaled + j + 16), a2);
-                a3 = Fma.MultiplyAdd(HalfWidening.Float16Unscaled(w + j + 24), Avx.LoadVector256(scaled + j + 24), a3);
+                var x0 = Avx.LoadVector256((int*)(w + j));
+                var x1 = Avx.LoadVector256((int*)(w + j + 16));
+                unsignedMaximum = Avx2.Max(Avx2.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
+                signedMaximum = Avx2.Max(Avx2.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
+                a0 = Fma.MultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx.LoadVector256(ordered + j), a0);
+                a1 = Fma.MultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx.LoadVector256(ordered + j + 8), a1);
+                a2 = Fma.MultiplyAdd(HalfWidening.Float16LowUnscaled(x1), Avx.LoadVector256(ordered + j + 16), a2);
+                a3 = Fma.MultiplyAdd(HalfWidening.Float16HighUnscaled(x1), Avx.LoadVector256(ordered + j + 24), a3);
             }
 
-            if (HalfWidening.HasInfinityOrNaN(top))
+            if (HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
             {
                 return DotFloat16(w, h, null, columns);
             }

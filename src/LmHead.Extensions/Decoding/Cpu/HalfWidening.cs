@@ -109,15 +109,6 @@ internal static unsafe class HalfWidening
         }
     }
 
-    /// <summary>Rounds float32 values to float16 or bfloat16 (to nearest, ties to even, as libtorch does).</summary>
-    public static void Narrow(float* source, ushort* target, int count, bool brain)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            target[i] = brain ? ToBFloat16(source[i]) : BitConverter.HalfToUInt16Bits((Half)source[i]);
-        }
-    }
-
     /// <summary>Widens 8 float16 or bfloat16 values with the kernel's vector code (scalar code without AVX2), for tests.</summary>
     public static Vector256<float> Widen(Vector128<ushort> bits, bool brain)
     {
@@ -135,17 +126,5 @@ internal static unsafe class HalfWidening
         }
 
         return Vector256.Load(wide);
-    }
-
-    /// <summary>float32 → bfloat16, rounding to nearest, ties to even; NaN stays NaN.</summary>
-    private static ushort ToBFloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if (float.IsNaN(value))
-        {
-            return (ushort)((bits >> 16) | 0x40);
-        }
-
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 }

@@ -123,7 +123,7 @@ internal static unsafe class MatrixVectorKernel
 
             if (vectorFormat != WeightFormat.Float32)
             {
-                HalfWidening.Narrow(sums, (ushort*)output + first, count, vectorFormat == WeightFormat.BFloat16);
+                HalfNarrowing.Narrow(sums, (ushort*)output + first, count, vectorFormat == WeightFormat.BFloat16);
             }
         }
     }

@@ -152,12 +152,11 @@ public sealed class LogitsProjector : IDisposable
     internal bool? UseSimdKernel { get; set; }
 
     /// <summary>
-    /// The measured choice (docs/benchmarks.md): the kernel for fp32 weights, TorchSharp's <c>linear</c> for fp16 and bf16.
-    /// In the end-to-end GPT-2-small runs on a quiet machine the fp32 kernel projected the 154 MB head 1.4-1.9x faster
-    /// than <c>linear</c> in five of six same-run comparisons (0.95x in the sixth) and made the whole cached step
-    /// 1.10-1.21x faster; the half-precision kernels were not consistently faster.
+    /// The measured choice (docs/benchmarks.md, run E): the kernel wherever the CPU runs its vector code (AVX2 and FMA),
+    /// for float32, bfloat16 and float16 weights alike; TorchSharp's <c>linear</c> otherwise.
     /// </summary>
-    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) => format == MatrixVectorKernel.WeightFormat.Float32;
+    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) =>
+        MatrixVectorKernel.IsAccelerated && format is MatrixVectorKernel.WeightFormat.Float32 or MatrixVectorKernel.WeightFormat.BFloat16 or MatrixVectorKernel.WeightFormat.Float16;
 
     private MatrixVectorKernel.WeightFormat? KernelFormat()
     {

@@ -68,7 +68,8 @@ internal static unsafe class HalfWidening
 
     /// <summary>
     /// Whether running maxima of float16 bits include an infinity or NaN (exponent 31): a negative one is at least
-    /// 0xFC00 as an unsigned number, a positive one at least 0x7C00 as a signed number (negative numbers are below zero).
+    /// 0xFC00 as an unsigned number, a positive one at least 0x7C00 as a signed number (negative numbers are below zero;
+    /// the signed maximum must start at zero so that it never is negative itself).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool HasInfinityOrNaN(Vector256<ushort> unsignedMaximum, Vector256<short> signedMaximum) =>

@@ -6,7 +6,16 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>The projection of one hidden state to GPT-2 logits ([50257 x 768] . h), against a memory-bandwidth reference.</summary>
+/// <remarks>
+/// One invocation per iteration, so that with <see cref="ColdCaches"/> every measured call starts after 64 MB of other
+/// data went through both cores (twice the 32 MB L3), as in a decoding step where the model's other weights are read
+/// between two projections. Without it, calls follow each other and part of a 77 MB half-precision matrix can still be
+/// in the L3 from the previous call.
+/// </remarks>
 [InProcessShortJob]
+[InvocationCount(1)]
+[WarmupCount(5)]
+[IterationCount(25)]
 public class ProjectionBenchmarks
 {
     private const int Vocabulary = 50257;
@@ -23,6 +32,11 @@ public class ProjectionBenchmarks
     private LogitsProjector _simdBrain = null!;
     private LogitsProjector _torchBrain = null!;
     private float[] _stream = null!;
+    private float[] _evictor = null!;
+
+    /// <summary>Whether the caches are flushed before every measured call.</summary>
+    [Params(false, true)]
+    public bool ColdCaches { get; set; }
 
     [GlobalSetup]
     public void Setup()
@@ -41,6 +55,17 @@ public class ProjectionBenchmarks
         _stream = new float[40_000_000];
         new Random(5).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stream.AsSpan()));
         Array.Clear(_stream);
+        _evictor = new float[16_000_000];
+        Array.Fill(_evictor, 1f);
+    }
+
+    [IterationSetup]
+    public void EvictCaches()
+    {
+        if (ColdCaches)
+        {
+            MemoryBandwidth.Sum(_evictor);
+        }
     }
 
     [GlobalCleanup]

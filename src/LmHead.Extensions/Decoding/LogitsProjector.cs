@@ -152,12 +152,11 @@ public sealed class LogitsProjector : IDisposable
     internal bool? UseSimdKernel { get; set; }
 
     /// <summary>
-    /// The measured choice (docs/benchmarks.md): the kernel for fp32 weights, TorchSharp's <c>linear</c> for fp16 and bf16.
-    /// In the end-to-end GPT-2-small runs on a quiet machine the fp32 kernel projected the 154 MB head 1.4-1.9x faster
-    /// than <c>linear</c> in five of six same-run comparisons (0.95x in the sixth) and made the whole cached step
-    /// 1.10-1.21x faster; the half-precision kernels were not consistently faster.
+    /// The measured choice (docs/benchmarks.md, run E): the kernel wherever the CPU runs its vector code (AVX2 and FMA),
+    /// for float32, bfloat16 and float16 weights alike; TorchSharp's <c>linear</c> otherwise.
     /// </summary>
-    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) => format == MatrixVectorKernel.WeightFormat.Float32;
+    internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) =>
+        MatrixVectorKernel.IsAccelerated && format is MatrixVectorKernel.WeightFormat.Float32 or MatrixVectorKernel.WeightFormat.BFloat16 or MatrixVectorKernel.WeightFormat.Float16;
 
     private MatrixVectorKernel.WeightFormat? KernelFormat()
     {
@@ -182,63 +181,21 @@ public sealed class LogitsProjector : IDisposable
 
     private unsafe Tensor ProjectWithKernel(Tensor hidden, MatrixVectorKernel.WeightFormat format)
     {
-        // No libtorch compute op runs here: libtorch's OpenMP workers keep spinning after each parallel op and would
-        // take the cores from the kernel's threads, so conversions are done in managed code too.
+        // No libtorch compute op runs here for a float32 hidden state: libtorch's OpenMP workers keep spinning after
+        // each parallel op and would take the cores from the kernel's threads. Bias and output stay in the weight's
+        // dtype; the kernel widens and rounds them itself.
         int rows = VocabularySize, columns = HiddenSize;
         var input = hidden.dtype == ScalarType.Float32 ? hidden.contiguous() : hidden.to_type(ScalarType.Float32).contiguous();
-        var bias = _bias is null ? null : ToSingles(_bias);
         var output = empty(rows, _weight.dtype);
-        float[]? staging = format == MatrixVectorKernel.WeightFormat.Float32 ? null : System.Buffers.ArrayPool<float>.Shared.Rent(rows);
-        try
+        fixed (byte* w = _weight.bytes)
+        fixed (byte* h = input.bytes)
+        fixed (byte* y = output.bytes)
+        fixed (byte* b = _bias is null ? default : _bias.bytes)
         {
-            fixed (byte* w = _weight.bytes)
-            fixed (byte* h = input.bytes)
-            fixed (byte* y = output.bytes)
-            fixed (float* b = bias)
-            fixed (float* s = staging)
-            {
-                MatrixVectorKernel.Multiply((nint)w, format, rows, columns, (nint)h, (nint)b, staging is null ? (nint)y : (nint)s);
-                if (staging is not null)
-                {
-                    Narrow(staging.AsSpan(0, rows), new Span<ushort>(y, rows), format);
-                }
-            }
-        }
-        finally
-        {
-            if (staging is not null)
-            {
-                System.Buffers.ArrayPool<float>.Shared.Return(staging);
-            }
+            MatrixVectorKernel.Multiply((nint)w, format, rows, columns, (nint)h, (nint)b, (nint)y, vectorFormat: format);
         }
 
         return hidden.dim() == 1 ? output : output.unsqueeze(0);
-    }
-
-    private float[] ToSingles(Tensor bias) => _singleBias ??= bias.to_type(ScalarType.Float32).data<float>().ToArray();
-
-    private float[]? _singleBias;
-
-    private static void Narrow(ReadOnlySpan<float> source, Span<ushort> target, MatrixVectorKernel.WeightFormat format)
-    {
-        for (int i = 0; i < source.Length; i++)
-        {
-            target[i] = format == MatrixVectorKernel.WeightFormat.Float16
-                ? BitConverter.HalfToUInt16Bits((Half)source[i])
-                : ToBFloat16(source[i]);
-        }
-    }
-
-    /// <summary>float32 → bfloat16 rounding to nearest, ties to even (as libtorch does); NaN stays NaN.</summary>
-    private static ushort ToBFloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if (float.IsNaN(value))
-        {
-            return (ushort)((bits >> 16) | 0x40);
-        }
-
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
     private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;

@@ -7,44 +7,174 @@ namespace LmHead.Extensions.Tests.Decoding.Cpu;
 [TestClass]
 public sealed class MatrixVectorKernelTests
 {
-    private static float[,] RandomMatrix(Random random, int rows, int columns)
+    [TestMethod]
+    [DataRow(ScalarType.Float32, 1, 1, true)]
+    [DataRow(ScalarType.Float32, 7, 13, false)]
+    [DataRow(ScalarType.Float32, 4101, 37, true)]
+    [DataRow(ScalarType.Float32, 2050, 768, false)]
+    [DataRow(ScalarType.Float32, 1027, 803, true)]
+    [DataRow(ScalarType.Float16, 1, 1, false)]
+    [DataRow(ScalarType.Float16, 7, 13, true)]
+    [DataRow(ScalarType.Float16, 4101, 37, false)]
+    [DataRow(ScalarType.Float16, 2050, 768, true)]
+    [DataRow(ScalarType.Float16, 1027, 803, false)]
+    [DataRow(ScalarType.BFloat16, 3, 8, true)]
+    [DataRow(ScalarType.BFloat16, 7, 13, false)]
+    [DataRow(ScalarType.BFloat16, 4101, 37, true)]
+    [DataRow(ScalarType.BFloat16, 2050, 768, false)]
+    [DataRow(ScalarType.BFloat16, 1027, 803, true)]
+    public void MatchesPlainLoopsForEveryFormatAndShape(ScalarType dtype, int rows, int columns, bool withBias)
     {
-        var weight = new float[rows, columns];
-        for (int i = 0; i < rows; i++)
-        {
-            for (int j = 0; j < columns; j++)
-            {
-                weight[i, j] = (float)(random.NextDouble() * 2 - 1);
-            }
-        }
+        var random = new Random(rows * 31 + columns);
+        var weight = Stored(dtype, Reference.RandomLogits(random, rows * columns, 1f));
+        var hidden = Reference.RandomLogits(random, columns, 2f);
+        var bias = withBias ? Stored(dtype, Reference.RandomLogits(random, rows, 1f)) : null;
 
-        return weight;
+        var output = Multiply(weight, dtype, rows, columns, hidden, bias, ScalarType.Float32);
+
+        AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: ScalarType.Float32);
     }
 
     [TestMethod]
-    [DataRow(1, 1)]
-    [DataRow(7, 13)]
-    [DataRow(4101, 37)]
-    [DataRow(2050, 768)]
-    [DataRow(3, 8)]
-    public unsafe void MatchesPlainLoopsForAnyRowAndColumnCount(int rows, int columns)
+    [DataRow(ScalarType.Float32, 1030, 77)]
+    [DataRow(ScalarType.Float16, 1030, 77)]
+    [DataRow(ScalarType.Float16, 2051, 96)]
+    [DataRow(ScalarType.BFloat16, 1030, 77)]
+    [DataRow(ScalarType.BFloat16, 2051, 96)]
+    public void RoundsTheOutputOnceWhenItIsInTheWeightsFormat(ScalarType dtype, int rows, int columns)
     {
-        var random = new Random(rows * 31 + columns);
-        var weight = RandomMatrix(random, rows, columns);
-        var hidden = Reference.RandomLogits(random, columns, 1f);
-        var bias = Reference.RandomLogits(random, rows, 1f);
-        var output = new float[rows];
-        fixed (float* w = weight)
-        fixed (float* h = hidden)
-        fixed (float* b = bias)
-        fixed (float* y = output)
-        {
-            MatrixVectorKernel.Multiply((nint)w, MatrixVectorKernel.WeightFormat.Float32, rows, columns, (nint)h, (nint)b, (nint)y);
-        }
+        var random = new Random(rows + columns);
+        var weight = Stored(dtype, Reference.RandomLogits(random, rows * columns, 1f));
+        var hidden = Reference.RandomLogits(random, columns, 2f);
+        var bias = Stored(dtype, Reference.RandomLogits(random, rows, 1f));
 
-        Reference.AssertClose(Reference.Project(weight, bias, hidden), output, 1e-5f * Math.Max(1, columns / 64f), "y");
+        var output = Multiply(weight, dtype, rows, columns, hidden, bias, dtype);
+
+        AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: dtype);
     }
 
+    [TestMethod]
+    [DataRow(1f)]
+    [DataRow(-0.75f)]
+    [DataRow(131072f)]
+    public void ReadsEveryFloat16BitPatternExactly(float hiddenValue)
+    {
+        // Row i holds bit pattern i in column i % 40 (the vector part or the scalar tail) and zeros elsewhere, so with a
+        // constant hidden state the exact result is the widened value times that constant. |h| >= 2^16 takes the exactly
+        // widened path, smaller values the prescaled one; rows with an infinity or NaN must give infinity or NaN either way.
+        const int columns = 40;
+        var bits = new float[65536 * columns];
+        for (int i = 0; i < 65536; i++)
+        {
+            bits[i * columns + i % columns] = i;
+        }
+
+        var hidden = Enumerable.Repeat(hiddenValue, columns).ToArray();
+
+        var output = Multiply(bits, ScalarType.Float16, 65536, columns, hidden, null, ScalarType.Float32);
+
+        for (int i = 0; i < 65536; i++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i) * hiddenValue;
+            Assert.IsTrue(expected.Equals(output[i]), $"0x{i:X4}: expected {expected}, got {output[i]}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.BFloat16)]
+    public void TheProjectorsKernelReadsTheBiasAtEveryCall(ScalarType dtype)
+    {
+        // The projector shares the bias's storage, so a bias changed in place (training, a loaded checkpoint) must show.
+        using var weight = randn(1030, 64, generator: new Generator(9)).to_type(dtype);
+        using var bias = zeros(1030, dtype);
+        using var hidden = randn(64, generator: new Generator(10));
+        using var projector = new LogitsProjector(weight, bias) { UseSimdKernel = true };
+        using var before = projector.Project(hidden);
+
+        bias.fill_(2f);
+        using var after = projector.Project(hidden);
+
+        var expected = before.ToFloats().Select(v => v + 2f).ToArray();
+        Reference.AssertClose(expected, after.ToFloats(), dtype == ScalarType.Float32 ? 1e-5f : 1e-2f, "logits after the bias changed");
+    }
+
+    /// <summary>Stores values in a format: float32 as is, float16 and bfloat16 as bit patterns held in the float array.</summary>
+    private static float[] Stored(ScalarType dtype, float[] values) => dtype switch
+    {
+        ScalarType.Float16 => [.. values.Select(v => (float)BitConverter.HalfToUInt16Bits((Half)v))],
+        ScalarType.BFloat16 => [.. values.Select(v => (float)(BitConverter.SingleToUInt32Bits(v) >> 16))],
+        _ => values,
+    };
+
+    /// <summary>The value a stored element stands for, widened by the BCL (independent of the kernel's vector code).</summary>
+    private static double Value(ScalarType dtype, float stored) => dtype switch
+    {
+        ScalarType.Float16 => (double)BitConverter.UInt16BitsToHalf((ushort)stored),
+        ScalarType.BFloat16 => BitConverter.UInt32BitsToSingle((uint)stored << 16),
+        _ => stored,
+    };
+
+    private static unsafe float[] Multiply(float[] weight, ScalarType dtype, int rows, int columns, float[] hidden, float[]? bias, ScalarType outputType)
+    {
+        var format = Format(dtype);
+        var vectorFormat = Format(outputType);
+        bool half = dtype != ScalarType.Float32;
+        ushort[] Bits(float[] values) => [.. values.Select(v => (ushort)v)];
+        var weightBits = half ? Bits(weight) : [];
+        var biasBits = half && bias is not null && outputType != ScalarType.Float32 ? Bits(bias) : [];
+        var singleBias = bias is not null && outputType == ScalarType.Float32 ? [.. bias.Select(b => (float)Value(dtype, b))] : Array.Empty<float>();
+        var output = new float[rows];
+        var halfOutput = new ushort[rows];
+        fixed (float* w32 = weight)
+        fixed (ushort* w16 = weightBits)
+        fixed (float* h = hidden)
+        fixed (float* b32 = singleBias)
+        fixed (ushort* b16 = biasBits)
+        fixed (float* y32 = output)
+        fixed (ushort* y16 = halfOutput)
+        {
+            nint b = bias is null ? 0 : vectorFormat == MatrixVectorKernel.WeightFormat.Float32 ? (nint)b32 : (nint)b16;
+            nint y = vectorFormat == MatrixVectorKernel.WeightFormat.Float32 ? (nint)y32 : (nint)y16;
+            MatrixVectorKernel.Multiply(half ? (nint)w16 : (nint)w32, format, rows, columns, (nint)h, b, y, vectorFormat);
+        }
+
+        return outputType == ScalarType.Float32 ? output : [.. halfOutput.Select(bits => (float)Value(outputType, bits))];
+    }
+
+    private static MatrixVectorKernel.WeightFormat Format(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => MatrixVectorKernel.WeightFormat.Float16,
+        ScalarType.BFloat16 => MatrixVectorKernel.WeightFormat.BFloat16,
+        _ => MatrixVectorKernel.WeightFormat.Float32,
+    };
+
+    /// <summary>
+    /// Compares with a double-precision loop over the stored values: float32 accumulation may differ by a few units of
+    /// 1e-6 of the sum of |w·h| terms; a half-precision output may also land one rounding step away.
+    /// </summary>
+    private static void AssertMatchesPlainLoop(ScalarType dtype, float[] weight, float[]? bias, float[] hidden, float[] actual, int rows, int columns, ScalarType roundedTo)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            double sum = bias is null ? 0 : Value(dtype, bias[i]);
+            double magnitude = Math.Abs(sum);
+            for (int j = 0; j < columns; j++)
+            {
+                double term = Value(dtype, weight[i * columns + j]) * hidden[j];
+                sum += term;
+                magnitude += Math.Abs(term);
+            }
+
+            double step = roundedTo switch
+            {
+                ScalarType.Float16 => Math.Abs(sum) / 1024 + 6e-8,
+                ScalarType.BFloat16 => Math.Abs(sum) / 128,
+                _ => 0,
+            };
+            Assert.AreEqual(sum, actual[i], (2e-5 * magnitude) + step + 1e-30, $"row {i} of {rows} x {columns}");
+        }
+    }
     [TestMethod]
     [DataRow(ScalarType.Float32, 1e-5f)]
     [DataRow(ScalarType.Float16, 2e-3f)]
@@ -85,12 +215,13 @@ public sealed class MatrixVectorKernelTests
 
         for (int i = 0; i < bits.Length; i += 8)
         {
-            var wide = MatrixVectorKernel.Widen(System.Runtime.Intrinsics.Vector128.Create(bits.AsSpan(i, 8)), brain: false);
+            var wide = HalfWidening.Widen(System.Runtime.Intrinsics.Vector128.Create(bits.AsSpan(i, 8)), brain: false);
             for (int lane = 0; lane < 8; lane++)
             {
                 float expected = (float)BitConverter.UInt16BitsToHalf(bits[i + lane]);
                 float actual = wide[lane];
-                Assert.IsTrue(expected.Equals(actual) || (float.IsNaN(expected) && float.IsNaN(actual)), $"0x{i + lane:X4}: {expected} vs {actual}");
+                bool same = float.IsNaN(expected) ? float.IsNaN(actual) : BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual);
+                Assert.IsTrue(same, $"0x{i + lane:X4}: {expected} vs {actual}");
             }
         }
     }

@@ -1,0 +1,131 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 integer operations (.NET exposes no F16C
+/// conversion). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
+/// even-indexed weights) and the high halves (the odd-indexed ones) separately, against a copy of <c>h</c> in that
+/// order (<see cref="Reorder"/>). bfloat16 is the upper half of a float32, so widening is a shift or a mask. float16 is
+/// widened by moving sign, exponent and mantissa into float32 position (an arithmetic shift right by 3 with the value in
+/// the high half, then a mask), which yields the value times 2^-112 for every finite input, subnormals included; the
+/// kernel multiplies <c>h</c> by 2^112 once instead of rescaling every weight, which gives the very same products, and
+/// checks the raw bits for infinities and NaNs (<see cref="HasInfinityOrNaN"/>). <see cref="Float16"/> is the exact
+/// widening for the rows and hidden states that shortcut cannot take.
+/// </summary>
+internal static unsafe class HalfWidening
+{
+    /// <summary>Keeps the sign (bit 31) and the 15 exponent and mantissa bits of a sign-extended float16 shifted left by 13.</summary>
+    private const int SignExponentMantissa = unchecked((int)0x8FFFE000);
+
+    /// <summary>The float16 exponent field after the shift by 13.</summary>
+    private const int ShiftedExponent = 0x0F800000;
+
+    /// <summary>The float32 exponent field.</summary>
+    private const int SingleExponent = 0x7F800000;
+
+    /// <summary>Hidden values below this magnitude can be multiplied by 2^112 without overflow (2^16 · 2^112 = 2^128).</summary>
+    private const float PrescaleLimit = 65536f;
+
+    /// <summary>2^112, the difference of the float32 and float16 exponent biases (127 - 15).</summary>
+    private static float BiasDifference => BitConverter.UInt32BitsToSingle(0x77800000u);
+
+    /// <summary>Widens 8 bfloat16 values to float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BFloat16(ushort* source) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(source), 16).AsSingle();
+
+    /// <summary>Widens one bfloat16 value to float32.</summary>
+    public static float BFloat16(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+
+    /// <summary>The low halves of 8 lanes of bfloat16 pairs, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BFloat16Low(Vector256<int> pairs) => Avx2.ShiftLeftLogical(pairs, 16).AsSingle();
+
+    /// <summary>The high halves of 8 lanes of bfloat16 pairs, widened.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> BFloat16High(Vector256<int> pairs) => Avx2.And(pairs, Vector256.Create(unchecked((int)0xFFFF0000))).AsSingle();
+
+    /// <summary>The low halves of 8 lanes of float16 pairs as float32 numbers 2^112 times too small (exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16LowUnscaled(Vector256<int> pairs) => Float16HighUnscaled(Avx2.ShiftLeftLogical(pairs, 16));
+
+    /// <summary>The high halves of 8 lanes of float16 pairs as float32 numbers 2^112 times too small (exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16HighUnscaled(Vector256<int> pairs) =>
+        Avx2.And(Avx2.ShiftRightArithmetic(pairs, 3), Vector256.Create(SignExponentMantissa)).AsSingle();
+
+    /// <summary>Widens 8 float16 values to float32: bit for bit what <c>(float)Half</c> gives, except that signalling NaNs stay signalling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Float16(ushort* source)
+    {
+        var bits = Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)source), 13), Vector256.Create(SignExponentMantissa));
+        var value = Avx.Multiply(bits.AsSingle(), Vector256.Create(BiasDifference));
+        var special = Avx2.CompareEqual(Avx2.And(bits, Vector256.Create(ShiftedExponent)), Vector256.Create(ShiftedExponent));
+        return Avx.Or(value, Avx2.And(special, Vector256.Create(SingleExponent)).AsSingle());
+    }
+
+    /// <summary>
+    /// Whether running maxima of float16 bits include an infinity or NaN (exponent 31): a negative one is at least
+    /// 0xFC00 as an unsigned number, a positive one at least 0x7C00 as a signed number (negative numbers are below zero;
+    /// the signed maximum must start at zero so that it never is negative itself).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool HasInfinityOrNaN(Vector256<ushort> unsignedMaximum, Vector256<short> signedMaximum) =>
+        !Avx.TestZ(
+            Avx2.Or(Avx2.SubtractSaturate(unsignedMaximum, Vector256.Create((ushort)0xFBFF)), Avx2.SubtractSaturate(signedMaximum.AsUInt16(), Vector256.Create((ushort)0x7BFF))),
+            Vector256<ushort>.AllBitsSet);
+
+    /// <summary>Whether every <c>|h[j]|</c> is below 2^16, so that <c>h · 2^112</c> is exact (false for NaN and infinity).</summary>
+    public static bool CanPrescale(float* hidden, int count)
+    {
+        for (int j = 0; j < count; j++)
+        {
+            if (!(Math.Abs(hidden[j]) < PrescaleLimit))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Copies <c>h</c> with each group of 16 values reordered as its 8 even-indexed then its 8 odd-indexed ones: the
+    /// order in which the kernel widens a 32-byte load of 16 weights (the low, then the high halves of its 32-bit lanes).
+    /// With <paramref name="prescale"/> the copy is <c>h · 2^112</c> (exact: a power of two, and no overflow after
+    /// <see cref="CanPrescale"/>). Columns past the last full group of 16 are not written (the kernel uses scalar code there).
+    /// </summary>
+    public static void Reorder(float* hidden, float* ordered, int count, bool prescale)
+    {
+        float scale = prescale ? BiasDifference : 1f;
+        for (int group = 0; group + 16 <= count; group += 16)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                ordered[group + i] = hidden[group + (2 * i)] * scale;
+                ordered[group + 8 + i] = hidden[group + (2 * i) + 1] * scale;
+            }
+        }
+    }
+
+    /// <summary>Widens 8 float16 or bfloat16 values with the kernel's vector code (scalar code without AVX2), for tests.</summary>
+    public static Vector256<float> Widen(Vector128<ushort> bits, bool brain)
+    {
+        ushort* buffer = stackalloc ushort[8];
+        bits.Store(buffer);
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            return brain ? BFloat16(buffer) : Float16(buffer);
+        }
+
+        float* wide = stackalloc float[8];
+        for (int i = 0; i < 8; i++)
+        {
+            wide[i] = brain ? BFloat16(buffer[i]) : (float)BitConverter.UInt16BitsToHalf(buffer[i]);
+        }
+
+        return Vector256.Load(wide);
+    }
+}

@@ -23,7 +23,7 @@ public sealed class CancellationAndDisposalTests
 
     internal static void Collect()
     {
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();

@@ -141,6 +141,38 @@ public class MlNetLoadBenchmarks
     private string _version2 = null!;
     private string _version1 = null!;
 
+    /// <summary>
+    /// Whether each iteration starts with the files out of the page cache (as in a fresh process on a machine that has
+    /// not read them recently): <c>sync</c>, then 3 written to <c>/proc/sys/vm/drop_caches</c>, which needs root on Linux.
+    /// Without it the files are read from memory.
+    /// </summary>
+    [Params(false, true)]
+    public bool DropPageCache { get; set; }
+
+    [IterationSetup]
+    public void DropCaches()
+    {
+        if (!DropPageCache)
+        {
+            return;
+        }
+
+        using (var sync = System.Diagnostics.Process.Start("sync"))
+        {
+            sync.WaitForExit();
+        }
+
+        try
+        {
+            File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new InvalidOperationException(
+                "DropPageCache = true needs permission to write /proc/sys/vm/drop_caches (root on Linux); run the warm cases alone with --filter '*MlNetLoad*' --anyCategories or as root.", ex);
+        }
+    }
+
     [GlobalSetup]
     public void Setup()
     {

@@ -88,12 +88,7 @@ internal static class BufferedTopK
             }
         }
 
-        // The worst entry kept has the k-th key; its raw value (any entry with that key has the same ranking bound).
-        if (float.IsPositiveInfinity(threshold))
-        {
-            threshold = float.NegativeInfinity;
-        }
-
+        // At least one entry with the k-th key is kept (needed >= 1), so threshold is the raw value of one of them.
         return kept;
     }
 

@@ -48,18 +48,18 @@ internal sealed class CpuRowSampler
         float temperature = _plan.Temperature;
         bool filter = !_plan.IsGreedy && _plan.TopK < n;
         int candidateCount = Math.Min(_candidateCount, n);
-        var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
         // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan
         // (not with k of them: the last would be the root itself, so the check below would fail for scaled keys).
         bool derive = filter && candidateCount > 0 && candidateCount < _plan.TopK && DeriveCandidates;
-        var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
         bool scaleKeys = _plan.ScaleBeforeTopK;
-
         if (filter && (candidateCount == 0 || derive) && UseBuffer
-            && TrySampleBuffered(row, temperature, scaleKeys, candidateCount, u) is { } buffered)
+            && TrySampleBuffered(row, temperature, scaleKeys, candidateCount, u, out var buffered))
         {
-            return buffered.Result;
+            return buffered;
         }
+
+        var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
+        var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
 
         // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
         float floor = UseFloor ? RowScan.EstimateFloor(row, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0)) : float.NegativeInfinity;
@@ -114,12 +114,14 @@ internal sealed class CpuRowSampler
     private float[] _bufferKeys = [];
 
     /// <summary>
-    /// The top-k row through <see cref="BufferedTopK"/>: <see langword="null"/> when the heap scan must decide (too few
-    /// values above the floor, a floor that could have mattered, or candidates tied at the k-th key); a
-    /// <see cref="Buffered"/> with a null result for a row the tensor path must report (NaN, +infinity, all -infinity).
+    /// The top-k row through <see cref="BufferedTopK"/>. <see langword="false"/> when the heap scan must decide (too few
+    /// values above the floor, a floor that could have mattered, or candidates tied at the k-th key); otherwise
+    /// <paramref name="result"/> is the sample, or <see langword="null"/> for a row the tensor path must report (NaN,
+    /// +infinity, all -infinity).
     /// </summary>
-    private Buffered? TrySampleBuffered(ReadOnlySpan<float> row, float temperature, bool scaleKeys, int candidateCount, double u)
+    private bool TrySampleBuffered(ReadOnlySpan<float> row, float temperature, bool scaleKeys, int candidateCount, double u, out NextTokenResult? result)
     {
+        result = null;
         int k = _plan.TopK;
         int capacity = Math.Max(2 * k, 64);
         if (_buffer.Length != capacity)
@@ -131,12 +133,12 @@ internal sealed class CpuRowSampler
         float floor = UseFloor ? RowScan.EstimateFloor(row, k) : float.NegativeInfinity;
         if (!BufferedTopK.Run(row, k, temperature, scaleKeys, floor, _buffer, _bufferKeys, out int count, out float max) || float.IsNegativeInfinity(max))
         {
-            return new Buffered(null);
+            return true;
         }
 
         if (count < k)
         {
-            return null;
+            return false;
         }
 
         var survivors = _buffer.AsSpan(0, k);
@@ -148,19 +150,18 @@ internal sealed class CpuRowSampler
 
         if (!float.IsNegativeInfinity(floor) && !(worstKey > (scaleKeys ? floor / temperature : floor)))
         {
-            return null;
+            return false;
         }
 
         ReadOnlySpan<RankedEntry> ranked = [];
         if (candidateCount > 0 && !TryDeriveCandidates(survivors, worstKey, candidateCount, scaleKeys, out ranked))
         {
-            return null;
+            return false;
         }
 
-        return new Buffered(SampleSurvivors(survivors, sortedById: true, ranked, temperature, u));
+        result = SampleSurvivors(survivors, sortedById: true, ranked, temperature, u);
+        return true;
     }
-
-    private sealed record Buffered(NextTokenResult? Result);
 
     /// <summary>Whether top-k pipelines take the candidates from the survivors (on by default; tests turn it off to compare).</summary>
     internal bool DeriveCandidates { get; set; } = true;

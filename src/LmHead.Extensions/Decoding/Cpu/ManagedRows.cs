@@ -163,65 +163,19 @@ internal static class ManagedRows
         return true;
     }
 
-    /// <summary>The k-th largest value of <paramref name="row"/> (1-based, counting repeats), with a bounded min-heap.</summary>
+    /// <summary>The k-th largest value of <paramref name="row"/> (1-based, counting repeats), by quickselect on a copy.</summary>
     private static float KthLargest(ReadOnlySpan<float> row, int k)
     {
-        float[] heap = System.Buffers.ArrayPool<float>.Shared.Rent(k);
+        float[] copy = System.Buffers.ArrayPool<float>.Shared.Rent(row.Length);
         try
         {
-            int count = 0;
-            foreach (float value in row)
-            {
-                if (count < k)
-                {
-                    int at = count++;
-                    while (at > 0 && heap[(at - 1) / 2] > value)
-                    {
-                        heap[at] = heap[(at - 1) / 2];
-                        at = (at - 1) / 2;
-                    }
-
-                    heap[at] = value;
-                }
-                else if (value > heap[0])
-                {
-                    SiftDown(heap, k, value);
-                }
-            }
-
-            return heap[0];
+            var values = copy.AsSpan(0, row.Length);
+            row.CopyTo(values);
+            return BufferedTopK.SelectDescending(values, k - 1);
         }
         finally
         {
-            System.Buffers.ArrayPool<float>.Shared.Return(heap);
+            System.Buffers.ArrayPool<float>.Shared.Return(copy);
         }
-    }
-
-    private static void SiftDown(float[] heap, int count, float value)
-    {
-        int at = 0;
-        while (true)
-        {
-            int child = (2 * at) + 1;
-            if (child >= count)
-            {
-                break;
-            }
-
-            if (child + 1 < count && heap[child + 1] < heap[child])
-            {
-                child++;
-            }
-
-            if (heap[child] >= value)
-            {
-                break;
-            }
-
-            heap[at] = heap[child];
-            at = child;
-        }
-
-        heap[at] = value;
     }
 }

@@ -239,11 +239,19 @@ internal sealed class SavedWeightRequestFactory : CustomMappingFactory<SavedRequ
     public override Action<SavedRequestInput, SavedRequestOutput> GetMapping()
     {
         SavedProjectionSlots.Slot? slot = null;
+        int length = 0;
         return (input, output) =>
         {
-            slot ??= SavedProjectionSlots.Get(SavedProjection.ReadId(input.Parameters));
-            var (_, _, _, length) = SavedProjection.ReadHeader(input.Parameters);
-            bool request = slot.Projector is null;
+            // Every row carries the same header: read it once (the slot is published after the length, for parallel cursors).
+            var current = Volatile.Read(ref slot);
+            if (current is null)
+            {
+                (_, _, _, length) = SavedProjection.ReadHeader(input.Parameters);
+                current = SavedProjectionSlots.Get(SavedProjection.ReadId(input.Parameters));
+                Volatile.Write(ref slot, current);
+            }
+
+            bool request = current.Projector is null;
             for (int bit = 0; bit <= SavedProjection.MaxBit; bit++)
             {
                 int size = 1 << bit;

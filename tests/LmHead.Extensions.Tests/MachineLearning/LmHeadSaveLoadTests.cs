@@ -128,10 +128,7 @@ public sealed class LmHeadSaveLoadTests
 
         foreach (var (model, column) in new (ITransformer, string)[] { (single, "TopK"), (mixed, "Both") })
         {
-            using var stream = new MemoryStream();
-            ml.Model.Save(model, data.Schema, stream);
-            stream.Position = 0;
-            var loaded = new MLContext(seed: 1).Model.Load(stream, out _);
+            var loaded = SaveAndLoad(ml, model, data.Schema);
             var expected = model.Transform(data).GetColumn<float[]>(column).ToArray();
             var actual = loaded.Transform(data).GetColumn<float[]>(column).ToArray();
             for (int i = 0; i < rows.Length; i++)

@@ -137,7 +137,7 @@ internal static class SafeTensorsFile
         if (header.Length == 0 || header[0] != (byte)'{')
         {
             throw new ModelFormatException(path, null,
-                $"the header must start with '{{' right after the 8-byte length, but starts with {(header.Length == 0 ? "nothing (length 0)" : $"byte 0x{header[0]:X2}")} (a wrong header length, or not a safetensors file).");
+                $"the header must be a JSON object starting with '{{' right after the 8-byte length, but starts with {(header.Length == 0 ? "nothing (length 0)" : $"byte 0x{header[0]:X2}")} (a wrong header length, or not a safetensors file).");
         }
 
         JsonDocument document;

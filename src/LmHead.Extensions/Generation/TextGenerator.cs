@@ -17,11 +17,17 @@ namespace LmHead.Extensions.Generation;
 /// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
 /// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "The SemaphoreSlim is only waited on asynchronously, so it never creates the wait handle Dispose would free.")]
 public sealed class TextGenerator
 {
     private readonly Gpt2Model _model;
     private readonly Tokenizer _tokenizer;
-    private readonly Lock _gate = new();
+    // Serializes model steps. A request waits for its turn asynchronously (first come, first served), so requests
+    // queued behind the running step hold no thread-pool thread: with many streams in flight, blocked threads starved
+    // the pool, and a caller disposing the model (or any other continuation) waited for thread injection.
+    private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">The model; the caller keeps ownership.</param>
@@ -111,7 +117,17 @@ public sealed class TextGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             int[] stepInput = input;
-            var step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken);
+            (int TokenId, TokenLogProbability? LogProbability) step;
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+
             generated++;
             generatedIds.Add(step.TokenId);
             input = [step.TokenId];
@@ -186,35 +202,32 @@ public sealed class TextGenerator
         int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options,
         TokenHistory history)
     {
-        lock (_gate)
+        using var use = _model.EnterUse();
+        using var scope = NewDisposeScope();
+        using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
+        var hidden = _model.ComputeHiddenStates(ids, cache);
+        var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
+        var next = pipeline.NextToken(logits, random, history);
+        if (!options.IncludeLogProbabilities)
         {
-            using var use = _model.EnterUse();
-            using var scope = NewDisposeScope();
-            using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
-            var hidden = _model.ComputeHiddenStates(ids, cache);
-            var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
-            var next = pipeline.NextToken(logits, random, history);
-            if (!options.IncludeLogProbabilities)
-            {
-                return (next.TokenId, null);
-            }
-
-            // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
-            var processed = pipeline.Process(logits, history).log_softmax(0);
-            var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
-            double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
-            int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
-            TokenAlternative[] alternatives = [];
-            if (count > 0)
-            {
-                var top = processed.topk(count);
-                long[] topIds = top.indexes.data<long>().ToArray();
-                float[] topValues = top.values.data<float>().ToArray();
-                alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
-            }
-
-            double chosen = processed[next.TokenId].item<float>();
-            return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
+            return (next.TokenId, null);
         }
+
+        // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
+        var processed = pipeline.Process(logits, history).log_softmax(0);
+        var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
+        double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
+        int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
+        TokenAlternative[] alternatives = [];
+        if (count > 0)
+        {
+            var top = processed.topk(count);
+            long[] topIds = top.indexes.data<long>().ToArray();
+            float[] topValues = top.values.data<float>().ToArray();
+            alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
+        }
+
+        double chosen = processed[next.TokenId].item<float>();
+        return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
     }
 }

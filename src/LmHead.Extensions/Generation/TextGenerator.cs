@@ -15,7 +15,8 @@ namespace LmHead.Extensions.Generation;
 /// seeded from <see cref="GenerationOptions.Seed"/>, so its output does not depend on other requests; model steps are
 /// serialized by a lock. Every tensor of a step lives in a dispose scope, so memory does not grow with the length of
 /// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
-/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected.
+/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected. The literal text of a special token
+/// in a prompt encodes as plain text unless <see cref="GenerationOptions.AllowSpecialTokensInPrompt"/> is set.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
     "Design", "CA1001:Types that own disposable fields should be disposable",
@@ -97,7 +98,7 @@ public sealed class TextGenerator
     {
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
-        int[] promptIds = EncodePrompt(prompt);
+        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt);
         int contextLeft = _model.Config.MaxPositions - promptIds.Length + 1;
         int budget = Math.Min(options.MaxNewTokens, contextLeft);
         var pipeline = options.BuildPipeline();
@@ -171,9 +172,10 @@ public sealed class TextGenerator
         }
     }
 
-    private int[] EncodePrompt(string prompt)
+    /// <summary>Encodes a prompt as the generator will feed it to the model, with the same checks.</summary>
+    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens)
     {
-        int[] ids = [.. _tokenizer.EncodeToIds(prompt)];
+        int[] ids = PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens);
         if (ids.Length == 0)
         {
             ids = _model.Config.BosTokenId is { } bos ? [bos]

@@ -9,7 +9,7 @@ namespace LmHead.Extensions.SemanticKernel.Settings;
 /// Execution settings of the LmHead text-generation service and chat client, with the snake_case JSON names Semantic
 /// Kernel prompt configurations use: <c>temperature</c>, <c>top_k</c>, <c>max_tokens</c>, <c>stop_sequences</c>,
 /// <c>seed</c>, <c>logprobs</c>, <c>top_logprobs</c>, <c>top_p</c>, <c>min_p</c>, <c>repetition_penalty</c>,
-/// <c>frequency_penalty</c>, <c>presence_penalty</c>, <c>logit_bias</c>. A property left <see langword="null"/> takes the
+/// <c>frequency_penalty</c>, <c>presence_penalty</c>, <c>logit_bias</c>, <c>allow_special_tokens</c>. A property left <see langword="null"/> takes the
 /// <see cref="GenerationOptions"/> default.
 /// </summary>
 /// <remarks>
@@ -27,6 +27,7 @@ public sealed partial class LmHeadPromptExecutionSettings : PromptExecutionSetti
     private long? _seed;
     private bool? _logProbabilities;
     private int? _topLogProbabilities;
+    private bool? _allowSpecialTokens;
 
     /// <summary>The sampling temperature, finite and ≥ 0; 0 is greedy (<c>temperature</c>, default 0.7).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative, NaN or infinite.</exception>
@@ -142,6 +143,24 @@ public sealed partial class LmHeadPromptExecutionSettings : PromptExecutionSetti
         }
     }
 
+    /// <summary>
+    /// Whether the literal text of a special token in the prompt (GPT-2's <c>&lt;|endoftext|&gt;</c>) encodes as that
+    /// token (<c>allow_special_tokens</c>, default false: prompt text, including template arguments, encodes as plain
+    /// text and cannot inject a control token).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The settings are frozen.</exception>
+    [JsonPropertyName(LmHeadSettingNames.AllowSpecialTokens)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? AllowSpecialTokens
+    {
+        get => _allowSpecialTokens;
+        set
+        {
+            ThrowIfFrozen();
+            _allowSpecialTokens = value;
+        }
+    }
+
     /// <summary>Makes the settings unmodifiable, including the stop-sequence list.</summary>
     public override void Freeze()
     {
@@ -173,6 +192,7 @@ public sealed partial class LmHeadPromptExecutionSettings : PromptExecutionSetti
         Seed = Seed,
         LogProbabilities = LogProbabilities,
         TopLogProbabilities = TopLogProbabilities,
+        AllowSpecialTokens = AllowSpecialTokens,
         TopP = TopP,
         MinP = MinP,
         RepetitionPenalty = RepetitionPenalty,
@@ -244,6 +264,7 @@ public sealed partial class LmHeadPromptExecutionSettings : PromptExecutionSetti
             Seed = Seed is { } seed ? (ulong)seed : null,
             IncludeLogProbabilities = LogProbabilities == true || TopLogProbabilities > 0,
             TopLogProbabilities = TopLogProbabilities ?? 0,
+            AllowSpecialTokensInPrompt = AllowSpecialTokens == true,
             TopP = TopP,
             MinP = MinP,
             RepetitionPenalty = RepetitionPenalty,

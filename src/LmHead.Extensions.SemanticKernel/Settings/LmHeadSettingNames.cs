@@ -42,7 +42,10 @@ public static class LmHeadSettingNames
     /// <summary>Per-token additive logit bias (token id → bias; -100 or less bans): <c>logit_bias</c>.</summary>
     public const string LogitBias = "logit_bias";
 
+    /// <summary>Whether special-token text in the prompt encodes as the special token: <c>allow_special_tokens</c>.</summary>
+    public const string AllowSpecialTokens = "allow_special_tokens";
+
     /// <summary>Every supported setting name.</summary>
     public static IReadOnlyList<string> All { get; } =
-        [Temperature, TopK, MaxTokens, StopSequences, Seed, LogProbabilities, TopLogProbabilities, TopP, MinP, RepetitionPenalty, FrequencyPenalty, PresencePenalty, LogitBias];
+        [Temperature, TopK, MaxTokens, StopSequences, Seed, LogProbabilities, TopLogProbabilities, TopP, MinP, RepetitionPenalty, FrequencyPenalty, PresencePenalty, LogitBias, AllowSpecialTokens];
 }

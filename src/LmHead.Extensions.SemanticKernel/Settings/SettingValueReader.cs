@@ -74,6 +74,9 @@ internal static class SettingValueReader
                 case LmHeadSettingNames.PresencePenalty:
                     settings.PresencePenalty = (float)ReadDouble(name, value);
                     break;
+                case LmHeadSettingNames.AllowSpecialTokens:
+                    settings.AllowSpecialTokens = ReadBoolean(name, value);
+                    break;
                 case LmHeadSettingNames.LogitBias:
                     settings.LogitBias = ReadBias(name, value);
                     break;

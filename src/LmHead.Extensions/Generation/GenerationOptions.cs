@@ -160,6 +160,13 @@ public sealed record GenerationOptions
     public bool IncludeRawLogProbabilities { get; init; }
 
     /// <summary>
+    /// Whether the literal text of a special token in the prompt (GPT-2's <c>&lt;|endoftext|&gt;</c>) encodes as that
+    /// special token. Default <see langword="false"/>: prompts are user text, so such text encodes as the plain
+    /// characters it is made of and cannot inject a control token. Set it only for prompts you write yourself.
+    /// </summary>
+    public bool AllowSpecialTokensInPrompt { get; init; }
+
+    /// <summary>
     /// Builds the decoding pipeline in the library's default order (Hugging Face's): logit bias, repetition penalty,
     /// frequency/presence penalties, temperature, top-k, top-p, min-p, then the draw.
     /// </summary>

@@ -14,7 +14,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
         {
             Temperature = 0.5f, TopK = 7, MaxTokens = 9, StopSequences = ["."], Seed = 3, LogProbabilities = true, TopLogProbabilities = 2,
             TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
-            LogitBias = new Dictionary<int, float> { [50256] = -100f },
+            LogitBias = new Dictionary<int, float> { [50256] = -100f }, AllowSpecialTokens = true,
         };
 
         string json = JsonSerializer.Serialize(settings);

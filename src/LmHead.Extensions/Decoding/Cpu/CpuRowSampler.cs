@@ -69,7 +69,7 @@ internal sealed class CpuRowSampler
             return null;
         }
 
-        // Tiny temperatures: the row is scaled as (x - max) / T, like TemperatureScaler; scaled keys must be computed so too.
+        // Tiny temperatures (or huge logits): the row is scaled as (x - max) / T, like TemperatureScaler; scaled keys follow.
         float shift = _plan.IsGreedy ? 0f : TemperatureScaler.ShiftFor(max, temperature);
         if ((!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, temperature, scaleKeys, floor))
             || (shift != 0f && scaleKeys && keep is not null))

@@ -24,6 +24,7 @@ namespace LmHead.Extensions.Decoding;
 public sealed class DecodingPipeline
 {
     private readonly ILogitsStage[] _stages;
+    private readonly ILogitsStage[] _runOrder;
     private readonly SoftmaxNormalizer _softmax = new();
     private readonly MultinomialSampler _sampler;
 
@@ -32,6 +33,7 @@ public sealed class DecodingPipeline
     internal DecodingPipeline(ILogitsStage[] stages, ulong? seed, int candidateCount)
     {
         _stages = stages;
+        _runOrder = TopKBeforeTemperature(stages);
         _cpuPlan = CpuSamplingPlan.TryCreate(stages);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
@@ -50,7 +52,7 @@ public sealed class DecodingPipeline
     /// <summary>Whether a stage depends on the tokens seen so far (a penalty), so callers should pass a <see cref="TokenHistory"/>.</summary>
     public bool UsesHistory => _stages.Any(s => s is ITokenHistoryStage);
 
-    /// <summary>Runs the stages only.</summary>
+    /// <summary>Runs the stages only (a top-k directly after a temperature runs first: they commute, and it then ranks the logits themselves).</summary>
     /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
     /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>The processed logits; the caller owns the tensor.</returns>
@@ -61,7 +63,7 @@ public sealed class DecodingPipeline
         LogitsGuard.RequireNoNaNOrPositiveInfinity(logits, nameof(logits));
         using var scope = NewDisposeScope();
         var current = logits.alias();
-        foreach (var stage in _stages)
+        foreach (var stage in _runOrder)
         {
             current = stage is ITokenHistoryStage historyStage
                 ? historyStage.Apply(current, history ?? TokenHistory.Empty)
@@ -69,6 +71,26 @@ public sealed class DecodingPipeline
         }
 
         return current.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The stages in the order they run: a temperature (T &gt; 0) directly followed by a top-k runs after it instead. The
+    /// two commute exactly, but top-k then ranks the logits themselves rather than <c>x / T</c>, which in float16 or
+    /// bfloat16 (or float32 with a huge T) can round or underflow distinct logits into ties that the lower id would win.
+    /// </summary>
+    private static ILogitsStage[] TopKBeforeTemperature(ILogitsStage[] stages)
+    {
+        var order = (ILogitsStage[])stages.Clone();
+        for (int i = 0; i + 1 < order.Length; i++)
+        {
+            if (order[i] is TemperatureScaler { IsGreedy: false } && order[i + 1] is TopKFilter)
+            {
+                (order[i], order[i + 1]) = (order[i + 1], order[i]);
+                i++;
+            }
+        }
+
+        return order;
     }
 
     /// <summary>Runs the stages and the softmax.</summary>

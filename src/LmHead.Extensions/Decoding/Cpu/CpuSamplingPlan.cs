@@ -31,14 +31,12 @@ internal sealed class CpuSamplingPlan
     {
         TemperatureScaler? temperature = null;
         TopKFilter? topK = null;
-        bool scaleFirst = true;
         foreach (var stage in stages)
         {
             switch (stage)
             {
                 case TemperatureScaler t when temperature is null:
                     temperature = t;
-                    scaleFirst = topK is null;
                     break;
                 case TopKFilter k when topK is null:
                     topK = k;
@@ -52,7 +50,9 @@ internal sealed class CpuSamplingPlan
         return new CpuSamplingPlan(
             temperature?.Temperature is { } t1 && t1 != 0f ? t1 : 1f,
             topK?.K ?? int.MaxValue,
-            scaleFirst,
+            // The tensor path runs a top-k that directly follows a temperature first (DecodingPipeline), so top-k ranks
+            // the raw logits in either order (no pipeline selects the sampler's scaled-key ranking any more).
+            scaleBeforeTopK: false,
             temperature?.IsGreedy == true);
     }
 }

@@ -151,6 +151,9 @@ public sealed class LmHeadSaveLoadTests
         using var b = bias;
         var rows = Rows(5).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = i }).ToArray();
         var ml = new MLContext(seed: 0);
+        // These files predate the LmHead.Extensions.ML package and name LmHead.Extensions as the factories' assembly;
+        // ML.NET registers only that one, so they load once the ML assembly is registered (see FreshProcessLoadTests).
+        ml.ComponentCatalog.RegisterAssembly(typeof(LmHeadCatalog).Assembly);
 
         var loaded = ml.Model.Load(Path.Combine(AppContext.BaseDirectory, "MachineLearning", "Fixtures", fixture), out _);
         var predictions = ml.Data.CreateEnumerable<HeadPrediction>(loaded.Transform(ml.Data.LoadFromEnumerable(rows)), reuseRowObject: false).ToList();
@@ -374,7 +377,7 @@ public sealed class LmHeadSaveLoadTests
         return new MLContext(seed: 1).Model.Load(stream, out _);
     }
 
-    private static EstimatorChain<LmHead.Extensions.MachineLearning.NextTokenSamplingTransformer> KeyedPipeline(MLContext ml, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor bias) =>
+    internal static EstimatorChain<LmHead.Extensions.MachineLearning.NextTokenSamplingTransformer> KeyedPipeline(MLContext ml, TorchSharp.torch.Tensor weight, TorchSharp.torch.Tensor bias) =>
         ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias)
             .Append(ml.Transforms.ScaleTemperature("Scaled", "Logits", Temperature))
             .Append(ml.Transforms.KeepTopK("TopK", "Scaled", K))

@@ -34,11 +34,11 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> is negative, NaN or infinite.</exception>
-    public static TemperatureScalingEstimator ScaleTemperature(
+    public static LogitsStageEstimator ScaleTemperature(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float temperature = DecodingDefaults.Temperature)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new TemperatureScalingEstimator(outputColumnName, inputColumnName, temperature);
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Temperature(temperature));
     }
 
     /// <summary>Keeps the k highest logits of each row and sets the others to -infinity.</summary>
@@ -49,11 +49,11 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
-    public static TopKFilteringEstimator KeepTopK(
+    public static LogitsStageEstimator KeepTopK(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, int k = DecodingDefaults.TopK)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new TopKFilteringEstimator(outputColumnName, inputColumnName, k);
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.TopK(k));
     }
 
     /// <summary>Nucleus filtering: keeps the smallest set of tokens with probability mass ≥ p (the crossing token kept).</summary>
@@ -65,11 +65,11 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/> or <paramref name="minTokensToKeep"/> is out of range.</exception>
-    public static LogitsFilteringEstimator KeepTopP(
+    public static LogitsStageEstimator KeepTopP(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float p, int minTokensToKeep = 1)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.TopP(p, minTokensToKeep));
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Filter(LogitsFilter.TopP(p, minTokensToKeep)));
     }
 
     /// <summary>Min-p filtering: keeps tokens whose probability is at least min_p × the top probability.</summary>
@@ -80,10 +80,10 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="minP"/> is out of range.</exception>
-    public static LogitsFilteringEstimator KeepMinP(this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float minP)
+    public static LogitsStageEstimator KeepMinP(this TransformsCatalog catalog, string outputColumnName, string inputColumnName, float minP)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.MinP(minP));
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Filter(LogitsFilter.MinP(minP)));
     }
 
     /// <summary>Adds a fixed bias to chosen tokens' logits; -infinity bans a token.</summary>
@@ -94,12 +94,12 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is negative or a bias is NaN or +infinity.</exception>
-    public static LogitsFilteringEstimator AddLogitBias(
+    public static LogitsStageEstimator AddLogitBias(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, IReadOnlyDictionary<int, float> bias)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(bias);
-        return new LogitsFilteringEstimator(outputColumnName, inputColumnName, LogitsFilter.LogitBias(bias));
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Filter(LogitsFilter.LogitBias(bias)));
     }
 
     /// <summary>
@@ -115,13 +115,13 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="penalty"/> or <paramref name="window"/> is out of range.</exception>
-    public static LogitsPenaltyEstimator ApplyRepetitionPenalty(
+    public static LogitsStageEstimator ApplyRepetitionPenalty(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, string historyColumnName, float penalty, int? window = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(historyColumnName);
-        return new LogitsPenaltyEstimator(outputColumnName, inputColumnName,
-            new LogitsPenalty(new RepetitionPenalty(penalty, window), historyColumnName, "ApplyRepetitionPenalty", HistoryIsGenerated: false));
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Penalty(
+            new LogitsPenalty(new RepetitionPenalty(penalty, window), historyColumnName, "ApplyRepetitionPenalty", HistoryIsGenerated: false)));
     }
 
     /// <summary>
@@ -138,13 +138,13 @@ public static class LmHeadCatalog
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A penalty is NaN or infinite, or <paramref name="window"/> is out of range.</exception>
-    public static LogitsPenaltyEstimator ApplyFrequencyPresencePenalty(
+    public static LogitsStageEstimator ApplyFrequencyPresencePenalty(
         this TransformsCatalog catalog, string outputColumnName, string inputColumnName, string historyColumnName, float frequency, float presence, int? window = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(historyColumnName);
-        return new LogitsPenaltyEstimator(outputColumnName, inputColumnName,
-            new LogitsPenalty(new FrequencyPresencePenalty(frequency, presence, window), historyColumnName, "ApplyFrequencyPresencePenalty", HistoryIsGenerated: true));
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Penalty(
+            new LogitsPenalty(new FrequencyPresencePenalty(frequency, presence, window), historyColumnName, "ApplyFrequencyPresencePenalty", HistoryIsGenerated: true)));
     }
 
     /// <summary>Turns logits into probabilities with a numerically stable softmax.</summary>
@@ -153,10 +153,10 @@ public static class LmHeadCatalog
     /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="catalog"/> is null.</exception>
-    public static SoftmaxEstimator NormalizeToProbabilities(this TransformsCatalog catalog, string outputColumnName, string inputColumnName)
+    public static LogitsStageEstimator NormalizeToProbabilities(this TransformsCatalog catalog, string outputColumnName, string inputColumnName)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new SoftmaxEstimator(outputColumnName, inputColumnName);
+        return new LogitsStageEstimator(outputColumnName, inputColumnName, LogitsStageDescription.Softmax());
     }
 
     /// <summary>Samples the next token from a probabilities column, reproducibly per row for a given seed.</summary>

@@ -35,8 +35,10 @@ public sealed class LogitsProjectionTransformer : LmHeadTransformer
     /// <summary>The hidden size d (the input's length).</summary>
     public int HiddenSize => _projector.HiddenSize;
 
-    internal override string StageName => "ProjectToLogits";
+    /// <summary>The projection this transformer applies (shares the estimator's weight and bias).</summary>
+    internal LogitsProjector Projector => _projector;
 
+    internal override string StageName => "ProjectToLogits";
 
     internal override IReadOnlyList<StageOutputColumn> OutputColumns { get; }
 

@@ -15,7 +15,7 @@ public sealed class FilteredRow
 [TestClass]
 public sealed class LogitsFilteringTransformerTests
 {
-    private static Microsoft.ML.Data.EstimatorChain<LmHead.Extensions.MachineLearning.LogitsFilteringTransformer> Chain(MLContext ml, Tensor weight, Tensor bias) =>
+    private static Microsoft.ML.Data.EstimatorChain<LmHead.Extensions.MachineLearning.LogitsStageTransformer> Chain(MLContext ml, Tensor weight, Tensor bias) =>
         ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias)
             .Append(ml.Transforms.AddLogitBias("Biased", "Logits", new Dictionary<int, float> { [3] = 2f, [4] = float.NegativeInfinity }))
             .Append(ml.Transforms.KeepTopP("Nucleus", "Biased", 0.8f))

@@ -110,4 +110,20 @@ public sealed class FreshProcessLoadTests
         Assert.IsNotNull(unregistered.Error, "a pre-split file loaded without registering LmHead.Extensions.ML; update docs/machine-learning.md");
         StringAssert.Contains(unregistered.Error, "Unable to locate an extension for the contract 'LmHead.");
     }
+
+    [TestMethod]
+    public void APreSplitFileSavedAgainLoadsInAFreshProcessWithoutRegistration()
+    {
+        var ml = new MLContext(seed: 0);
+        ml.ComponentCatalog.RegisterAssembly(typeof(LmHeadCatalog).Assembly);
+        var rows = FixtureRows();
+        var old = ml.Model.Load(Path.Combine(AppContext.BaseDirectory, "MachineLearning", "Fixtures", "lmhead-head-v2.zip"), out var schema);
+        string path = Path.Combine(TestContext.TestRunResultsDirectory ?? Path.GetTempPath(), $"lmhead-{Guid.NewGuid():N}.zip");
+        ml.Model.Save(old, schema, path);
+
+        var result = LoadInChildProcess(path, register: false, rows);
+
+        File.Delete(path);
+        AssertMatchesTensorStages(rows, result);
+    }
 }

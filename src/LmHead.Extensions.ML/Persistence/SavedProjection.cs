@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using LmHead.Extensions.Decoding;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 

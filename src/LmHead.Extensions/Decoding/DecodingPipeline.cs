@@ -13,8 +13,8 @@ namespace LmHead.Extensions.Decoding;
 /// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
 /// <para>
-/// Fast path: when the stages are only a <see cref="TemperatureScaler"/> and a <see cref="TopKFilter"/> (at most one
-/// of each) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
+/// Fast path: the pipeline's <see cref="Options"/> choose it. When they ask only for a temperature, a top-k and/or
+/// greedy decoding (no penalties, bias, top-p or min-p) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
 /// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, softmax over the survivors
 /// only, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
 /// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a CDF
@@ -29,14 +29,38 @@ public sealed class DecodingPipeline
 
     private readonly CpuSamplingPlan? _cpuPlan;
 
-    internal DecodingPipeline(ILogitsStage[] stages, ulong? seed, int candidateCount)
+    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, bool scaleBeforeTopK, ulong? seed, int candidateCount)
     {
         _stages = stages;
-        _cpuPlan = CpuSamplingPlan.TryCreate(stages);
+        Options = options;
+        _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options, scaleBeforeTopK);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
-        IsGreedy = stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
+        IsGreedy = options?.IsGreedy ?? stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
     }
+
+    /// <summary>Builds the pipeline that <paramref name="options"/> describe, in the library's stage order.</summary>
+    /// <param name="options">The decoding options (validated when they were made).</param>
+    /// <param name="candidateCount">How many top candidates each result reports, 0 or more.</param>
+    /// <returns>A new pipeline that keeps <paramref name="options"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="candidateCount"/> is negative.</exception>
+    public static DecodingPipeline Create(DecodingOptions options, int candidateCount = DecodingDefaults.CandidateCount)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (candidateCount < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(candidateCount), candidateCount, $"candidateCount must be 0 or more, but was {candidateCount}.");
+        }
+
+        return new DecodingPipeline(options.CreateStages(), options, scaleBeforeTopK: true, options.Seed, candidateCount);
+    }
+
+    /// <summary>
+    /// The options this pipeline was built from, or <see langword="null"/> when it was composed by hand with a custom
+    /// stage or an order the options cannot describe. The CPU fast path is chosen from them.
+    /// </summary>
+    public DecodingOptions? Options { get; }
 
     /// <summary>The stages, in the order they run.</summary>
     public IReadOnlyList<ILogitsStage> Stages => _stages;

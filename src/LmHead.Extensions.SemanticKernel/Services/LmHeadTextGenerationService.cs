@@ -43,6 +43,12 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         Attributes = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = modelId };
     }
 
+    /// <summary>
+    /// Whether the <see cref="LmHeadSettingNames.HarmlessOpenAiSettings"/> (<c>user</c>, <c>n</c> = 1, ...) of prompt
+    /// settings shared with OpenAI connectors are skipped instead of rejected (default: rejected, like any unknown key).
+    /// </summary>
+    public bool IgnoreHarmlessOpenAiSettings { get; init; }
+
     /// <summary>The service attributes; <see cref="AIServiceExtensions.ModelIdKey"/> holds the model id.</summary>
     public IReadOnlyDictionary<string, object?> Attributes { get; }
 
@@ -59,7 +65,7 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions();
         var result = await _generator.Value.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
         var metadata = CreateMetadata(result.FinishReason, result.PromptTokenCount, result.CompletionTokenCount, options, result.LogProbabilities);
         return [new TextContent(result.Text, _modelId, result, System.Text.Encoding.UTF8, metadata)];
@@ -81,7 +87,7 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions();
         await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
         {
             if (chunk.FinishReason is { } finish)

@@ -29,6 +29,9 @@ public sealed class DecodingPipeline
 
     private readonly CpuSamplingPlan? _cpuPlan;
 
+    /// <summary>The CPU fast path's plan, or <see langword="null"/> when the pipeline always uses the tensors.</summary>
+    internal CpuSamplingPlan? CpuPlan => _cpuPlan;
+
     internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, bool scaleBeforeTopK, ulong? seed, int candidateCount)
     {
         _stages = stages;

@@ -20,6 +20,7 @@ namespace LmHead.Extensions.SemanticKernel.Settings;
 /// the caller expects), unless it is one of <see cref="LmHeadSettingNames.HarmlessOpenAiSettings"/> and the service
 /// was told to ignore those.
 /// </remarks>
+[JsonConverter(typeof(LmHeadPromptExecutionSettingsJsonConverter))]
 public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
 {
     /// <summary>Keys Semantic Kernel itself interprets; they are not ours to reject.</summary>

@@ -25,6 +25,9 @@ namespace LmHead.Extensions.Decoding;
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record DecodingOptions
 {
+    // Declared before Default so that Default sees it initialised.
+    private static readonly IReadOnlyDictionary<int, float> Empty = new Dictionary<int, float>().AsReadOnly();
+
     /// <summary>The library's defaults: temperature 0.7, top-k 50, nothing else.</summary>
     public static DecodingOptions Default { get; } = new();
 
@@ -40,8 +43,6 @@ public sealed record DecodingOptions
     private readonly float _presencePenalty;
     private readonly int? _penaltyWindow;
     private readonly IReadOnlyDictionary<int, float> _logitBias = Empty;
-
-    private static readonly IReadOnlyDictionary<int, float> Empty = new Dictionary<int, float>().AsReadOnly();
 
     /// <summary>The sampling temperature (<c>temperature</c>), finite and ≥ 0; 0 is greedy (default 0.7).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative, NaN or infinite.</exception>
@@ -235,6 +236,23 @@ public sealed record DecodingOptions
 
         return [.. stages];
     }
+
+    /// <summary>Value equality, with the logit bias compared entry by entry.</summary>
+    /// <param name="other">The options to compare with.</param>
+    /// <returns>Whether every option is equal.</returns>
+    public bool Equals(DecodingOptions? other) =>
+        other is not null
+        && _temperature.Equals(other._temperature) && _topK == other._topK && Nullable.Equals(_topP, other._topP)
+        && Nullable.Equals(_minP, other._minP) && Nullable.Equals(_repetitionPenalty, other._repetitionPenalty)
+        && _frequencyPenalty.Equals(other._frequencyPenalty) && _presencePenalty.Equals(other._presencePenalty)
+        && _penaltyWindow == other._penaltyWindow && Seed == other.Seed && Greedy == other.Greedy
+        && _logitBias.Count == other._logitBias.Count
+        && _logitBias.All(p => other._logitBias.TryGetValue(p.Key, out float v) && v.Equals(p.Value));
+
+    /// <summary>A hash consistent with <see cref="Equals(DecodingOptions?)"/>.</summary>
+    /// <returns>The hash.</returns>
+    public override int GetHashCode() =>
+        HashCode.Combine(HashCode.Combine(_temperature, _topK, _topP, _minP, _repetitionPenalty), _frequencyPenalty, _presencePenalty, _penaltyWindow, Seed, Greedy, _logitBias.Count);
 
     private static ArgumentOutOfRangeException OutOfRange(string property, string jsonName, object? value, string allowed) =>
         new(property, value, $"{property} ({jsonName}) must be {allowed}, but was {value}.");

@@ -22,7 +22,7 @@ public sealed record GenerationOptions
     public const int MaxTopLogProbabilities = 20;
 
     private readonly int _maxNewTokens = 64;
-    private readonly IReadOnlyList<string> _stopSequences = [];
+    private readonly System.Collections.ObjectModel.ReadOnlyCollection<string> _stopSequences = new([]);
     private readonly int _topLogProbabilities;
     private readonly bool _includeLogProbabilities;
     private readonly DecodingOptions _decoding = DecodingOptions.Default;
@@ -89,6 +89,19 @@ public sealed record GenerationOptions
         get => _decoding;
         init => _decoding = value ?? throw new ArgumentNullException(nameof(Decoding));
     }
+
+    /// <summary>Value equality, with the stop sequences compared in order.</summary>
+    /// <param name="other">The options to compare with.</param>
+    /// <returns>Whether every option is equal.</returns>
+    public bool Equals(GenerationOptions? other) =>
+        other is not null && _maxNewTokens == other._maxNewTokens && _stopSequences.SequenceEqual(other._stopSequences)
+        && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
+        && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && _decoding.Equals(other._decoding);
+
+    /// <summary>A hash consistent with <see cref="Equals(GenerationOptions?)"/>.</summary>
+    /// <returns>The hash.</returns>
+    public override int GetHashCode() =>
+        HashCode.Combine(_maxNewTokens, _stopSequences.Count, IncludeLogProbabilities, _topLogProbabilities, IncludeRawLogProbabilities, _decoding);
 
     /// <summary>Builds the decoding pipeline <see cref="Decoding"/> describes (see <see cref="DecodingPipeline.Create"/>).</summary>
     /// <param name="candidateCount">How many candidates each decision reports.</param>

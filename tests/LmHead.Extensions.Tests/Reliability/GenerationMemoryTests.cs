@@ -27,13 +27,13 @@ public sealed class GenerationMemoryTests
     {
         using var pretrained = Gpt2Pretrained.Load(TinyGpt2.CreateFolder(CancellationAndDisposalTests.LongContextConfig(), seed: 5));
         var generator = new TextGenerator(pretrained);
-        await generator.GenerateAsync("warm up", new GenerationOptions { MaxNewTokens = 50, Seed = 1 });
+        await generator.GenerateAsync("warm up", new GenerationOptions { MaxNewTokens = 50, Decoding = new() { Seed = 1 } });
         var before = Measure();
 
         long peakTensors = 0;
         var midway = before;
         int tokens = 0;
-        await foreach (var chunk in generator.GenerateStreamingAsync("Once", new GenerationOptions { MaxNewTokens = 2000, Seed = 2 }))
+        await foreach (var chunk in generator.GenerateStreamingAsync("Once", new GenerationOptions { MaxNewTokens = 2000, Decoding = new() { Seed = 2 } }))
         {
             tokens = chunk.CompletionTokenCount;
             peakTensors = Math.Max(peakTensors, Tensor.TotalCount);

@@ -57,6 +57,7 @@ public sealed record DecodingOptions
     /// <summary>Keep only the k most likely tokens (<c>top_k</c>); <see langword="null"/> or 0 keeps all (default 50).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
     [JsonPropertyName("top_k")]
+    [JsonConverter(typeof(TopKJsonConverter))]
     public int? TopK
     {
         get => _topK;

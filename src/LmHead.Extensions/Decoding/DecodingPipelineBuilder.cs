@@ -62,7 +62,7 @@ public sealed class DecodingPipelineBuilder
         }
 
         const int TemperatureOrder = 3, TopKOrder = 4;
-        if (order == TemperatureOrder && _lastOrder == TopKOrder)
+        if (order == TemperatureOrder && _lastOrder == TopKOrder && _options.Temperature == 1f)
         {
             _scaleBeforeTopK = false;
         }

@@ -29,7 +29,7 @@ public sealed class DocumentationExampleTests
             }
         }
 
-        GenerationResult result = await generator.GenerateAsync("Hello", options with { Seed = 7 });
+        GenerationResult result = await generator.GenerateAsync("Hello", options with { Decoding = options.Decoding with { Seed = 7 } });
         // --- end of the example ---
 
         Assert.HasCount(1, reasons);

@@ -41,7 +41,7 @@ public sealed class TextGeneratorTests
 
         var first = await generator.GenerateAsync("The cat", options);
         var second = await generator.GenerateAsync("The cat", options);
-        var other = await generator.GenerateAsync("The cat", options with { Seed = 8 });
+        var other = await generator.GenerateAsync("The cat", options with { Decoding = options.Decoding with { Seed = 8 } });
 
         Assert.AreEqual(first.Text, second.Text);
         CollectionAssert.AreEqual(first.TokenIds.ToArray(), second.TokenIds.ToArray());

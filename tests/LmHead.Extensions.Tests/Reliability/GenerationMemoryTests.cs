@@ -60,14 +60,14 @@ public sealed class GenerationMemoryTests
         var options = new GenerationOptions { MaxNewTokens = 4, IncludeLogProbabilities = true, TopLogProbabilities = 3 };
         for (int i = 0; i < 20; i++)
         {
-            await generator.GenerateAsync("warm up", options with { Seed = (ulong)i });
+            await generator.GenerateAsync("warm up", options with { Decoding = options.Decoding with { Seed = (ulong)i } });
         }
 
         var before = Measure();
         var afterHundred = before;
         for (int i = 0; i < 1000; i++)
         {
-            await generator.GenerateAsync("Request " + i, options with { Seed = (ulong)i });
+            await generator.GenerateAsync("Request " + i, options with { Decoding = options.Decoding with { Seed = (ulong)i } });
             if (i == 99)
             {
                 afterHundred = Measure();

@@ -151,6 +151,7 @@ public sealed class CpuRowSamplerTests
         Assert.IsNull(PlanOrNull(new NegatingStage()));
         Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new NegatingStage()));
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f), new TemperatureScaler(2f)));
+        Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3), new TemperatureScaler(2f)));
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f)), "top-p is not on the fast path yet");
         var scaledAfter = PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f));
         Assert.IsNotNull(scaledAfter);

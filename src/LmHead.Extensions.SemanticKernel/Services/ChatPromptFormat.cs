@@ -30,6 +30,7 @@ public static class ChatPromptFormat
     /// <param name="instructions">Extra system instructions rendered first, or <see langword="null"/>.</param>
     /// <returns>The prompt, ending with <c>"Assistant:"</c>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
+    /// <exception cref="ArgumentException">A message, or an item of a message's contents, is null; the message names its index.</exception>
     /// <exception cref="NotSupportedException">A message holds content other than text (images, function calls), or has the tool role.</exception>
     public static string Render(IEnumerable<ChatMessage> messages, string? instructions = null)
     {
@@ -40,15 +41,35 @@ public static class ChatPromptFormat
             AppendTurn(prompt, "System", instructions);
         }
 
+        int index = 0;
         foreach (var message in messages)
         {
-            var unsupported = message.Contents.FirstOrDefault(c => c is not TextContent);
-            if (unsupported is not null)
+            if (message is null)
             {
-                throw new NotSupportedException($"The LmHead chat client renders text only; a {message.Role} message holds {unsupported.GetType().Name}.");
+                throw new ArgumentException($"messages[{index}] is null; every message of the conversation must be a ChatMessage.", nameof(messages));
+            }
+
+            // Contents is never null (its getter creates a list), but an item of it may be.
+            int contentIndex = 0;
+            foreach (var content in message.Contents)
+            {
+                if (content is null)
+                {
+                    throw new ArgumentException(
+                        $"messages[{index}].Contents[{contentIndex}] is null; a message's contents must be TextContent items.", nameof(messages));
+                }
+
+                if (content is not TextContent)
+                {
+                    throw new NotSupportedException(
+                        $"The LmHead chat client renders text only; messages[{index}] ({message.Role}) holds {content.GetType().Name} at Contents[{contentIndex}].");
+                }
+
+                contentIndex++;
             }
 
             AppendTurn(prompt, RoleName(message.Role), message.Text);
+            index++;
         }
 
         prompt.Append("Assistant:");

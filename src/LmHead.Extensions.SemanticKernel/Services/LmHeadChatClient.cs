@@ -20,9 +20,13 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// <see cref="ChatPromptFormat.TurnStopSequence"/>; the caller's list is not changed), <see cref="ChatOptions.Seed"/>
 /// (≥ 0), <see cref="ChatOptions.Instructions"/>, <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.FrequencyPenalty"/>,
 /// <see cref="ChatOptions.PresencePenalty"/>, and the additional properties <c>logprobs</c>, <c>top_logprobs</c>,
-/// <c>min_p</c>, <c>repetition_penalty</c> and <c>logit_bias</c>. Options the model cannot honour are not ignored:
+/// <c>min_p</c>, <c>repetition_penalty</c>, <c>logit_bias</c> and <c>allow_special_tokens</c>. Options the model cannot honour are not ignored:
 /// tools, a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
 /// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
+/// </para>
+/// <para>
+/// Message text is user text: the literal text of a special token (GPT-2's <c>&lt;|endoftext|&gt;</c>) in a message
+/// encodes as plain text unless the additional property <c>allow_special_tokens</c> is <see langword="true"/>.
 /// </para>
 /// <para>
 /// Finish reasons: a stop sequence, the end-of-text token or the turn marker give <see cref="ChatFinishReason.Stop"/>;
@@ -68,7 +72,7 @@ public sealed class LmHeadChatClient : IChatClient
     /// <see cref="ChatResponse.AdditionalProperties"/> under <see cref="LmHeadMetadataKeys.LogProbabilities"/>.
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
-    /// <exception cref="ArgumentException">An option value is out of range; the message names it.</exception>
+    /// <exception cref="ArgumentException">A message or content item is null (the message names its index), or an option value is out of range (the message names it).</exception>
     /// <exception cref="NotSupportedException">An option or message content the model cannot honour was given.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -116,7 +120,7 @@ public sealed class LmHeadChatClient : IChatClient
     /// <see cref="ChatResponseUpdate.AdditionalProperties"/> under <see cref="LmHeadMetadataKeys.LogProbabilities"/>.
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
-    /// <exception cref="ArgumentException">An option value is out of range; the message names it.</exception>
+    /// <exception cref="ArgumentException">A message or content item is null (the message names its index), or an option value is out of range (the message names it).</exception>
     /// <exception cref="NotSupportedException">An option or message content the model cannot honour was given.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled.</exception>
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(

@@ -15,9 +15,14 @@ internal sealed class LmHeadModelHandle : IDisposable
 {
     private readonly Lazy<Gpt2Pretrained> _pretrained;
 
+    // Orders a first load against Dispose: a request arriving after (or while) the provider is disposed must not load
+    // a model nobody will dispose; it fails with ObjectDisposedException like requests on a loaded model.
+    private readonly Lock _gate = new();
+    private bool _disposed;
+
     internal LmHeadModelHandle(string folder)
     {
-        _pretrained = new Lazy<Gpt2Pretrained>(() => Gpt2Pretrained.Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
+        _pretrained = new Lazy<Gpt2Pretrained>(() => Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
         Generator = new Lazy<TextGenerator>(() => new TextGenerator(_pretrained.Value), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -32,9 +37,27 @@ internal sealed class LmHeadModelHandle : IDisposable
 
     public void Dispose()
     {
-        if (_pretrained.IsValueCreated)
+        lock (_gate)
         {
-            _pretrained.Value.Dispose();
+            _disposed = true;
+            if (_pretrained.IsValueCreated)
+            {
+                _pretrained.Value.Dispose();
+            }
+        }
+    }
+
+    private Gpt2Pretrained Load(string folder)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                throw new ObjectDisposedException(
+                    nameof(Gpt2Model), $"The service provider that owned the model folder '{folder}' has been disposed; the model is no longer available.");
+            }
+
+            return Gpt2Pretrained.Load(folder);
         }
     }
 }

@@ -11,7 +11,7 @@ namespace LmHead.Extensions.Generation;
 /// </summary>
 /// <remarks>
 /// Its JSON form is one flat object with snake_case names, as OpenAI-style prompt settings write them: the generation
-/// keys <c>max_tokens</c>, <c>stop_sequences</c>, <c>logprobs</c>, <c>top_logprobs</c>, <c>raw_logprobs</c> beside the
+/// keys <c>max_tokens</c>, <c>stop_sequences</c>, <c>logprobs</c>, <c>top_logprobs</c>, <c>raw_logprobs</c>, <c>allow_special_tokens</c> beside the
 /// <see cref="DecodingOptions"/> keys. See <see cref="GenerationOptionsJson"/>.
 /// </remarks>
 [JsonNumberHandling(JsonNumberHandling.AllowReadingFromString)]
@@ -81,6 +81,15 @@ public sealed record GenerationOptions
     [JsonPropertyName("raw_logprobs")]
     public bool IncludeRawLogProbabilities { get; init; }
 
+    /// <summary>
+    /// Whether the literal text of a special token in the prompt (GPT-2's <c>&lt;|endoftext|&gt;</c>) encodes as that
+    /// special token (<c>allow_special_tokens</c>). Default <see langword="false"/>: prompts are user text, so such text
+    /// encodes as the plain characters it is made of and cannot inject a control token. Set it only for prompts you
+    /// write yourself.
+    /// </summary>
+    [JsonPropertyName("allow_special_tokens")]
+    public bool AllowSpecialTokensInPrompt { get; init; }
+
     /// <summary>How the next token is chosen: temperature, top-k, top-p, min-p, penalties, bias, seed (default <see cref="DecodingOptions.Default"/>).</summary>
     /// <exception cref="ArgumentNullException">The value is null.</exception>
     [JsonIgnore]
@@ -96,7 +105,8 @@ public sealed record GenerationOptions
     public bool Equals(GenerationOptions? other) =>
         other is not null && _maxNewTokens == other._maxNewTokens && _stopSequences.SequenceEqual(other._stopSequences)
         && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
-        && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && _decoding.Equals(other._decoding);
+        && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && AllowSpecialTokensInPrompt == other.AllowSpecialTokensInPrompt
+        && _decoding.Equals(other._decoding);
 
     /// <summary>A hash consistent with <see cref="Equals(GenerationOptions?)"/>.</summary>
     /// <returns>The hash.</returns>

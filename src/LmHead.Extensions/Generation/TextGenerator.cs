@@ -15,13 +15,20 @@ namespace LmHead.Extensions.Generation;
 /// seeded from <see cref="DecodingOptions.Seed"/>, so its output does not depend on other requests; model steps are
 /// serialized by a lock. Every tensor of a step lives in a dispose scope, so memory does not grow with the length of
 /// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
-/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected.
+/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected. The literal text of a special token
+/// in a prompt encodes as plain text unless <see cref="GenerationOptions.AllowSpecialTokensInPrompt"/> is set.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage(
+    "Design", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "The SemaphoreSlim is only waited on asynchronously, so it never creates the wait handle Dispose would free.")]
 public sealed class TextGenerator
 {
     private readonly Gpt2Model _model;
     private readonly Tokenizer _tokenizer;
-    private readonly Lock _gate = new();
+    // Serializes model steps. A request waits for its turn asynchronously (first come, first served), so requests
+    // queued behind the running step hold no thread-pool thread: with many streams in flight, blocked threads starved
+    // the pool, and a caller disposing the model (or any other continuation) waited for thread injection.
+    private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">The model; the caller keeps ownership.</param>
@@ -91,7 +98,7 @@ public sealed class TextGenerator
     {
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
-        int[] promptIds = EncodePrompt(prompt);
+        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt);
         int contextLeft = _model.Config.MaxPositions - promptIds.Length + 1;
         int budget = Math.Min(options.MaxNewTokens, contextLeft);
         var pipeline = options.BuildPipeline();
@@ -111,7 +118,17 @@ public sealed class TextGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             int[] stepInput = input;
-            var step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken);
+            (int TokenId, TokenLogProbability? LogProbability) step;
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+
             generated++;
             generatedIds.Add(step.TokenId);
             input = [step.TokenId];
@@ -155,9 +172,10 @@ public sealed class TextGenerator
         }
     }
 
-    private int[] EncodePrompt(string prompt)
+    /// <summary>Encodes a prompt as the generator will feed it to the model, with the same checks.</summary>
+    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens)
     {
-        int[] ids = [.. _tokenizer.EncodeToIds(prompt)];
+        int[] ids = PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens);
         if (ids.Length == 0)
         {
             ids = _model.Config.BosTokenId is { } bos ? [bos]
@@ -186,35 +204,32 @@ public sealed class TextGenerator
         int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options,
         TokenHistory history)
     {
-        lock (_gate)
+        using var use = _model.EnterUse();
+        using var scope = NewDisposeScope();
+        using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
+        var hidden = _model.ComputeHiddenStates(ids, cache);
+        var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
+        var next = pipeline.NextToken(logits, random, history);
+        if (!options.IncludeLogProbabilities)
         {
-            using var use = _model.EnterUse();
-            using var scope = NewDisposeScope();
-            using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
-            var hidden = _model.ComputeHiddenStates(ids, cache);
-            var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
-            var next = pipeline.NextToken(logits, random, history);
-            if (!options.IncludeLogProbabilities)
-            {
-                return (next.TokenId, null);
-            }
-
-            // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
-            var processed = pipeline.Process(logits, history).log_softmax(0);
-            var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
-            double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
-            int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
-            TokenAlternative[] alternatives = [];
-            if (count > 0)
-            {
-                var top = processed.topk(count);
-                long[] topIds = top.indexes.data<long>().ToArray();
-                float[] topValues = top.values.data<float>().ToArray();
-                alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
-            }
-
-            double chosen = processed[next.TokenId].item<float>();
-            return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
+            return (next.TokenId, null);
         }
+
+        // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
+        var processed = pipeline.Process(logits, history).log_softmax(0);
+        var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
+        double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
+        int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
+        TokenAlternative[] alternatives = [];
+        if (count > 0)
+        {
+            var top = processed.topk(count);
+            long[] topIds = top.indexes.data<long>().ToArray();
+            float[] topValues = top.values.data<float>().ToArray();
+            alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
+        }
+
+        double chosen = processed[next.TokenId].item<float>();
+        return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
     }
 }

@@ -160,14 +160,27 @@ public sealed record Gpt2Config
     }
 
     /// <summary>Loads and validates a <c>config.json</c> file.</summary>
-    /// <param name="path">The file path.</param>
+    /// <param name="path">The file path; it must be (or link to) a regular file of at most 16 MiB of UTF-8 JSON.</param>
     /// <returns>The configuration.</returns>
-    /// <exception cref="ModelFormatException">The file is not valid JSON or describes an unsupported model.</exception>
-    /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="ModelFormatException">The file is missing, not a regular file (a directory, FIFO, device, dangling
+    /// link or link loop), larger than 16 MiB, unreadable, not UTF-8 JSON, or describes an unsupported model.</exception>
     public static Gpt2Config Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string text = File.ReadAllText(path);
+        byte[] bytes = ModelFile.ReadAllBytes(path, ModelFile.MaxConfigBytes);
+        ReadOnlySpan<byte> content = bytes.AsSpan();
+        if (content.StartsWith("\uFEFF"u8))
+        {
+            content = content[3..];
+        }
+
+        if (!System.Text.Unicode.Utf8.IsValid(content))
+        {
+            throw new ModelFormatException(path, null, "the file is not valid UTF-8 text.");
+        }
+
+        string text = System.Text.Encoding.UTF8.GetString(content);
         try
         {
             return FromJson(text);

@@ -22,11 +22,14 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     private readonly Gpt2Embedding? _lmHead;
 
     // Readers are forward passes (and TextGenerator steps); the writer is Dispose, so a model disposed while requests
-    // are in flight waits for the running native step to finish and then makes later steps throw
-    // ObjectDisposedException instead of running native code on freed parameters. Never disposed itself: it holds
-    // no native resource until contended, and a disposed lock would turn late callers' errors into its own.
+    // are in flight waits for the running native step to finish and never frees parameters under a running kernel.
+    // Dispose raises _disposed before it waits, so every step that has not started yet (and a step that reaches its
+    // next forward pass) throws ObjectDisposedException at once instead of queuing behind the writer and then running.
+    // Never disposed itself: it holds no native resource until contended, and a disposed lock would turn late
+    // callers' errors into its own.
     private readonly ReaderWriterLockSlim _lifetime = new(LockRecursionPolicy.SupportsRecursion);
     private volatile bool _disposed;
+    private bool _parametersFreed;
 
     /// <summary>Creates a model with the configuration's shapes; weights are zeros (LayerNorm weights ones) until loaded.</summary>
     /// <param name="config">The hyper-parameters.</param>
@@ -81,17 +84,31 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     internal UseScope EnterUse()
     {
+        // Checked before and after taking the lock: before, so a caller does not wait for a disposal in progress;
+        // after, because Dispose may have begun while this thread waited.
+        ThrowIfDisposed();
         _lifetime.EnterReadLock();
         if (_disposed)
         {
             _lifetime.ExitReadLock();
-            throw new ObjectDisposedException(nameof(Gpt2Model), "The GPT-2 model has been disposed; requests that were still running when it was disposed fail with this exception.");
+            ThrowIfDisposed();
         }
 
         return new UseScope(_lifetime);
     }
 
-    /// <summary>Disposes the parameters once no forward pass is running; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            throw new ObjectDisposedException(nameof(Gpt2Model), "The GPT-2 model has been disposed; requests that were still running when it was disposed fail with this exception.");
+        }
+    }
+
+    /// <summary>
+    /// Makes every later call throw <see cref="ObjectDisposedException"/> at once, then disposes the parameters as soon as
+    /// the forward pass running (if any) has finished.
+    /// </summary>
     /// <param name="disposing">Whether this is a call to <see cref="IDisposable.Dispose"/> rather than a finalizer.</param>
     protected override void Dispose(bool disposing)
     {
@@ -101,15 +118,16 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
             return;
         }
 
+        _disposed = true;
         _lifetime.EnterWriteLock();
         try
         {
-            if (_disposed)
+            if (_parametersFreed)
             {
                 return;
             }
 
-            _disposed = true;
+            _parametersFreed = true;
             base.Dispose(disposing);
         }
         finally

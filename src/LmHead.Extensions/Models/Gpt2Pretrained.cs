@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 using static TorchSharp.torch;
@@ -10,7 +9,13 @@ namespace LmHead.Extensions.Models;
 /// <c>vocab.json</c> + <c>merges.txt</c>. <see cref="Load"/> reads one into a <see cref="Gpt2Model"/> and a tokenizer;
 /// <see cref="Save"/> writes a model back in the same layout (Hugging Face key names, Conv1D weights <c>[in, out]</c>).
 /// </summary>
-public sealed partial class Gpt2Pretrained : IDisposable
+/// <remarks>
+/// Every file read must be, or link to, a regular file (a FIFO, a device, a directory, a dangling link or a link loop is
+/// a <see cref="ModelFormatException"/>, checked before the file is opened), and text files are capped: 16 MiB for
+/// <c>config.json</c>, 256 MiB each for <c>vocab.json</c> and <c>merges.txt</c>; <c>model.safetensors</c> must be
+/// exactly as long as its header says.
+/// </remarks>
+public sealed class Gpt2Pretrained : IDisposable
 {
     /// <summary>The configuration file name.</summary>
     public const string ConfigFileName = "config.json";
@@ -24,8 +29,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <summary>The BPE merges file name.</summary>
     public const string MergesFileName = "merges.txt";
 
-    private const string Prefix = "transformer.";
-    private const string HeadKey = "lm_head.weight";
+    private const string FastTokenizerFileName = "tokenizer.json";
 
     private Gpt2Pretrained(Gpt2Model model, Tokenizer tokenizer)
     {
@@ -36,7 +40,7 @@ public sealed partial class Gpt2Pretrained : IDisposable
     /// <summary>The model.</summary>
     public Gpt2Model Model { get; }
 
-    /// <summary>The tokenizer: the folder's <c>vocab.json</c> + <c>merges.txt</c>, else the built-in GPT-2 tokenizer.</summary>
+    /// <summary>The tokenizer: the folder's <c>vocab.json</c> + <c>merges.txt</c>, or the built-in GPT-2 tokenizer when the folder has no tokenizer files.</summary>
     public Tokenizer Tokenizer { get; }
 
     /// <summary>The model's configuration.</summary>
@@ -83,38 +87,51 @@ public sealed partial class Gpt2Pretrained : IDisposable
         string configPath = RequireFile(directory, ConfigFileName);
         string weightsPath = RequireFile(directory, WeightsFileName);
         var config = Gpt2Config.Load(configPath);
-        RequireEnoughStoredValues(config, weightsPath);
-        var model = new Gpt2Model(config, dtype, device);
-        try
-        {
-            CopyWeights(model, weightsPath);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return Gpt2WeightLoader.Load(config, weightsPath, dtype, device);
     }
 
-    /// <summary>Loads the tokenizer of a folder: <c>vocab.json</c> + <c>merges.txt</c> when both exist, else <see cref="Gpt2Tokenizer.Default"/>.</summary>
+    /// <summary>
+    /// Loads the tokenizer of a folder: <c>vocab.json</c> + <c>merges.txt</c>, or <see cref="Gpt2Tokenizer.Default"/>
+    /// when the folder has neither of them and no <c>tokenizer.json</c>. A partial tokenizer (one of the two files
+    /// without the other, or a <c>tokenizer.json</c> alone, which this library does not read) is an error rather than a
+    /// silent switch to GPT-2's vocabulary.
+    /// </summary>
     /// <param name="directory">The folder.</param>
     /// <returns>The tokenizer.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
-    /// <exception cref="ModelFormatException">The vocabulary or merges file is malformed.</exception>
-    /// <exception cref="IOException">A file exists but cannot be opened.</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="ModelFormatException">A tokenizer file is missing from its pair, not a regular file, larger than
+    /// 256 MiB, unreadable or malformed, or the folder has only <c>tokenizer.json</c>; the message names the file.</exception>
     public static Tokenizer LoadTokenizer(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        string vocabulary = Path.Combine(directory, VocabularyFileName);
-        string merges = Path.Combine(directory, MergesFileName);
-        if (!File.Exists(vocabulary) || !File.Exists(merges))
+        if (!Directory.Exists(directory))
         {
-            return Gpt2Tokenizer.Default;
+            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
         }
 
-        using var vocabularyStream = File.OpenRead(vocabulary);
-        using var mergesStream = File.OpenRead(merges);
+        string vocabulary = Path.Combine(directory, VocabularyFileName);
+        string merges = Path.Combine(directory, MergesFileName);
+        bool hasVocabulary = ModelFile.IsPresent(vocabulary), hasMerges = ModelFile.IsPresent(merges);
+        if (!hasVocabulary && !hasMerges)
+        {
+            string fast = Path.Combine(directory, FastTokenizerFileName);
+            return ModelFile.IsPresent(fast)
+                ? throw new ModelFormatException(fast, null,
+                    $"the folder has {FastTokenizerFileName} but no {VocabularyFileName} + {MergesFileName}; this library reads only the latter pair. "
+                    + $"Add them (Hugging Face's save_pretrained writes them for GPT-2), or remove {FastTokenizerFileName} to use the built-in GPT-2 tokenizer.")
+                : Gpt2Tokenizer.Default;
+        }
+
+        if (!hasVocabulary || !hasMerges)
+        {
+            var (missing, present) = hasVocabulary ? (merges, VocabularyFileName) : (vocabulary, MergesFileName);
+            throw new ModelFormatException(missing, null,
+                $"the folder has {present} but no {Path.GetFileName(missing)}; a BPE tokenizer needs both (remove {present} to use the built-in GPT-2 tokenizer).");
+        }
+
+        using var vocabularyStream = new MemoryStream(ModelFile.ReadAllBytes(vocabulary, ModelFile.MaxTokenizerBytes), writable: false);
+        using var mergesStream = new MemoryStream(ModelFile.ReadAllBytes(merges, ModelFile.MaxTokenizerBytes), writable: false);
         try
         {
             return CodeGenTokenizer.Create(vocabularyStream, mergesStream, false, false, false);
@@ -122,8 +139,8 @@ public sealed partial class Gpt2Pretrained : IDisposable
         catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or System.Text.Json.JsonException
             or IOException or KeyNotFoundException or IndexOutOfRangeException or OverflowException)
         {
-            // Microsoft.ML.Tokenizers reports a malformed merges.txt as an IOException; the files were opened above, so
-            // every exception here is about their content.
+            // Microsoft.ML.Tokenizers reports a malformed merges.txt as an IOException; the files were read into memory
+            // above, so every exception here is about their content.
             throw new ModelFormatException(vocabulary, null, $"the tokenizer files ({VocabularyFileName}, {MergesFileName}) could not be read: {ex.Message}", ex);
         }
     }
@@ -160,91 +177,12 @@ public sealed partial class Gpt2Pretrained : IDisposable
     private static string RequireFile(string directory, string name)
     {
         string path = Path.Combine(directory, name);
-        return File.Exists(path) ? path : throw new ModelFormatException(path, null, $"the folder has no {name}.");
+        if (!ModelFile.IsPresent(path))
+        {
+            throw new ModelFormatException(path, null, $"the folder has no {name}.");
+        }
+
+        ModelFile.RequireRegularFile(path);
+        return path;
     }
-
-    /// <summary>
-    /// Rejects a config.json whose sizes need more values than model.safetensors holds before the model's native
-    /// tensors are allocated, so a hostile <c>vocab_size</c> or <c>n_positions</c> cannot make a small folder allocate
-    /// gigabytes. The count is a lower bound (the weight matrices only), so a valid checkpoint always passes.
-    /// </summary>
-    private static void RequireEnoughStoredValues(Gpt2Config config, string weightsPath)
-    {
-        double d = config.HiddenSize, inner = config.EffectiveInnerSize;
-        double needed = (config.VocabularySize + (double)config.MaxPositions) * d
-            + config.LayerCount * ((4 * d * d) + (2 * d * inner))
-            + (config.TieWordEmbeddings ? 0 : config.VocabularySize * d);
-        double stored = 0;
-        foreach (var entry in SafeTensorsFile.ReadHeader(weightsPath, out _))
-        {
-            stored += entry.Shape.Aggregate(1.0, (product, size) => product * size);
-        }
-
-        if (needed > stored)
-        {
-            throw new ModelFormatException(weightsPath, null,
-                $"config.json describes a model with at least {needed:0} weights but the file stores only {stored:0} values (wrong config.json, or a truncated file).");
-        }
-    }
-
-    private static void CopyWeights(Gpt2Model model, string path)
-    {
-        var stored = SafeTensorsFile.ReadAll(path);
-        try
-        {
-            var expected = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
-            var byName = new Dictionary<string, (string StoredKey, Tensor Tensor)>(StringComparer.Ordinal);
-            foreach (var (key, tensor) in stored)
-            {
-                if (AttentionBuffer().IsMatch(key))
-                {
-                    continue; // the causal-mask buffers old checkpoints carry; the model builds its own mask
-                }
-
-                string name = key.StartsWith(Prefix, StringComparison.Ordinal) || key.StartsWith("lm_head.", StringComparison.Ordinal) ? key : Prefix + key;
-                if (name == HeadKey && model.Config.TieWordEmbeddings)
-                {
-                    continue; // tied: the head is wte, and Hugging Face writes the same values under both names
-                }
-
-                if (!expected.ContainsKey(name))
-                {
-                    throw new ModelFormatException(path, key, "unknown tensor: a GPT-2 model with this config.json has no such parameter.");
-                }
-
-                if (!byName.TryAdd(name, (key, tensor)))
-                {
-                    throw new ModelFormatException(path, key, $"the tensor is stored twice (as '{byName[name].StoredKey}' and '{key}').");
-                }
-            }
-
-            using var noGrad = no_grad();
-            foreach (var (name, parameter) in expected)
-            {
-                if (!byName.TryGetValue(name, out var found))
-                {
-                    throw new ModelFormatException(path, name, $"missing tensor (looked for '{name}' and '{name[Prefix.Length..]}').");
-                }
-
-                if (!found.Tensor.shape.SequenceEqual(parameter.shape))
-                {
-                    throw new ModelFormatException(path, found.StoredKey,
-                        $"has shape [{string.Join(", ", found.Tensor.shape)}] but config.json implies [{string.Join(", ", parameter.shape)}].");
-                }
-
-                using var converted = found.Tensor.to(parameter.dtype, parameter.device);
-                parameter.copy_(converted);
-            }
-        }
-        finally
-        {
-            foreach (var tensor in stored.Values)
-            {
-                tensor.Dispose();
-            }
-        }
-    }
-
-    [GeneratedRegex(@"^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$", RegexOptions.CultureInvariant)]
-    private static partial Regex AttentionBuffer();
 }

@@ -8,7 +8,11 @@ namespace LmHead.Extensions.Models;
 /// Reads and writes the safetensors format (8-byte little-endian header length, a JSON header
 /// <c>{name: {dtype, shape, data_offsets}}</c>, raw little-endian bytes). Every header field is checked against the
 /// file before a byte is read, so a truncated or hostile file raises <see cref="ModelFormatException"/>, never a crash
-/// or a huge allocation.
+/// or a huge allocation. The checks are those of the reference implementation (the <c>safetensors</c> Rust crate): the
+/// header is UTF-8 JSON starting with <c>{</c> (trailing spaces allowed), and the tensors' byte ranges, sorted, cover
+/// the data section exactly, from its first byte to the end of the file, with no hole and no overlap. So a header length
+/// that is off by any number of bytes, or bytes appended to the file, are errors instead of tensors read from the wrong
+/// place.
 /// </summary>
 internal static class SafeTensorsFile
 {
@@ -19,46 +23,91 @@ internal static class SafeTensorsFile
 
     internal static IReadOnlyList<Entry> ReadHeader(string path, out long dataStart)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = ModelFile.OpenRead(path);
         return ReadHeader(stream, path, out dataStart);
+    }
+
+    /// <summary>Opens a file and validates its header; the caller reads tensors with <see cref="ReadTensor"/> and disposes the stream.</summary>
+    internal static FileStream Open(string path, out IReadOnlyList<Entry> entries, out long dataStart)
+    {
+        var stream = ModelFile.OpenRead(path);
+        try
+        {
+            entries = ReadHeader(stream, path, out dataStart);
+            return stream;
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Reads every tensor into CPU tensors of the stored dtype; the caller owns them.</summary>
     internal static Dictionary<string, Tensor> ReadAll(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        var entries = ReadHeader(stream, path, out long dataStart);
+        using var stream = Open(path, out var entries, out long dataStart);
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
             foreach (var entry in entries)
             {
-                byte[] buffer = new byte[entry.End - entry.Begin];
-                stream.Position = dataStart + entry.Begin;
-                stream.ReadExactly(buffer);
-                var tensor = empty(entry.Shape, entry.DType);
-                if (buffer.Length > 0)
-                {
-                    tensor.bytes = buffer;
-                }
-
-                result.Add(entry.Name, tensor);
+                result.Add(entry.Name, ReadTensor(stream, path, dataStart, entry));
             }
         }
-        catch (Exception ex) when (ex is IOException or EndOfStreamException)
+        catch
         {
             foreach (var t in result.Values)
             {
                 t.Dispose();
             }
 
-            throw new ModelFormatException(path, null, $"the file could not be read completely: {ex.Message}", ex);
+            throw;
         }
 
         return result;
     }
 
+    /// <summary>
+    /// Reads one validated entry into a new CPU tensor of its stored dtype, straight into the tensor's memory (no
+    /// managed copy); the caller owns it.
+    /// </summary>
+    internal static Tensor ReadTensor(FileStream stream, string path, long dataStart, Entry entry)
+    {
+        var tensor = empty(entry.Shape, entry.DType);
+        try
+        {
+            long total = entry.End - entry.Begin;
+            if (total == 0)
+            {
+                return tensor;
+            }
+
+            // Tensor.bytes is a view of the tensor's own memory, so the file is read straight into it.
+            stream.Position = dataStart + entry.Begin;
+            stream.ReadExactly(tensor.bytes);
+            return tensor;
+        }
+        catch (IOException ex)
+        {
+            tensor.Dispose();
+            throw new ModelFormatException(path, entry.Name, $"the file could not be read completely (changed while loading?): {ex.Message}", ex);
+        }
+    }
+
     private static List<Entry> ReadHeader(FileStream stream, string path, out long dataStart)
+    {
+        try
+        {
+            return ReadHeaderUnchecked(stream, path, out dataStart);
+        }
+        catch (IOException ex)
+        {
+            throw ModelFile.CannotRead(path, ex);
+        }
+    }
+
+    private static List<Entry> ReadHeaderUnchecked(FileStream stream, string path, out long dataStart)
     {
         long fileLength = stream.Length;
         if (fileLength < 8)
@@ -85,6 +134,12 @@ internal static class SafeTensorsFile
             throw new ModelFormatException(path, null, "the header is not valid UTF-8 (a corrupt file, or a tensor name in another encoding).");
         }
 
+        if (header.Length == 0 || header[0] != (byte)'{')
+        {
+            throw new ModelFormatException(path, null,
+                $"the header must be a JSON object starting with '{{' right after the 8-byte length, but starts with {(header.Length == 0 ? "nothing (length 0)" : $"byte 0x{header[0]:X2}")} (a wrong header length, or not a safetensors file).");
+        }
+
         JsonDocument document;
         try
         {
@@ -99,7 +154,7 @@ internal static class SafeTensorsFile
         {
             try
             {
-                return ParseEntries(path, document, dataLength);
+                return ParseEntries(path, document, dataLength, (long)headerLength);
             }
             catch (InvalidOperationException ex)
             {
@@ -109,7 +164,7 @@ internal static class SafeTensorsFile
         }
     }
 
-    private static List<Entry> ParseEntries(string path, JsonDocument document, long dataLength)
+    private static List<Entry> ParseEntries(string path, JsonDocument document, long dataLength, long headerLength)
     {
         if (document.RootElement.ValueKind != JsonValueKind.Object)
         {
@@ -122,6 +177,7 @@ internal static class SafeTensorsFile
         {
             if (property.Name == "__metadata__")
             {
+                RequireStringMap(path, property);
                 continue;
             }
 
@@ -134,15 +190,43 @@ internal static class SafeTensorsFile
         }
 
         var ordered = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
-        for (int i = 1; i < ordered.Count; i++)
+        long covered = 0;
+        for (int i = 0; i < ordered.Count; i++)
         {
-            if (ordered[i].Begin < ordered[i - 1].End)
+            var entry = ordered[i];
+            if (entry.Begin < covered)
             {
-                throw new ModelFormatException(path, ordered[i].Name, $"its bytes overlap those of '{ordered[i - 1].Name}'.");
+                throw new ModelFormatException(path, entry.Name,
+                    $"data_offsets [{entry.Begin}, {entry.End}] overlap those of '{ordered[i - 1].Name}', which end at {covered}.");
             }
+
+            if (entry.Begin > covered)
+            {
+                string previous = i == 0 ? "the data section starts at 0" : $"'{ordered[i - 1].Name}' ends at {covered}";
+                throw new ModelFormatException(path, entry.Name,
+                    $"data_offsets [{entry.Begin}, {entry.End}] leave a hole: {previous}, so {entry.Begin - covered} bytes belong to no tensor (the tensors must cover the data contiguously).");
+            }
+
+            covered = entry.End;
+        }
+
+        if (covered != dataLength)
+        {
+            throw new ModelFormatException(path, null,
+                $"the tensors cover {covered} bytes but the data section (after the 8-byte length and the {headerLength}-byte header) is {dataLength} bytes: "
+                + $"{dataLength - covered} bytes belong to no tensor (a wrong header length, or bytes appended to the file).");
         }
 
         return ordered;
+    }
+
+    private static void RequireStringMap(string path, JsonProperty property)
+    {
+        if (property.Value.ValueKind != JsonValueKind.Object
+            || property.Value.EnumerateObject().Any(p => p.Value.ValueKind != JsonValueKind.String))
+        {
+            throw new ModelFormatException(path, property.Name, "the metadata must be a JSON object of strings.");
+        }
     }
 
     private static Entry ParseEntry(string path, JsonProperty property, long dataLength)

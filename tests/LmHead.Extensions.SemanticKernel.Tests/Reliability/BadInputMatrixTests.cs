@@ -85,6 +85,22 @@ public sealed class BadInputMatrixTests
             RA("LmHeadChatClient.GetResponseAsync", "Seed -1", typeof(ArgumentOutOfRangeException), "seed", () => client.GetResponseAsync(hello, new ChatOptions { Seed = -1 })),
             RA("LmHeadChatClient.GetResponseAsync", "an unknown additional property", typeof(NotSupportedException), "frobnicate",
                 () => client.GetResponseAsync(hello, new ChatOptions { AdditionalProperties = new() { ["frobnicate"] = 1 } })),
+            RA("LmHeadChatClient.GetResponseAsync", "a null message", typeof(ArgumentException), "messages[1] is null",
+                () => client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hello"), null!])),
+            RA("LmHeadChatClient.GetStreamingResponseAsync", "a null message", typeof(ArgumentException), "messages[0] is null", async () =>
+            {
+                await foreach (var update in client.GetStreamingResponseAsync([null!]))
+                {
+                }
+            }),
+            RA("LmHeadChatClient.GetResponseAsync", "a null content item", typeof(ArgumentException), "messages[0].Contents[1] is null",
+                () => client.GetResponseAsync([new ChatMessage(ChatRole.User, [new Microsoft.Extensions.AI.TextContent("Hello"), null!])])),
+            RA("LmHeadChatClient.GetResponseAsync", "a message with null text", null, "renders as an empty turn",
+                () => client.GetResponseAsync([new ChatMessage(ChatRole.User, (string?)null)], new ChatOptions { MaxOutputTokens = 2, Seed = 1 })),
+            RA("LmHeadChatClient.GetResponseAsync", "a null stop sequence", typeof(ArgumentException), "stop_sequences",
+                () => client.GetResponseAsync(hello, new ChatOptions { StopSequences = [null!] })),
+            RA("LmHeadChatClient.GetResponseAsync", "a null additional property value", null, "leaves the setting at its default",
+                () => client.GetResponseAsync(hello, new ChatOptions { MaxOutputTokens = 2, Seed = 1, AdditionalProperties = new() { ["min_p"] = null } })),
             RA("LmHeadChatClient.GetResponseAsync", "image content", typeof(NotSupportedException), "text only",
                 () => client.GetResponseAsync([new ChatMessage(ChatRole.User, [new DataContent(new byte[] { 1 }, "image/png")])])),
             RA("LmHeadChatClient.GetResponseAsync", "conversation longer than n_positions", typeof(ArgumentException), "n_positions = 256",

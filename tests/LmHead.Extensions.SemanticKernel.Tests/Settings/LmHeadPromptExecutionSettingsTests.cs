@@ -10,7 +10,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
 {
     private static LmHeadPromptExecutionSettings Everything() => new(new GenerationOptions
     {
-        MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true,
+        MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true, AllowSpecialTokensInPrompt = true,
         Decoding = new()
         {
             Temperature = 0.5f, TopK = 7, Seed = 3, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,

@@ -235,6 +235,130 @@ public sealed class Gpt2PretrainedTests
     }
 
     [TestMethod]
+    [DataRow("wrong shape")]
+    [DataRow("transposed")]
+    [DataRow("other values")]
+    [DataRow("NaN")]
+    public void ThrowsNamingTheHeadWhenATiedModelStoresAMalformedLmHead(string variant)
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 24);
+        Rewrite(folder, t =>
+        {
+            var wte = t["transformer.wte.weight"];
+            float[] values = (float[])wte.Data.Clone();
+            long[] shape = variant switch
+            {
+                "wrong shape" => [300, 31],
+                "transposed" => [32, 300],
+                _ => wte.Shape,
+            };
+            if (variant == "wrong shape")
+            {
+                values = values[..(300 * 31)];
+            }
+            else if (variant == "other values")
+            {
+                values[1234] += 1e-3f;
+            }
+            else if (variant == "NaN")
+            {
+                values[5] = float.NaN;
+            }
+
+            t["lm_head.weight"] = new(shape, values);
+        });
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
+
+        Assert.AreEqual("lm_head.weight", ex.Key);
+        Assert.Contains("transformer.wte.weight", ex.Message);
+    }
+
+    [TestMethod]
+    public void ThrowsAReadableMessageWhenAnUntiedModelHasNoHead()
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(tied: false), seed: 25);
+        // An attention-mask buffer as large as the head keeps the stored value count up, so the check that the file
+        // holds enough values for config.json passes and the missing tensor itself is reported.
+        Rewrite(folder, t =>
+        {
+            t["h.0.attn.bias"] = t["lm_head.weight"] with { Shape = [1, 1, 300, 32] };
+            t.Remove("lm_head.weight");
+        });
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
+
+        Assert.AreEqual("lm_head.weight", ex.Key);
+        Assert.Contains("tie_word_embeddings", ex.Message);
+        Assert.DoesNotContain("'ht'", ex.Message);
+    }
+
+    [TestMethod]
+    [DataRow(float.NaN)]
+    [DataRow(float.PositiveInfinity)]
+    public void ThrowsNamingTheTensorWhenAWeightIsNotFinite(float value)
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 26);
+        Rewrite(folder, t => t["transformer.h.1.mlp.c_fc.weight"].Data[17] = value);
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
+
+        Assert.AreEqual("transformer.h.1.mlp.c_fc.weight", ex.Key);
+        Assert.Contains("1 NaN or infinite", ex.Message);
+    }
+
+    [TestMethod]
+    public void ThrowsWhenAValueOverflowsTheComputeDtype()
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 27);
+        Rewrite(folder, t => t["transformer.h.0.ln_1.bias"].Data[3] = 1e6f);
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder, ScalarType.Float16));
+
+        Assert.AreEqual("transformer.h.0.ln_1.bias", ex.Key);
+        Assert.Contains("Float16", ex.Message);
+    }
+
+    [TestMethod]
+    [DataRow("vocab.json", "merges.txt")]
+    [DataRow("merges.txt", "vocab.json")]
+    [DataRow("tokenizer.json", "tokenizer.json")]
+    [DataRow("vocab.json", "merges.txt", "merges.txt")]
+    public void APartialTokenizerIsAnErrorNamingTheMissingFileInsteadOfTheBuiltInTokenizer(string present, string named, string? asDirectory = null)
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 28);
+        File.WriteAllText(Path.Combine(folder, present), present.EndsWith(".txt", StringComparison.Ordinal) ? "#version: 0.2\nh e\n" : "{\"h\": 0, \"e\": 1, \"he\": 2}");
+        if (asDirectory is not null)
+        {
+            Directory.CreateDirectory(Path.Combine(folder, asDirectory));
+        }
+
+        var load = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.Load(folder));
+        var tokenizer = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadTokenizer(folder));
+
+        Assert.AreEqual(Path.Combine(folder, named), load.FilePath);
+        Assert.AreEqual(Path.Combine(folder, named), tokenizer.FilePath);
+        Assert.Contains(asDirectory is null ? named : "directory", load.Message);
+        Assert.ThrowsExactly<DirectoryNotFoundException>(() => Gpt2Pretrained.LoadTokenizer(Path.Combine(folder, "nope")));
+    }
+
+    [TestMethod]
+    public void ThrowsWhenConfigJsonIsNotUtf8()
+    {
+        string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 29);
+        string config = Path.Combine(folder, "config.json");
+        byte[] bytes = File.ReadAllBytes(config);
+        int at = Array.IndexOf(bytes, (byte)'g'); // inside "gpt2" or "gelu_new": a string the old reader decoded to U+FFFD
+        bytes[at] = 0xFF;
+        File.WriteAllBytes(config, bytes);
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => Gpt2Pretrained.LoadModel(folder));
+
+        Assert.AreEqual(config, ex.FilePath);
+        Assert.Contains("UTF-8", ex.Message);
+    }
+
+    [TestMethod]
     public void UsesTheFoldersVocabularyAndMergesWhenPresentElseTheBuiltInTokenizer()
     {
         string folder = TinyGpt2.CreateFolder(TinyGpt2.Config(), seed: 22);

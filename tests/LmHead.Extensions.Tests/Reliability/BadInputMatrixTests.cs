@@ -169,7 +169,7 @@ public sealed class BadInputMatrixTests
             R("Gpt2Config.FromJson", "n_head not dividing n_embd", typeof(ArgumentException), "divisible", () => Gpt2Config.FromJson("{\"n_embd\": 10, \"n_head\": 3}")),
             R("Gpt2Config.FromJson", "eos_token_id ≥ vocab_size", typeof(ArgumentException), "eos_token_id", () => Gpt2Config.FromJson("{\"vocab_size\": 10, \"bos_token_id\": 1, \"eos_token_id\": 10}")),
             R("Gpt2Config.FromJson", "NaN epsilon (\"NaN\")", typeof(JsonException), "layer_norm_epsilon", () => Gpt2Config.FromJson("{\"layer_norm_epsilon\": \"NaN\"}")),
-            R("Gpt2Config.Load", "missing file", typeof(FileNotFoundException), "", () => Gpt2Config.Load(Path.Combine(folder, "nope.json"))),
+            R("Gpt2Config.Load", "missing file", typeof(ModelFormatException), "does not exist", () => Gpt2Config.Load(Path.Combine(folder, "nope.json"))),
             R("Gpt2Pretrained.Load", "null", typeof(ArgumentNullException), "directory", () => Gpt2Pretrained.Load(null!)),
             R("Gpt2Pretrained.Load", "empty path / missing folder", typeof(DirectoryNotFoundException), "does not exist", () => Gpt2Pretrained.Load("")),
             R("Gpt2Pretrained.Load", "folder without config.json", typeof(ModelFormatException), "has no config.json", () => Gpt2Pretrained.Load(TinyGpt2.NewFolder())),

@@ -103,6 +103,70 @@ public sealed class CancellationAndDisposalTests
     }
 
     [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task WithManyStreamsInFlightEachProducesAtMostOneTokenAfterDisposeReturns()
+    {
+        // 32 long streams (none can end by itself before the model is gone). Disposal is expressed in steps, not time:
+        // once Dispose has returned, a stream may still deliver the token of a step that had already finished, and
+        // then fails with ObjectDisposedException; none finishes normally.
+        string folder = TinyGpt2.CreateFolder(LongContextConfig(), seed: 5);
+        var pretrained = Gpt2Pretrained.Load(folder);
+        var generator = new TextGenerator(pretrained);
+        const int requests = 32;
+        const int maxNewTokens = 2000;
+        using var started = new CountdownEvent(requests);
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var enoughTokens = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int totalTokens = 0;
+        int disposeReturned = 0;
+        var afterDispose = new int[requests];
+        var received = new int[requests];
+        var tasks = Enumerable.Range(0, requests).Select(i => Task.Run(async () =>
+        {
+            bool first = true;
+            await foreach (var chunk in generator.GenerateStreamingAsync("Stream " + i, new GenerationOptions { MaxNewTokens = maxNewTokens, Decoding = new() { Seed = (ulong)i } }))
+            {
+                received[i]++;
+                if (Volatile.Read(ref disposeReturned) == 1)
+                {
+                    afterDispose[i]++;
+                }
+
+                if (Interlocked.Increment(ref totalTokens) == 4 * requests)
+                {
+                    enoughTokens.TrySetResult();
+                }
+
+                if (first)
+                {
+                    first = false;
+                    started.Signal();
+                    await go.Task;
+                }
+            }
+        })).ToArray();
+        Assert.IsTrue(started.Wait(Deadline), "the requests did not start");
+        go.SetResult();
+        await enoughTokens.Task.WaitAsync(Deadline);
+
+        pretrained.Dispose();
+        Volatile.Write(ref disposeReturned, 1);
+
+        int disposedFailures = 0;
+        for (int i = 0; i < requests; i++)
+        {
+            var ex = await Assert.ThrowsAsync<ObjectDisposedException>(() => tasks[i].WaitAsync(Deadline), $"stream {i} after {received[i]} tokens");
+            Assert.Contains("disposed", ex.Message);
+            disposedFailures++;
+            Assert.IsLessThanOrEqualTo(1, afterDispose[i], $"stream {i} produced {afterDispose[i]} tokens after Dispose returned");
+            Assert.IsLessThan(maxNewTokens, received[i], $"stream {i} finished");
+        }
+
+        Assert.AreEqual(requests, disposedFailures);
+        Assert.IsTrue(pretrained.Model.IsDisposed);
+    }
+
+    [TestMethod]
     public void EveryModelCallAfterDisposeThrowsObjectDisposedException()
     {
         var model = new Gpt2Model(TinyGpt2.Config());

@@ -99,6 +99,8 @@ public sealed class ModelFolderFuzzTests
                 throw;
             }
 
+            Assert.IsFalse(outcome == "ok" && kind.StartsWith(MustReject, StringComparison.Ordinal),
+                $"case {i} ({kind}, seed {Seed + i}) loaded a file that misplaces its tensor bytes");
             long limit = (4 * (long)(newConfig.Length + newWeights.Length)) + (4 << 20);
             Assert.IsLessThan(limit, allocated, $"case {i} ({kind}) allocated {allocated} managed bytes for a {newConfig.Length + newWeights.Length}-byte folder");
             worstAllocation = Math.Max(worstAllocation, allocated);
@@ -125,6 +127,164 @@ public sealed class ModelFolderFuzzTests
     }
 
     /// <summary>
+    /// Every file the loader reads, replaced by something that is not a readable regular file. Each must be a
+    /// <see cref="ModelFormatException"/> naming that file, within the timeout (a FIFO blocks in open and /dev/zero reads
+    /// forever if the loader opens them). Links to a valid copy of the file still load.
+    /// </summary>
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    [DataRow(Gpt2Pretrained.ConfigFileName)]
+    [DataRow(Gpt2Pretrained.WeightsFileName)]
+    [DataRow(Gpt2Pretrained.VocabularyFileName)]
+    [DataRow(Gpt2Pretrained.MergesFileName)]
+    public void EveryFileThatIsNotARegularFileIsAModelFormatExceptionWithoutHanging(string fileName)
+    {
+        Assert.IsFalse(OperatingSystem.IsWindows(), "FIFOs, /dev/zero and POSIX links are Unix cases.");
+        string valid = TinyGpt2.CreateFolder(TinyGpt2.Config(vocabularySize: 8), seed: 30);
+        File.WriteAllText(Path.Combine(valid, Gpt2Pretrained.VocabularyFileName), TokenizerVocabulary);
+        File.WriteAllText(Path.Combine(valid, Gpt2Pretrained.MergesFileName), TokenizerMerges);
+        var failures = new List<string>();
+        foreach (var (kind, expected) in HostileEntries(fileName))
+        {
+            string folder = TinyGpt2.NewFolder();
+            foreach (var file in Directory.GetFiles(valid))
+            {
+                File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            }
+
+            string path = Path.Combine(folder, fileName);
+            string fifo = MakeHostile(kind, path, Path.Combine(valid, fileName));
+            var load = Task.Run(() => Gpt2Pretrained.Load(folder).Dispose());
+            bool finished = Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(20))).Result == load || Unblock(fifo, load);
+            if (!finished)
+            {
+                failures.Add($"{fileName} as {kind}: did not finish within 20 s");
+            }
+            else if (expected is null)
+            {
+                if (load.IsFaulted)
+                {
+                    failures.Add($"{fileName} as {kind}: should load, threw {load.Exception!.InnerException}");
+                }
+            }
+            else if (load.Exception?.InnerException is not ModelFormatException ex)
+            {
+                failures.Add($"{fileName} as {kind}: expected ModelFormatException, got {(load.IsFaulted ? load.Exception!.InnerException!.GetType().Name + ": " + load.Exception.InnerException.Message : "a loaded model")}");
+            }
+            else if (ex.FilePath != path || !ex.Message.Contains(expected, StringComparison.Ordinal))
+            {
+                failures.Add($"{fileName} as {kind}: expected FilePath {path} and '{expected}' in the message, got {ex.FilePath}: {ex.Message}");
+            }
+            else
+            {
+                TestContext.WriteLine($"{fileName} as {kind}: {ex.Message}");
+            }
+        }
+
+        Assert.IsEmpty(failures, string.Join("\n", failures));
+    }
+
+    private const string TokenizerVocabulary = "{\"h\": 0, \"e\": 1, \"l\": 2, \"o\": 3, \"he\": 4, \"ll\": 5, \"hell\": 6, \"<|endoftext|>\": 7}";
+    private const string TokenizerMerges = "#version: 0.2\nh e\nl l\nhe ll\n";
+
+    /// <summary>The hostile replacements for a file and the message fragment each must give (null: must load).</summary>
+    private static IEnumerable<(string Kind, string? Expected)> HostileEntries(string fileName)
+    {
+        yield return ("fifo", "named pipe");
+        yield return ("link to fifo", "named pipe");
+        yield return ("link to /dev/zero", "character device");
+        yield return ("dangling link", "symbolic link");
+        yield return ("link loop", "symbolic link");
+        yield return ("directory", "directory");
+        yield return ("link to a directory", "directory");
+        yield return ("relative link to a valid copy", null);
+        yield return ("link chain to a valid copy", null);
+        if (fileName != Gpt2Pretrained.WeightsFileName)
+        {
+            yield return ("empty", "empty");
+            yield return ("sparse file past the size cap", "at most");
+        }
+    }
+
+    private static string MakeHostile(string kind, string path, string validCopy)
+    {
+        File.Delete(path);
+        string dir = Path.GetDirectoryName(path)!;
+        string fifo = Path.Combine(dir, "pipe");
+        switch (kind)
+        {
+            case "fifo":
+                MakeFifo(path);
+                return path;
+            case "link to fifo":
+                MakeFifo(fifo);
+                File.CreateSymbolicLink(path, "pipe");
+                return fifo;
+            case "link to /dev/zero":
+                File.CreateSymbolicLink(path, "/dev/zero");
+                break;
+            case "dangling link":
+                File.CreateSymbolicLink(path, Path.Combine(dir, "nowhere"));
+                break;
+            case "link loop":
+                File.CreateSymbolicLink(path, Path.Combine(dir, "loop-b"));
+                File.CreateSymbolicLink(Path.Combine(dir, "loop-b"), path);
+                break;
+            case "directory":
+                Directory.CreateDirectory(path);
+                break;
+            case "link to a directory":
+                Directory.CreateDirectory(Path.Combine(dir, "sub"));
+                File.CreateSymbolicLink(path, "sub");
+                break;
+            case "relative link to a valid copy":
+                File.Copy(validCopy, Path.Combine(dir, "real"));
+                File.CreateSymbolicLink(path, "real");
+                break;
+            case "link chain to a valid copy":
+                File.CreateSymbolicLink(Path.Combine(dir, "hop"), validCopy);
+                File.CreateSymbolicLink(path, Path.Combine(dir, "hop"));
+                break;
+            case "empty":
+                File.WriteAllBytes(path, []);
+                break;
+            case "sparse file past the size cap":
+                using (var stream = File.Create(path))
+                {
+                    stream.WriteByte((byte)'{');
+                    stream.SetLength(1L << 30); // sparse: no disk space, 1 GiB of zeros past the cap
+                }
+
+                break;
+            default:
+                throw new ArgumentException(kind, nameof(kind));
+        }
+
+        return fifo;
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var mkfifo = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false })!;
+        Assert.IsTrue(mkfifo.WaitForExit(10_000) && mkfifo.ExitCode == 0, "mkfifo failed");
+    }
+
+    /// <summary>A load blocked opening a FIFO is released by opening the other end, so a failing test does not leave a thread stuck.</summary>
+    private static bool Unblock(string fifo, Task load)
+    {
+        if (File.Exists(fifo))
+        {
+            _ = Task.Run(() =>
+            {
+                using var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write);
+            });
+            Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(5))).Wait();
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// TorchSharp counts a <c>Parameter</c> made from a tensor twice in <c>Tensor.TotalCount</c> and uncounts it once on
     /// disposal (the tensor's handle moves into the parameter), so every model constructed, even one disposed at once,
     /// leaves the count one higher per parameter; the native memory itself is freed. A load that got as far as
@@ -145,7 +305,7 @@ public sealed class ModelFolderFuzzTests
 
     private static (string Kind, byte[] Config, byte[] Weights) Mutate(Random random, byte[] config, byte[] weights)
     {
-        int choice = random.Next(20);
+        int choice = random.Next(24);
         return choice switch
         {
             0 => ("config truncated", config[..random.Next(config.Length)], weights),
@@ -172,8 +332,94 @@ public sealed class ModelFolderFuzzTests
             16 => ("weights byte flips", config, FlipBytes(random, weights)),
             17 => ("weights header byte flips", config, FlipHeaderBytes(random, weights)),
             18 => ("weights key renamed or removed", config, MutateEntry(random, weights, "key")),
-            _ => ("both", FlipBytes(random, config), FlipHeaderBytes(random, weights)),
+            19 => ("both", FlipBytes(random, config), FlipHeaderBytes(random, weights)),
+            20 => (MustReject + "weights header length off by a few bytes", config, WithHeaderLength(weights, (ulong)(ReadHeaderLength(weights) + NonZero(random, 64)))),
+            21 => (MustReject + "weights trailing bytes", config, [.. weights, .. Garbage(random)]),
+            22 => (MustReject + "weights hole between tensors", config, InsertHole(random, weights)),
+            _ => MalformedTiedHead(random, config, weights),
         };
+    }
+
+    /// <summary>Mutations after which the data no longer sits where the header says: loading one is a silent wrong answer.</summary>
+    private const string MustReject = "strict: ";
+
+    private static int NonZero(Random random, int range) => (random.Next(2) == 0 ? -1 : 1) * random.Next(1, range + 1);
+
+    /// <summary>1-64 bytes, often spaces or zeros (which a JSON parser or a float reader would not notice).</summary>
+    private static byte[] Garbage(Random random)
+    {
+        byte[] bytes = new byte[random.Next(1, 65)];
+        int style = random.Next(3);
+        if (style == 2)
+        {
+            random.NextBytes(bytes);
+        }
+        else
+        {
+            bytes.AsSpan().Fill(style == 0 ? (byte)' ' : (byte)0);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Moves one tensor (and everything after it) later in the data section, leaving unclaimed bytes before it.</summary>
+    private static byte[] InsertHole(Random random, byte[] weights)
+    {
+        var (header, data) = Split(weights);
+        var tensors = header.Where(p => p.Key != "__metadata__")
+            .Select(p => (Name: p.Key, Begin: p.Value!["data_offsets"]![0]!.GetValue<long>(), End: p.Value["data_offsets"]![1]!.GetValue<long>()))
+            .OrderBy(t => t.Begin).ToList();
+        long at = tensors[random.Next(tensors.Count)].Begin;
+        byte[] gap = Garbage(random);
+        foreach (var (name, begin, end) in tensors.Where(t => t.Begin >= at))
+        {
+            header[name]!["data_offsets"] = new JsonArray(begin + gap.Length, end + gap.Length);
+        }
+
+        return Join(Encoding.UTF8.GetBytes(header.ToJsonString()), [.. data[..(int)at], .. gap, .. data[(int)at..]]);
+    }
+
+    /// <summary>A tied model given an extra lm_head.weight: wte itself (loads), or one of the wrong shape or values (rejected).</summary>
+    private static (string Kind, byte[] Config, byte[] Weights) MalformedTiedHead(Random random, byte[] config, byte[] weights)
+    {
+        var (header, data) = Split(weights);
+        var wte = header["transformer.wte.weight"]!;
+        long begin = wte["data_offsets"]![0]!.GetValue<long>(), end = wte["data_offsets"]![1]!.GetValue<long>();
+        byte[] head = data[(int)begin..(int)end];
+        long[] shape = [.. wte["shape"]!.AsArray().Select(n => n!.GetValue<long>())];
+        int variant = random.Next(4);
+        string kind = variant switch
+        {
+            0 => "tied head equal to wte",
+            1 => MustReject + "tied head of the wrong shape",
+            2 => MustReject + "tied head with other values",
+            _ => MustReject + "tied head cut short",
+        };
+        if (variant == 1)
+        {
+            (shape[0], shape[1]) = (shape[1], shape[0]);
+            if (shape[0] == shape[1])
+            {
+                shape = [shape[0] * shape[1]];
+            }
+        }
+        else if (variant == 2)
+        {
+            head[random.Next(head.Length / 4) * 4] ^= 0x01; // the lowest mantissa bit of one value
+        }
+        else if (variant == 3)
+        {
+            shape[0] -= 1;
+            head = head[..^(int)(4 * shape[1])];
+        }
+
+        header["lm_head.weight"] = new JsonObject
+        {
+            ["dtype"] = "F32",
+            ["shape"] = new JsonArray([.. shape.Select(d => (JsonNode)d)]),
+            ["data_offsets"] = new JsonArray(data.Length, data.Length + head.Length),
+        };
+        return (kind, config, Join(Encoding.UTF8.GetBytes(header.ToJsonString()), [.. data, .. head]));
     }
 
     private static byte[] FlipBytes(Random random, byte[] bytes)

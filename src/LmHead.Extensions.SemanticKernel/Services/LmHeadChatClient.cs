@@ -127,7 +127,7 @@ public sealed class LmHeadChatClient : IChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var generationOptions = ToGenerationOptions(options);
+        var generationOptions = LmHeadPromptExecutionSettings.WithPipeline(ToGenerationOptions(options), Pipeline);
         string prompt = ChatPromptFormat.Render(messages, options?.Instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
@@ -208,6 +208,13 @@ public sealed class LmHeadChatClient : IChatClient
 
     /// <summary>Whether <see cref="LmHeadSettingNames.HarmlessOpenAiSettings"/> in additional properties or Semantic Kernel settings are skipped instead of rejected.</summary>
     public bool IgnoreHarmlessOpenAiSettings { get; init; }
+
+    /// <summary>
+    /// A fixed decoding pipeline that decides every token (for example an ML.NET chain's, from <c>ToDecodingPipeline()</c>),
+    /// or <see langword="null"/> to build one per request from the <see cref="ChatOptions"/>; with a pipeline, a decoding
+    /// option in the request is an error.
+    /// </summary>
+    public DecodingPipeline? Pipeline { get; init; }
 
     private GenerationOptions ToGenerationOptions(ChatOptions? options)
     {

@@ -129,6 +129,28 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
         }
     }
 
+    /// <summary>Fixes the request's decoding to <paramref name="pipeline"/> (a service's served chain), rejecting decoding settings.</summary>
+    /// <exception cref="ArgumentException">The request sets a decoding option while the service's pipeline decides every token.</exception>
+    internal static GenerationOptions WithPipeline(GenerationOptions options, Decoding.DecodingPipeline? pipeline)
+    {
+        if (pipeline is null)
+        {
+            return options;
+        }
+
+        var fixedOptions = options with { Pipeline = pipeline };
+        try
+        {
+            _ = fixedOptions.BuildPipeline();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ArgumentException(ex.Message, nameof(options), ex);
+        }
+
+        return fixedOptions;
+    }
+
     /// <summary>The options for a request, with <paramref name="extraStopSequences"/> (a chat format's turn marker) added.</summary>
     internal GenerationOptions ToGenerationOptions(IEnumerable<string>? extraStopSequences = null) => extraStopSequences is null
         ? Options

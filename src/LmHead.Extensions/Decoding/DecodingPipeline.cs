@@ -32,9 +32,11 @@ public sealed class DecodingPipeline
     /// <summary>The CPU fast path's plan, or <see langword="null"/> when the pipeline always uses the tensors.</summary>
     internal CpuSamplingPlan? CpuPlan => _cpuPlan;
 
-    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, bool scaleBeforeTopK, ulong? seed, int candidateCount)
+    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, bool scaleBeforeTopK, ulong? seed, int candidateCount, bool drawsKeyedByStep = false)
     {
         _stages = stages;
+        Seed = seed;
+        DrawsKeyedByStep = drawsKeyedByStep && seed is not null;
         Options = options;
         _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options, scaleBeforeTopK);
         _sampler = new MultinomialSampler(seed: seed);
@@ -64,6 +66,17 @@ public sealed class DecodingPipeline
     /// stage or an order the options cannot describe. The CPU fast path is chosen from them.
     /// </summary>
     public DecodingOptions? Options { get; }
+
+    /// <summary>The seed of the pipeline's own sampler, or <see langword="null"/> when it was not seeded.</summary>
+    public ulong? Seed { get; }
+
+    /// <summary>
+    /// Whether a generation draws step t from <see cref="SamplingRandom.ForStream"/>(<see cref="Seed"/>, t) instead of
+    /// one sequential stream: the scheme of ML.NET's <c>SampleNextToken</c> with the step index as the stream key, so a
+    /// chain served for generation draws exactly what it draws row by row. Set by
+    /// <see cref="DecodingPipelineBuilder.UseStepKeyedSeed"/>.
+    /// </summary>
+    public bool DrawsKeyedByStep { get; }
 
     /// <summary>The stages, in the order they run.</summary>
     public IReadOnlyList<ILogitsStage> Stages => _stages;

@@ -22,6 +22,7 @@ public sealed class DecodingPipelineBuilder
     private DecodingOptions? _options = new() { Temperature = 1f, TopK = null };
     private int _lastOrder = -1;
     private bool _scaleBeforeTopK = true;
+    private bool _drawsKeyedByStep;
 
     /// <summary>Starts a builder with no stages.</summary>
     public DecodingPipelineBuilder()
@@ -166,6 +167,19 @@ public sealed class DecodingPipelineBuilder
         return this;
     }
 
+    /// <summary>
+    /// Seeds the pipeline so that a generation draws step t from <c>SamplingRandom.ForStream(seed, t)</c>, as ML.NET's
+    /// <c>SampleNextToken</c> draws a row whose stream key is t (see <see cref="DecodingPipeline.DrawsKeyedByStep"/>).
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    /// <returns>This builder.</returns>
+    public DecodingPipelineBuilder UseStepKeyedSeed(ulong seed)
+    {
+        UseSeed(seed);
+        _drawsKeyedByStep = true;
+        return this;
+    }
+
     /// <summary>Sets how many top candidates each <see cref="NextTokenResult"/> reports.</summary>
     /// <param name="count">A number from 0 upward.</param>
     /// <returns>This builder.</returns>
@@ -183,5 +197,5 @@ public sealed class DecodingPipelineBuilder
 
     /// <summary>Builds the pipeline.</summary>
     /// <returns>A pipeline running the stages added so far.</returns>
-    public DecodingPipeline Build() => new([.. _stages], _options, _scaleBeforeTopK, _seed, _candidateCount);
+    public DecodingPipeline Build() => new([.. _stages], _options, _scaleBeforeTopK, _seed, _candidateCount, _drawsKeyedByStep);
 }

@@ -106,15 +106,45 @@ public sealed record GenerationOptions
         other is not null && _maxNewTokens == other._maxNewTokens && _stopSequences.SequenceEqual(other._stopSequences)
         && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
         && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && AllowSpecialTokensInPrompt == other.AllowSpecialTokensInPrompt
-        && _decoding.Equals(other._decoding);
+        && _decoding.Equals(other._decoding) && ReferenceEquals(Pipeline, other.Pipeline);
 
     /// <summary>A hash consistent with <see cref="Equals(GenerationOptions?)"/>.</summary>
     /// <returns>The hash.</returns>
     public override int GetHashCode() =>
         HashCode.Combine(_maxNewTokens, _stopSequences.Count, IncludeLogProbabilities, _topLogProbabilities, IncludeRawLogProbabilities, _decoding);
 
-    /// <summary>Builds the decoding pipeline <see cref="Decoding"/> describes (see <see cref="DecodingPipeline.Create"/>).</summary>
-    /// <param name="candidateCount">How many candidates each decision reports.</param>
-    /// <returns>A new pipeline.</returns>
-    public DecodingPipeline BuildPipeline(int candidateCount = 0) => DecodingPipeline.Create(Decoding, candidateCount);
+    /// <summary>
+    /// A fixed pipeline that decides every token instead of one built from <see cref="Decoding"/>: a pipeline composed
+    /// by hand, or an ML.NET chain's (<c>ToDecodingPipeline()</c> in LmHead.Extensions.ML). Its seed seeds the request.
+    /// <see cref="Decoding"/> must then stay at its default, so no option is silently ignored.
+    /// </summary>
+    [JsonIgnore]
+    public DecodingPipeline? Pipeline { get; init; }
+
+    /// <summary>The pipeline a request runs: <see cref="Pipeline"/>, or the one <see cref="Decoding"/> describes (see <see cref="DecodingPipeline.Create"/>).</summary>
+    /// <param name="candidateCount">How many candidates each decision reports (for a pipeline built from <see cref="Decoding"/>).</param>
+    /// <returns>The pipeline.</returns>
+    /// <exception cref="InvalidOperationException"><see cref="Pipeline"/> is set and <see cref="Decoding"/> is not the default.</exception>
+    public DecodingPipeline BuildPipeline(int candidateCount = 0)
+    {
+        if (Pipeline is null)
+        {
+            return DecodingPipeline.Create(Decoding, candidateCount);
+        }
+
+        if (!Decoding.Equals(DecodingOptions.Default))
+        {
+            throw new InvalidOperationException(
+                $"The request sets decoding options ({DescribeChanges(Decoding)}), but its decoding is fixed by {nameof(Pipeline)} (for example a served ML.NET chain); leave them unset.");
+        }
+
+        return Pipeline;
+    }
+
+    private static string DescribeChanges(DecodingOptions decoding)
+    {
+        var set = GenerationOptionsJson.Write(new GenerationOptions { Decoding = decoding });
+        var defaults = GenerationOptionsJson.Write(new GenerationOptions());
+        return string.Join(", ", GenerationOptionsJson.DecodingKeys.Where(k => !System.Text.Json.Nodes.JsonNode.DeepEquals(set[k], defaults[k])));
+    }
 }

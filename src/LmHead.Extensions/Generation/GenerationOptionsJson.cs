@@ -16,6 +16,7 @@ public static class GenerationOptionsJson
     private static readonly JsonSerializerOptions s_options = new(JsonSerializerDefaults.Web)
     {
         TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+        Converters = { new LenientBooleanJsonConverter() },
     };
 
     private static readonly string[] s_decodingKeys = KeysOf(typeof(DecodingOptions));

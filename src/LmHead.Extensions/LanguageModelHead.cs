@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 using static TorchSharp.torch;
 
@@ -23,11 +24,12 @@ public static class LanguageModelHead
     /// <returns>Probabilities <c>[V]</c> or <c>[B, V]</c>; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> or <paramref name="k"/> is out of range.</exception>
-    /// <exception cref="ArgumentException"><paramref name="vector"/> does not match the model's hidden size.</exception>
+    /// <exception cref="ArgumentException"><paramref name="vector"/> is not floating point or does not match the model's hidden size.</exception>
     public static Tensor ComputeProbabilities(IHasOutputEmbeddings model, Tensor vector,
         float temperature = DecodingDefaults.Temperature, int k = DecodingDefaults.TopK)
     {
         ArgumentNullException.ThrowIfNull(model);
+        RequireFloatingPoint(vector);
         using var projector = model.GetOutputEmbeddings();
         return ComputeProbabilities(projector, vector, temperature, k);
     }
@@ -40,11 +42,12 @@ public static class LanguageModelHead
     /// <returns>Probabilities <c>[V]</c> or <c>[B, V]</c>; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> or <paramref name="k"/> is out of range.</exception>
-    /// <exception cref="ArgumentException"><paramref name="vector"/> does not match the projector's hidden size.</exception>
+    /// <exception cref="ArgumentException"><paramref name="vector"/> is not floating point or does not match the projector's hidden size.</exception>
     public static Tensor ComputeProbabilities(LogitsProjector projector, Tensor vector,
         float temperature = DecodingDefaults.Temperature, int k = DecodingDefaults.TopK)
     {
         ArgumentNullException.ThrowIfNull(projector);
+        RequireFloatingPoint(vector);
         var pipeline = new DecodingPipelineBuilder().UseTemperature(temperature).UseTopK(k).Build();
         using var scope = NewDisposeScope();
         return pipeline.ComputeProbabilities(projector.Project(vector)).MoveToOuterDisposeScope();
@@ -61,7 +64,8 @@ public static class LanguageModelHead
     /// <returns>The decoded text of the drawn tokens.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="topN"/> is not positive.</exception>
-    /// <exception cref="ArgumentException"><paramref name="probabilities"/> is not a valid single row.</exception>
+    /// <exception cref="ArgumentException"><paramref name="probabilities"/> is not a valid single row, or a drawn id is one
+    /// the tokenizer cannot decode (a row wider than the tokenizer's vocabulary).</exception>
     public static string GetTopToken(Tensor probabilities, Tokenizer tokenizer, int topN = 1, ulong? seed = null)
     {
         ArgumentNullException.ThrowIfNull(probabilities);
@@ -74,6 +78,24 @@ public static class LanguageModelHead
         var sampler = new MultinomialSampler(topN, withReplacement: false, seed);
         using var samples = sampler.Sample(probabilities);
         int[] ids = [.. samples.Ids.cpu().data<long>().ToArray().Select(id => (int)id)];
+        foreach (int id in ids)
+        {
+            // The tokenizer would decode an unknown id to nothing: an empty answer that looks like a real one.
+            TokenizerVocabulary.RequireKnown(tokenizer, id, nameof(probabilities));
+        }
+
         return tokenizer.Decode(ids);
+    }
+
+    /// <summary>Rejects integer (and boolean) hidden states, which the projection would otherwise silently convert.</summary>
+    private static void RequireFloatingPoint(Tensor vector)
+    {
+        ArgumentNullException.ThrowIfNull(vector);
+        TorchSharpRuntime.EnsureAvailable();
+        if (!vector.is_floating_point())
+        {
+            throw new ArgumentException(
+                $"vector must have a floating-point dtype (float32, float64, float16 or bfloat16), but has {vector.dtype}.", nameof(vector));
+        }
     }
 }

@@ -24,6 +24,7 @@ namespace LmHead.Extensions.Decoding;
 public sealed class DecodingPipeline
 {
     private readonly ILogitsStage[] _stages;
+    private readonly ILogitsStage[] _runOrder;
     private readonly SoftmaxNormalizer _softmax = new();
     private readonly MultinomialSampler _sampler;
 
@@ -32,13 +33,14 @@ public sealed class DecodingPipeline
     /// <summary>The CPU fast path's plan, or <see langword="null"/> when the pipeline always uses the tensors.</summary>
     internal CpuSamplingPlan? CpuPlan => _cpuPlan;
 
-    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, bool scaleBeforeTopK, ulong? seed, int candidateCount, bool drawsKeyedByStep = false)
+    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, ulong? seed, int candidateCount, bool drawsKeyedByStep = false)
     {
         _stages = stages;
         Seed = seed;
         DrawsKeyedByStep = drawsKeyedByStep && seed is not null;
         Options = options;
-        _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options, scaleBeforeTopK);
+        _runOrder = TopKBeforeTemperature(stages);
+        _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
         IsGreedy = options?.IsGreedy ?? stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
@@ -58,7 +60,7 @@ public sealed class DecodingPipeline
             throw new ArgumentOutOfRangeException(nameof(candidateCount), candidateCount, $"candidateCount must be 0 or more, but was {candidateCount}.");
         }
 
-        return new DecodingPipeline(options.CreateStages(), options, scaleBeforeTopK: true, options.Seed, candidateCount);
+        return new DecodingPipeline(options.CreateStages(), options, options.Seed, candidateCount);
     }
 
     /// <summary>
@@ -90,7 +92,7 @@ public sealed class DecodingPipeline
     /// <summary>Whether a stage depends on the tokens seen so far (a penalty), so callers should pass a <see cref="TokenHistory"/>.</summary>
     public bool UsesHistory => _stages.Any(s => s is ITokenHistoryStage);
 
-    /// <summary>Runs the stages only.</summary>
+    /// <summary>Runs the stages only (a top-k directly after a temperature runs first: they commute, and it then ranks the logits themselves).</summary>
     /// <param name="logits">Logits <c>[V]</c> or <c>[B, V]</c>.</param>
     /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>The processed logits; the caller owns the tensor.</returns>
@@ -101,7 +103,7 @@ public sealed class DecodingPipeline
         LogitsGuard.RequireNoNaNOrPositiveInfinity(logits, nameof(logits));
         using var scope = NewDisposeScope();
         var current = logits.alias();
-        foreach (var stage in _stages)
+        foreach (var stage in _runOrder)
         {
             current = stage is ITokenHistoryStage historyStage
                 ? historyStage.Apply(current, history ?? TokenHistory.Empty)
@@ -109,6 +111,26 @@ public sealed class DecodingPipeline
         }
 
         return current.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The stages in the order they run: a temperature (T &gt; 0) directly followed by a top-k runs after it instead. The
+    /// two commute exactly, but top-k then ranks the logits themselves rather than <c>x / T</c>, which in float16 or
+    /// bfloat16 (or float32 with a huge T) can round or underflow distinct logits into ties that the lower id would win.
+    /// </summary>
+    private static ILogitsStage[] TopKBeforeTemperature(ILogitsStage[] stages)
+    {
+        var order = (ILogitsStage[])stages.Clone();
+        for (int i = 0; i + 1 < order.Length; i++)
+        {
+            if (order[i] is TemperatureScaler { IsGreedy: false } && order[i + 1] is TopKFilter)
+            {
+                (order[i], order[i + 1]) = (order[i + 1], order[i]);
+                i++;
+            }
+        }
+
+        return order;
     }
 
     /// <summary>Runs the stages and the softmax.</summary>

@@ -18,10 +18,9 @@ public sealed class DecodingPipelineBuilder
     private int _candidateCount = DecodingDefaults.CandidateCount;
 
     // What the stages added so far amount to, while they are built-in stages in the library's order (a temperature
-    // right after top-k is allowed: it only decides whether top-k ranks scaled or raw values); null otherwise.
+    // right after top-k is allowed: the pipeline runs top-k first either way); null otherwise.
     private DecodingOptions? _options = new() { Temperature = 1f, TopK = null };
     private int _lastOrder = -1;
-    private bool _scaleBeforeTopK = true;
     private bool _drawsKeyedByStep;
 
     /// <summary>Starts a builder with no stages.</summary>
@@ -63,11 +62,9 @@ public sealed class DecodingPipelineBuilder
         }
 
         const int TemperatureOrder = 3, TopKOrder = 4;
-        if (order == TemperatureOrder && _lastOrder == TopKOrder && _options.Temperature == 1f)
-        {
-            _scaleBeforeTopK = false;
-        }
-        else if (order <= _lastOrder)
+        // A temperature right after top-k describes the same decoding (top-k ranks the raw logits either way).
+        bool temperatureAfterTopK = order == TemperatureOrder && _lastOrder == TopKOrder && _options.Temperature == 1f;
+        if (!temperatureAfterTopK && order <= _lastOrder)
         {
             _options = null;
             return this;
@@ -197,5 +194,5 @@ public sealed class DecodingPipelineBuilder
 
     /// <summary>Builds the pipeline.</summary>
     /// <returns>A pipeline running the stages added so far.</returns>
-    public DecodingPipeline Build() => new([.. _stages], _options, _scaleBeforeTopK, _seed, _candidateCount, _drawsKeyedByStep);
+    public DecodingPipeline Build() => new([.. _stages], _options, _seed, _candidateCount, _drawsKeyedByStep);
 }

@@ -49,19 +49,19 @@ public sealed class FrequencyPresencePenalty : ITokenHistoryStage
     public Tensor Apply(Tensor logits) => Apply(logits, TokenHistory.Empty);
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The logits are invalid or a history token is outside the vocabulary.</exception>
+    /// <exception cref="ArgumentException">The logits are invalid, or a history token (prompt or generated, inside the window or not) is outside <c>[0, V)</c>.</exception>
     public Tensor Apply(Tensor logits, TokenHistory history)
     {
         LogitsGuard.RequireRows(logits, nameof(logits));
         ArgumentNullException.ThrowIfNull(history);
+        long vocabulary = logits.shape[^1];
+        HistoryGuard.RequireInVocabulary(history, vocabulary, nameof(history));
         var counts = history.Generated(Window).GroupBy(t => t).ToDictionary(g => g.Key, g => g.Count());
         if (counts.Count == 0 || (Frequency == 0f && Presence == 0f))
         {
             return logits.alias();
         }
 
-        long vocabulary = logits.shape[^1];
-        HistoryGuard.RequireInVocabulary([.. counts.Keys.Select(k => (long)k)], vocabulary, nameof(history));
         using var scope = NewDisposeScope();
         var dense = new float[vocabulary];
         foreach (var (token, count) in counts)

@@ -111,7 +111,7 @@ public sealed class LogitsProjector : IDisposable
     /// <param name="hidden">The last token's hidden state <c>[d]</c> or a batch <c>[B, d]</c>, on the weight's device.</param>
     /// <returns>Logits <c>[V]</c> or <c>[B, V]</c> in the weight's dtype; the caller owns the tensor.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="hidden"/> is null.</exception>
-    /// <exception cref="ArgumentException">The hidden size, rank or device does not match.</exception>
+    /// <exception cref="ArgumentException">The hidden size, rank or device does not match, or the dtype is not floating point.</exception>
     /// <exception cref="ObjectDisposedException">The projector was disposed.</exception>
     public Tensor Project(Tensor hidden)
     {
@@ -120,6 +120,12 @@ public sealed class LogitsProjector : IDisposable
         if (hidden.dim() is not (1 or 2))
         {
             throw new ArgumentException($"hidden must have shape [d] or [B, d], but has shape [{string.Join(", ", hidden.shape)}].", nameof(hidden));
+        }
+
+        if (!hidden.is_floating_point())
+        {
+            // Token ids passed where a hidden state belongs would otherwise be converted to floats and projected.
+            throw new ArgumentException($"hidden must have a floating-point dtype (float32, float64, float16 or bfloat16), but has {hidden.dtype}.", nameof(hidden));
         }
 
         if (hidden.shape[^1] != _weight.shape[1])

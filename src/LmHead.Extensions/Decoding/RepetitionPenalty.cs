@@ -39,18 +39,18 @@ public sealed class RepetitionPenalty : ITokenHistoryStage
     public Tensor Apply(Tensor logits) => Apply(logits, TokenHistory.Empty);
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The logits are invalid or a history token is outside the vocabulary.</exception>
+    /// <exception cref="ArgumentException">The logits are invalid, or a history token (prompt or generated, inside the window or not) is outside <c>[0, V)</c>.</exception>
     public Tensor Apply(Tensor logits, TokenHistory history)
     {
         LogitsGuard.RequireRows(logits, nameof(logits));
         ArgumentNullException.ThrowIfNull(history);
+        HistoryGuard.RequireInVocabulary(history, logits.shape[^1], nameof(history));
         long[] seen = [.. history.AllTokens(Window).Distinct().Select(t => (long)t)];
         if (Penalty == 1f || seen.Length == 0)
         {
             return logits.alias();
         }
 
-        HistoryGuard.RequireInVocabulary(seen, logits.shape[^1], nameof(history));
         using var scope = NewDisposeScope();
         var index = tensor(seen, device: logits.device);
         var rows = logits.dim() == 1 ? logits.unsqueeze(0) : logits;

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 
 namespace LmHead.Extensions.Generation;
@@ -18,8 +19,16 @@ internal sealed class IncrementalTextDecoder
     internal IncrementalTextDecoder(Tokenizer tokenizer) => _tokenizer = tokenizer;
 
     /// <summary>Adds a token and returns the text that became final.</summary>
+    /// <exception cref="InvalidOperationException">The tokenizer cannot decode <paramref name="tokenId"/> (a model vocabulary wider than the tokenizer's).</exception>
     internal string Push(int tokenId)
     {
+        if (!TokenizerVocabulary.Knows(_tokenizer, tokenId))
+        {
+            // The tokenizer would decode it to nothing: the text would silently miss a token.
+            throw new InvalidOperationException(
+                $"The model chose token id {tokenId}, which the tokenizer ({_tokenizer.GetType().Name}) cannot decode: its vocabulary has {TokenizerVocabulary.Size(_tokenizer)} tokens. The model's vocabulary is wider than the tokenizer's; is the tokenizer the one the model was trained with?");
+        }
+
         _pending.Add(tokenId);
         string text = _tokenizer.Decode(_pending);
         int stable = text.Length;

@@ -37,4 +37,16 @@ public sealed class IncrementalTextDecoderTests
         Assert.AreEqual("a", released);
         Assert.StartsWith("\uFFFD", flushed);
     }
+
+    [TestMethod]
+    public void AnIdTheTokenizerCannotDecodeIsAnErrorNotAnEmptyString()
+    {
+        var decoder = new IncrementalTextDecoder(Gpt2Tokenizer.Default);
+        Assert.AreEqual("Hello", decoder.Push(Gpt2Tokenizer.Default.EncodeToIds("Hello")[0]));
+        // A model with a padded vocabulary (50,304) can choose an id past the tokenizer's 50,257.
+        var ex = Assert.ThrowsExactly<InvalidOperationException>(() => decoder.Push(50300));
+        StringAssert.Contains(ex.Message, "token id 50300");
+        StringAssert.Contains(ex.Message, "50257 tokens");
+        Assert.ThrowsExactly<InvalidOperationException>(() => decoder.Push(-1));
+    }
 }

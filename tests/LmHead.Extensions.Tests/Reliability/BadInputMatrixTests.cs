@@ -2,10 +2,8 @@ using System.Text.Json;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
-using LmHead.Extensions.Tests.MachineLearning;
 using LmHead.Extensions.Tests.Models;
 using LmHead.Extensions.Tokenization;
-using Microsoft.ML;
 using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Tests.Reliability;
@@ -28,27 +26,6 @@ public sealed class BadInputMatrixTests
 
     private static Row RA(string entry, string input, Type? expected, string fragment, Func<Task> act) => new(entry, input, expected, fragment, act);
 
-    /// <summary>Fits and runs projection → temperature → top-k → softmax → sampling on one row holding <paramref name="poison"/>, or on no rows.</summary>
-    private static List<HeadPrediction> RunHeadPipeline(MLContext ml, float? poison)
-    {
-        var (weight, bias) = LmHeadTestData.Head();
-        using (weight)
-        using (bias)
-        {
-            HiddenRow[] rows = poison is { } value ? [new HiddenRow { Hidden = [value, .. new float[LmHeadTestData.HiddenSize - 1]] }] : [];
-            var data = ml.Data.LoadFromEnumerable(rows);
-            var model = LmHeadTestData.FullPipeline(ml, weight, bias).Fit(data);
-            try
-            {
-                return [.. ml.Data.CreateEnumerable<HeadPrediction>(model.Transform(data), reuseRowObject: false)];
-            }
-            finally
-            {
-                (model as IDisposable)?.Dispose();
-            }
-        }
-    }
-
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task EveryEntryPointRejectsBadInputWithTheDocumentedException()
@@ -69,6 +46,9 @@ public sealed class BadInputMatrixTests
         using var row = tensor(new[] { 0.5f, 1f, -1f, 2f });
         using var weight = randn(300, 32);
         using var hidden = randn(32);
+        using var nearMax = tensor(new[] { float.MaxValue, -float.MaxValue, 0f, float.MaxValue * 0.5f });
+        using var paddedRow = tensor(Enumerable.Range(0, 50304).Select(i => i == 50300 ? 1f : 0f).ToArray());
+        using var intHidden = ones(TinyGpt2.Config(vocabularySize: 50257).HiddenSize, ScalarType.Int64);
         using var ids = tensor(new long[] { 1, 2, 3 });
         using var floatIds = tensor(new[] { 1f, 2f });
         using var outOfVocabulary = tensor(new long[] { 1, 300 });
@@ -76,7 +56,6 @@ public sealed class BadInputMatrixTests
         using var tooLong = zeros(65, ScalarType.Int64);
         using var emptyIds = zeros(0, ScalarType.Int64);
         using var badMask = ones(1, 5, ScalarType.Int64);
-        var ml = new MLContext(seed: 1);
         string longPrompt = string.Concat(Enumerable.Repeat("hello ", 80));
 
         ILogitsStage[] stages =
@@ -111,6 +90,13 @@ public sealed class BadInputMatrixTests
 
         rows.AddRange(
         [
+            R("TemperatureScaler(0).Apply", "NaN logit", typeof(ArgumentException), "is NaN", () => new TemperatureScaler(0f).Apply(nan).Dispose()),
+            R("TemperatureScaler(0).Apply", "+∞ logit", typeof(ArgumentException), "+infinity", () => new TemperatureScaler(0f).Apply(posInf).Dispose()),
+            R("TemperatureScaler(1e-20).Apply", "logits near float.MaxValue", null, "", () =>
+            {
+                using var scaled = new TemperatureScaler(1e-20f).Apply(nearMax);
+                Assert.IsFalse(scaled.isnan().any().item<bool>() || scaled.isposinf().any().item<bool>(), "scaled as (x - max) / T: no NaN, no +infinity");
+            }),
             R("TemperatureScaler(t)", "NaN, -1, +∞", typeof(ArgumentOutOfRangeException), "temperature", () => _ = new TemperatureScaler(float.NaN)),
             R("TopKFilter(k)", "0", typeof(ArgumentOutOfRangeException), "at least 1", () => _ = new TopKFilter(0)),
             R("TopPFilter(p)", "0 or 1.5 or NaN", typeof(ArgumentOutOfRangeException), "(0, 1]", () => _ = new TopPFilter(1.5f)),
@@ -124,6 +110,12 @@ public sealed class BadInputMatrixTests
             R("LogitBias.Apply", "token id ≥ V", typeof(ArgumentException), "vocabulary", () => new LogitBias(new Dictionary<int, float> { [10] = 1f }).Apply(row).Dispose()),
             R("RepetitionPenalty.Apply(logits, history)", "history token ≥ V", typeof(ArgumentException), "outside the vocabulary",
                 () => new RepetitionPenalty(1.2f).Apply(row, new TokenHistory([7], [])).Dispose()),
+            R("FrequencyPresencePenalty.Apply(logits, history)", "history token ≥ V (prompt)", typeof(ArgumentException), "history holds token id 7 (prompt token 0), outside the vocabulary",
+                () => new FrequencyPresencePenalty(0.5f, 0.5f).Apply(row, new TokenHistory([7], [])).Dispose()),
+            R("RepetitionPenalty.Apply(logits, history)", "negative history token", typeof(ArgumentException), "history holds token id -1 (generated token 0)",
+                () => new RepetitionPenalty(1.2f).Apply(row, new TokenHistory([], [-1])).Dispose()),
+            R("FrequencyPresencePenalty.Apply(logits, history)", "negative history token", typeof(ArgumentException), "history holds token id -1 (generated token 0)",
+                () => new FrequencyPresencePenalty(0.5f, 0.5f).Apply(row, new TokenHistory([], [-1])).Dispose()),
             R("SoftmaxNormalizer.Normalize", "null", typeof(ArgumentNullException), "logits", () => new SoftmaxNormalizer().Normalize(null!)),
             R("SoftmaxNormalizer.Normalize", "all −∞ row", typeof(ArgumentException), "-infinity", () => new SoftmaxNormalizer().Normalize(allNegInf).Dispose()),
             R("SoftmaxNormalizer.Normalize", "NaN logit", typeof(ArgumentException), "NaN", () => new SoftmaxNormalizer().Normalize(nan).Dispose()),
@@ -138,6 +130,17 @@ public sealed class BadInputMatrixTests
             R("DecodingPipeline.NextToken", "NaN logit through element-wise stages", typeof(ArgumentException), "NaN",
                 () => new DecodingPipelineBuilder().UseTemperature(0.5f).Use(new RepetitionPenalty(1.3f)).Build().NextToken(nan)),
             R("DecodingPipeline.NextToken", "all −∞", typeof(ArgumentException), "-infinity", () => new DecodingPipelineBuilder().Build().NextToken(allNegInf)),
+            R("DecodingPipeline.NextToken", "NaN logit, greedy", typeof(ArgumentException), "is NaN", () => new DecodingPipelineBuilder().UseGreedy().Build().NextToken(nan)),
+            R("DecodingPipeline.NextToken", "NaN logit, T = 0 after a ban", typeof(ArgumentException), "is NaN",
+                () => new DecodingPipelineBuilder().UseLogitBias(new Dictionary<int, float> { [1] = float.NegativeInfinity }).UseGreedy().Build().NextToken(nan)),
+            R("DecodingPipeline.NextToken", "T = 1e-20, randn(50257) (fast path)", null, "", () =>
+            {
+                manual_seed(5);
+                using var logits = randn(50257);
+                var result = new DecodingPipelineBuilder().UseTemperature(1e-20f).Build().NextToken(logits, new SamplingRandom(1));
+                Assert.AreEqual(logits.argmax().item<long>(), result.TokenId, "T -> 0 tends to the argmax");
+                Assert.AreEqual(1f, result.Probability);
+            }),
             R("DecodingPipeline.NextTokens", "rank 3", typeof(ArgumentException), "[V] or [B, V]", () => new DecodingPipelineBuilder().Build().NextTokens(rank3)),
             R("LogitsProjector(weight)", "null", typeof(ArgumentNullException), "weight", () => _ = new LogitsProjector(null!)),
             R("LogitsProjector(weight)", "vector / empty [0, d]", typeof(ArgumentException), "[V, d]", () => _ = new LogitsProjector(zeros(0, 4))),
@@ -145,6 +148,7 @@ public sealed class BadInputMatrixTests
             R("LogitsProjector(weight, bias)", "bias of the wrong length", typeof(ArgumentException), "bias", () => _ = new LogitsProjector(weight, zeros(7))),
             R("LogitsProjector.Project", "null", typeof(ArgumentNullException), "hidden", () => new LogitsProjector(weight).Project(null!)),
             R("LogitsProjector.Project", "hidden of the wrong size", typeof(ArgumentException), "32", () => new LogitsProjector(weight).Project(zeros(31))),
+            R("LogitsProjector.Project", "Int64 hidden", typeof(ArgumentException), "floating-point", () => new LogitsProjector(weight).Project(ones(32, ScalarType.Int64)).Dispose()),
             R("LogitsProjector.Project", "rank 3", typeof(ArgumentException), "[d] or [B, d]", () => new LogitsProjector(weight).Project(zeros(1, 1, 32))),
             R("LogitsProjector.Project", "after Dispose", typeof(ObjectDisposedException), "LogitsProjector", () =>
             {
@@ -161,6 +165,10 @@ public sealed class BadInputMatrixTests
             R("MultinomialSampler.Sample", "rank 3", typeof(ArgumentException), "", () => new MultinomialSampler(seed: 1).Sample(rank3).Dispose()),
             R("MultinomialSampler.Sample", "empty [0]", typeof(ArgumentException), "", () => new MultinomialSampler(seed: 1).Sample(empty).Dispose()),
             R("LanguageModelHead.GetTopToken", "[B, V] batch", typeof(ArgumentException), "single row", () => LanguageModelHead.GetTopToken(zeros(2, 3), Gpt2Tokenizer.Default)),
+            R("LanguageModelHead.GetTopToken", "id the tokenizer cannot decode", typeof(ArgumentException), "token id 50300",
+                () => LanguageModelHead.GetTopToken(paddedRow, Gpt2Tokenizer.Default, seed: 1)),
+            R("LanguageModelHead.ComputeProbabilities", "Int64 hidden vector", typeof(ArgumentException), "floating-point",
+                () => LanguageModelHead.ComputeProbabilities(gpt2Vocabulary, intHidden).Dispose()),
             R("LanguageModelHead.ComputeProbabilities", "null model", typeof(ArgumentNullException), "model", () => LanguageModelHead.ComputeProbabilities((IHasOutputEmbeddings)null!, hidden)),
             R("Gpt2Config.FromJson", "null", typeof(ArgumentNullException), "json", () => Gpt2Config.FromJson(null!)),
             R("Gpt2Config.FromJson", "empty text", typeof(JsonException), "", () => Gpt2Config.FromJson("")),
@@ -229,15 +237,6 @@ public sealed class BadInputMatrixTests
                 {
                 }
             }),
-            R("TransformsCatalog.ProjectToLogits", "null weight", typeof(ArgumentNullException), "weight", () => ml.Transforms.ProjectToLogits("Logits", "Hidden", null!)),
-            R("TransformsCatalog.ProjectToLogits", "null or empty column name", typeof(ArgumentException), "outputColumnName", () => ml.Transforms.ProjectToLogits("", "Hidden", weight)),
-            R("TransformsCatalog.ScaleTemperature", "NaN", typeof(ArgumentOutOfRangeException), "temperature", () => ml.Transforms.ScaleTemperature("Scaled", "Logits", float.NaN)),
-            R("TransformsCatalog.KeepTopK", "0", typeof(ArgumentOutOfRangeException), "k", () => ml.Transforms.KeepTopK("Kept", "Logits", 0)),
-            R("TransformsCatalog.NormalizeToProbabilities", "null column name", typeof(ArgumentNullException), "inputColumnName", () => ml.Transforms.NormalizeToProbabilities("P", null!)),
-            R("ML.NET head pipeline: Fit, Transform, read", "NaN in a hidden vector", typeof(ArgumentException), "NaN", () => RunHeadPipeline(ml, float.NaN)),
-            R("ML.NET head pipeline: Fit, Transform, read", "+∞ in a hidden vector", typeof(ArgumentException), "infinity", () => RunHeadPipeline(ml, float.PositiveInfinity)),
-            R("ML.NET head pipeline: Fit, Transform, read", "no rows", null, "", () => Assert.IsEmpty(RunHeadPipeline(ml, null))),
-            R("TransformsCatalog.SampleNextToken", "null column name", typeof(ArgumentNullException), "inputColumnName", () => ml.Transforms.SampleNextToken("Token", null!)),
         ]);
 
         var failures = new List<string>();

@@ -11,7 +11,8 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// <remarks>
 /// It reproduces the tensor path (<see cref="TemperatureScaler"/>, <see cref="TopKFilter"/>, <see cref="SoftmaxNormalizer"/>,
 /// <see cref="MultinomialSampler"/>) rule for rule: exactly k survivors with ties at the k-th value going to the lower ids;
-/// scaled logits computed as <c>x / T</c> in float32; one uniform <c>u</c> per row; the chosen token is the first, in
+/// scaled logits computed as <c>(x − shift) / T</c> in float32, with the shift of <see cref="TemperatureScaler.ShiftFor"/>
+/// (0 unless T is tiny for the row); one uniform <c>u</c> per row; the chosen token is the first, in
 /// token-id order, whose cumulative weight exceeds <c>u · total</c> (the last positive one if rounding leaves none).
 /// With top-k, the k weights <c>exp(s − max)</c> are computed and summed in float64. With top-k off (k ≥ V) there is
 /// no sort and no heap: one pass for the maximum, one vectorised exp pass (<see cref="FastExp"/>, float32, summed per
@@ -68,11 +69,14 @@ internal sealed class CpuRowSampler
             return null;
         }
 
-        if (!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, temperature, scaleKeys, floor))
+        // Tiny temperatures (or huge logits): the row is scaled as (x - max) / T, like TemperatureScaler; scaled keys follow.
+        float shift = _plan.IsGreedy ? 0f : TemperatureScaler.ShiftFor(max, temperature);
+        if ((!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, temperature, scaleKeys, floor))
+            || (shift != 0f && scaleKeys && keep is not null))
         {
             keep?.Clear();
             candidates?.Clear();
-            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
+            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max, shift);
         }
 
         ReadOnlySpan<RankedEntry> ranked;
@@ -85,7 +89,7 @@ internal sealed class CpuRowSampler
             // A tie at the k-th key among the best raw values: let a candidate heap decide, exactly as without deriving.
             keep!.Clear();
             candidates = Heap(ref _candidates, candidateCount);
-            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max);
+            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max, shift);
             ranked = Ranked(candidates);
         }
 
@@ -104,7 +108,9 @@ internal sealed class CpuRowSampler
             return new NextTokenResult(argmax, 1f, greedy);
         }
 
-        return filter ? SampleSurvivors(keep!.Items, sortedById: false, ranked, temperature, u) : SampleAll(row, ranked, max, temperature, u);
+        return filter
+            ? SampleSurvivors(keep!.Items, sortedById: false, ranked, temperature, shift, u)
+            : SampleAll(row, ranked, max, temperature, shift, u);
     }
 
     /// <summary>Whether top-k pipelines collect the survivors with <see cref="BufferedTopK"/> (on by default; tests turn it off to compare).</summary>
@@ -153,13 +159,19 @@ internal sealed class CpuRowSampler
             return false;
         }
 
+        // A row scaled as (x - max) / T (tiny temperatures) ranks by other keys: the heap scan computes them.
+        if (TemperatureScaler.ShiftFor(max, temperature) != 0f)
+        {
+            return false;
+        }
+
         ReadOnlySpan<RankedEntry> ranked = [];
         if (candidateCount > 0 && !TryDeriveCandidates(survivors, worstKey, candidateCount, scaleKeys, out ranked))
         {
             return false;
         }
 
-        result = SampleSurvivors(survivors, sortedById: true, ranked, temperature, u);
+        result = SampleSurvivors(survivors, sortedById: true, ranked, temperature, 0f, u);
         return true;
     }
 
@@ -226,7 +238,7 @@ internal sealed class CpuRowSampler
         return heap;
     }
 
-    private NextTokenResult SampleSurvivors(ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, double u)
+    private NextTokenResult SampleSurvivors(ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u)
     {
         int count = kept.Length;
         if (_survivors.Length < count)
@@ -248,7 +260,7 @@ internal sealed class CpuRowSampler
         float maxProcessed = float.NegativeInfinity;
         for (int s = 0; s < count; s++)
         {
-            processed[s] = survivors[s].Raw / temperature;
+            processed[s] = (survivors[s].Raw - shift) / temperature;
             maxProcessed = Math.Max(maxProcessed, processed[s]);
         }
 
@@ -321,23 +333,27 @@ internal sealed class CpuRowSampler
         return -1;
     }
 
-    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, double u)
+    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, float shift, double u)
     {
         int n = row.Length;
-        float maxProcessed = max / temperature;
+        float maxProcessed = (max - shift) / temperature;
         float[] rented = ArrayPool<float>.Shared.Rent(n);
         double[] blockSums = ArrayPool<double>.Shared.Rent((n + Block - 1) / Block);
         try
         {
             var weights = rented.AsSpan(0, n);
-            double total = Exponentials(row, weights, blockSums, temperature, maxProcessed);
+            // x · (1/T) − max/T is exact enough while |max / T| <= ShiftLimit and 1/T is finite (every usual row); past
+            // that, (x − shift) / T − maxProcessed as the tensor path computes it, so nothing becomes inf − inf or 0 · inf.
+            double total = shift == 0f && float.IsFinite(1f / temperature) && Math.Abs(maxProcessed) <= TemperatureScaler.ShiftLimit
+                ? Exponentials(row, weights, blockSums, temperature, maxProcessed)
+                : ShiftedExponentials(row, weights, blockSums, temperature, shift, maxProcessed);
             int chosen = Walk(weights, blockSums, u * total);
             float chosenWeight = weights[chosen];
             var result = new TokenCandidate[ranked.Length];
             for (int c = 0; c < ranked.Length; c++)
             {
                 var entry = ranked[c];
-                result[c] = new TokenCandidate(entry.Id, entry.Raw, entry.Raw / temperature, (float)(rented[entry.Id] / total));
+                result[c] = new TokenCandidate(entry.Id, entry.Raw, (entry.Raw - shift) / temperature, (float)(rented[entry.Id] / total));
             }
 
             return new NextTokenResult(chosen, (float)(chosenWeight / total), result);
@@ -394,6 +410,32 @@ internal sealed class CpuRowSampler
                     weights[i] = e;
                     sum += e;
                 }
+            }
+
+            blockSums[block] = sum;
+            total += sum;
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// <see cref="Exponentials"/> for the rows it cannot take (tiny temperatures): <c>exp((x − shift) / T − maxProcessed)</c>
+    /// with a true division, as <see cref="TemperatureScaler"/> and the softmax compute it, so <c>1/T</c> may overflow and
+    /// the maximum's own weight is exactly 1. Off the common path: it runs only for rows past <see cref="TemperatureScaler.ShiftLimit"/>.
+    /// </summary>
+    internal static double ShiftedExponentials(ReadOnlySpan<float> row, Span<float> weights, Span<double> blockSums, float temperature, float shift, float maxProcessed)
+    {
+        int n = row.Length;
+        double total = 0;
+        for (int block = 0, start = 0; start < n; block++, start += Block)
+        {
+            double sum = 0;
+            for (int i = start; i < Math.Min(n, start + Block); i++)
+            {
+                float e = FastExp.Exp(Vector256.Create((row[i] - shift) / temperature - maxProcessed)).ToScalar();
+                weights[i] = e;
+                sum += e;
             }
 
             blockSums[block] = sum;

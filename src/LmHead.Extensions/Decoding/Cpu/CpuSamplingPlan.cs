@@ -31,16 +31,17 @@ internal sealed class CpuSamplingPlan
     /// sampler does not run (penalties, logit bias, top-p, min-p): the tensor path handles those.
     /// </summary>
     /// <param name="options">The pipeline's options.</param>
-    /// <param name="scaleBeforeTopK">Whether the pipeline scales by the temperature before it ranks for top-k.</param>
-    public static CpuSamplingPlan? TryCreate(DecodingOptions options, bool scaleBeforeTopK)
+    public static CpuSamplingPlan? TryCreate(DecodingOptions options)
     {
         if (options.LogitBias.Count > 0 || options.UsesHistory || (!options.IsGreedy && (options.HasTopP || options.HasMinP)))
         {
             return null;
         }
 
+        // The tensor path runs a top-k that directly follows a temperature first (DecodingPipeline), so top-k ranks the
+        // raw logits in either order (no pipeline selects the sampler's scaled-key ranking any more).
         return options.IsGreedy
-            ? new CpuSamplingPlan(1f, int.MaxValue, scaleBeforeTopK, isGreedy: true)
-            : new CpuSamplingPlan(options.Temperature, options.TopK ?? int.MaxValue, scaleBeforeTopK, isGreedy: false);
+            ? new CpuSamplingPlan(1f, int.MaxValue, scaleBeforeTopK: false, isGreedy: true)
+            : new CpuSamplingPlan(options.Temperature, options.TopK ?? int.MaxValue, scaleBeforeTopK: false, isGreedy: false);
     }
 }

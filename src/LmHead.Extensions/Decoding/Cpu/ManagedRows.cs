@@ -22,10 +22,20 @@ internal static class ManagedRows
             return true;
         }
 
-        // Element-wise float32 division, as libtorch's div by a float scalar (NaN passes through, as there).
+        // The stage shifts rows whose |max / T| is large (TemperatureScaler.ShiftFor): find the maximum first.
+        float max = float.NegativeInfinity;
+        foreach (float value in row)
+        {
+            max = Math.Max(max, value);
+        }
+
+        float shift = TemperatureScaler.ShiftFor(max, temperature);
+
+        // Element-wise float32 subtraction and division, as libtorch's sub and div (NaN and +infinity pass through, as there:
+        // such a row is never shifted). (x - 0) / T is x / T exactly.
         for (int i = 0; i < row.Length; i++)
         {
-            output[i] = row[i] / temperature;
+            output[i] = (row[i] - shift) / temperature;
         }
 
         return true;

@@ -25,8 +25,9 @@ internal static class RowScan
     /// <param name="scaleKeys">Whether the top-k heap ranks scaled values.</param>
     /// <param name="floor">Values at or below it are never offered (−infinity: none skipped); see <see cref="FloorWasSafe"/>.</param>
     /// <param name="max">The row maximum (raw).</param>
+    /// <param name="shift">Subtracted before the division for scaled keys (<see cref="TemperatureScaler.ShiftFor"/>; 0 in the common case).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, out float max)
+    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, out float max, float shift = 0f)
     {
         int n = row.Length;
         bool floored = !float.IsNegativeInfinity(floor);
@@ -39,10 +40,10 @@ internal static class RowScan
             float v = row[i];
             bad |= float.IsNaN(v);
             scalarMax = v > scalarMax ? v : scalarMax;
-            Offer(v, i, keep, candidates, temperature, scaleKeys);
+            Offer(v, i, keep, candidates, temperature, scaleKeys, shift);
         }
 
-        var sink = new HeapSink(keep, candidates, temperature, scaleKeys, floor);
+        var sink = new HeapSink(keep, candidates, temperature, scaleKeys, floor, shift);
         bool valid = Scan(row, i, Math.Max(floor, Threshold(keep, candidates)), ref sink, out float restMax);
         max = Math.Max(scalarMax, restMax);
         return valid && !bad && !float.IsPositiveInfinity(max);
@@ -132,11 +133,11 @@ internal static class RowScan
     }
 
     /// <summary>Offers values to the top-k and candidate heaps; the threshold is the lower heap root, at least the floor.</summary>
-    private struct HeapSink(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor) : ISink
+    private struct HeapSink(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, float shift) : ISink
     {
         public readonly float Accept(float value, int id)
         {
-            Offer(value, id, keep, candidates, temperature, scaleKeys);
+            Offer(value, id, keep, candidates, temperature, scaleKeys, shift);
             return Math.Max(floor, Threshold(keep, candidates));
         }
     }
@@ -263,9 +264,10 @@ internal static class RowScan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Offer(float v, int id, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys)
+    private static void Offer(float v, int id, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float shift)
     {
-        keep?.Offer(new RankedEntry(scaleKeys ? v / temperature : v, v, id));
+        // (v - 0) / T is v / T exactly, so the common case keeps the tensor path's keys; a shift keeps them finite.
+        keep?.Offer(new RankedEntry(scaleKeys ? (v - shift) / temperature : v, v, id));
         candidates?.Offer(new RankedEntry(v, v, id));
     }
 }

@@ -155,8 +155,8 @@ public sealed class CpuRowSamplerTests
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f)), "top-p is not on the fast path yet");
         var scaledAfter = PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f));
         Assert.IsNotNull(scaledAfter);
-        Assert.IsFalse(scaledAfter.ScaleBeforeTopK);
-        Assert.IsTrue(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3))!.ScaleBeforeTopK);
+        Assert.IsFalse(scaledAfter.ScaleBeforeTopK, "top-k ranks the raw logits");
+        Assert.IsFalse(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3))!.ScaleBeforeTopK, "top-k ranks the raw logits in either order");
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Temperature = 0.5f, TopK = 9 }).CpuPlan);
         Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { MinP = 0.1f }).CpuPlan);
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Greedy = true, TopP = 0.5f }).CpuPlan, "greedy keeps the argmax whatever top-p keeps");

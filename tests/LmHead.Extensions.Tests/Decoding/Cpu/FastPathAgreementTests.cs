@@ -20,6 +20,15 @@ public sealed class FastPathAgreementTests
         ["T 0.7, k = V", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0.7f))],
         ["top-k 3", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTopK(3))],
         ["greedy", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0f).UseTopK(5))],
+        // Rows past |max / T| > 4096 are scaled as (x - max) / T on both paths; at 2e-3 some rows are and some are not.
+        ["T 2e-3, top-k 50", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(2e-3f).UseTopK(50))],
+        ["T 2e-3, k = V", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(2e-3f))],
+        ["T 1e-20, top-k 50", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(1e-20f).UseTopK(50))],
+        ["T 1e-20, k = V", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(1e-20f))],
+        ["top-k 50, T 1e-30", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTopK(50).UseTemperature(1e-30f))],
+        ["T 1e-45 (denormal), k = V", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(1e-45f))],
+        ["T 1e-38, top-k 3", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(1e-38f).UseTopK(3))],
+        ["T 1e30, top-k 50", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(1e30f).UseTopK(50))],
     ];
 
     [TestMethod]
@@ -62,6 +71,33 @@ public sealed class FastPathAgreementTests
 
             // Only a uniform within float rounding of a CDF boundary may choose differently.
             Assert.IsLessThanOrEqualTo(1, mismatches, $"{name}: {mismatches} of {fast.Count} rows chose differently");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(0.5f)]
+    [DataRow(1e-3f)]
+    [DataRow(1e-30f)]
+    [DataRow(3f)]
+    public void BothPathsAgreeOnLogitsNearFloatMaxValue(float temperature)
+    {
+        // x / T would overflow float32 (T < 1) or round neighbours together (T = 3): both paths scale as (x - max) / T.
+        using var logits = rand(40, 3000, generator: new TorchSharp.torch.Generator(6)).mul(2).sub(1).mul(3.3e38);
+        foreach (int? k in new int?[] { null, 50 })
+        {
+            Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure = k is { } kk ? b => b.UseTemperature(temperature).UseTopK(kk) : b => b.UseTemperature(temperature);
+            var fast = Build(configure, true).NextTokens(logits, new SamplingRandom(5));
+            var slow = Build(configure, false).NextTokens(logits, new SamplingRandom(5));
+            for (int r = 0; r < fast.Count; r++)
+            {
+                Assert.AreEqual(slow[r].TokenId, fast[r].TokenId, $"T {temperature}, row {r}");
+                Assert.AreEqual(slow[r].Probability, fast[r].Probability, 1e-5f, $"T {temperature}, row {r}");
+                Assert.IsTrue(float.IsFinite(fast[r].Probability) && fast[r].Probability > 0, $"T {temperature}, row {r}");
+                for (int c = 0; c < fast[r].Candidates.Count; c++)
+                {
+                    Assert.AreEqual(slow[r].Candidates[c].ProcessedLogit, fast[r].Candidates[c].ProcessedLogit, $"T {temperature}, row {r}, candidate {c}");
+                }
+            }
         }
     }
 

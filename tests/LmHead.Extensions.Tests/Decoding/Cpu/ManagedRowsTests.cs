@@ -14,10 +14,21 @@ public sealed class ManagedRowsTests
     [DataRow(0f)]
     [DataRow(1.3f)]
     [DataRow(1e-3f)]
+    [DataRow(1e-20f)]
+    [DataRow(1e-45f)]
+    [DataRow(1e30f)]
     public void TemperatureMatchesTheTensorStageBitForBit(float temperature)
     {
         var scaler = new TemperatureScaler(temperature);
-        foreach (var row in Rows())
+        // Rows near float.MaxValue too: the tensor stage scales them as (x - max) / T, and so must the ML.NET rows.
+        var huge = new float[500];
+        var random = new Random(23);
+        for (int i = 0; i < huge.Length; i++)
+        {
+            huge[i] = (float)((random.NextDouble() * 2 - 1) * 3.4e38);
+        }
+
+        foreach (var row in Rows().Append(huge))
         {
             var managed = new float[row.Length];
             Assert.IsTrue(ManagedRows.TryScale(row, temperature, managed));
@@ -67,6 +78,19 @@ public sealed class ManagedRowsTests
                 }
             }
         }
+    }
+
+    [TestMethod]
+    [DataRow(1e-20f)]
+    [DataRow(1e-45f)]
+    public void TinyTemperaturesGiveAFiniteDistributionOnTheMaximum(float temperature)
+    {
+        float[] row = [float.MaxValue * 0.5f, float.MaxValue, 1f, float.NegativeInfinity, float.MaxValue];
+        var scaled = new float[row.Length];
+        var probabilities = new float[row.Length];
+        Assert.IsTrue(ManagedRows.TryScale(row, temperature, scaled));
+        Assert.IsTrue(ManagedRows.TrySoftmax(scaled, probabilities));
+        CollectionAssert.AreEqual(new[] { 0f, 0.5f, 0f, 0f, 0.5f }, probabilities, "the two exact maxima share the mass");
     }
 
     [TestMethod]

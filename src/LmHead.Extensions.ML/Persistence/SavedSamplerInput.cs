@@ -1,0 +1,19 @@
+using Microsoft.ML.Data;
+
+namespace LmHead.Extensions.MachineLearning;
+
+/// <summary>Input of a saved sampler.</summary>
+internal sealed class SavedSamplerInput
+{
+    /// <summary>The probabilities.</summary>
+    [ColumnName(SavedColumns.Input)]
+    public float[] Input { get; set; } = [];
+
+    /// <summary>The sampler's parameters (the seed).</summary>
+    [ColumnName(SavedColumns.Parameters)]
+    public float[] Parameters { get; set; } = [];
+
+    /// <summary>The row's stream key.</summary>
+    [ColumnName(SavedColumns.StreamKey)]
+    public ulong StreamKey { get; set; }
+}

@@ -46,7 +46,7 @@ public class SamplingBenchmarks
         _fast = builder.Build();
         _tensor = builder.Build();
         _tensor.UseCpuFastPath = false;
-        _rowSampler = new CpuRowSampler(CpuSamplingPlan.TryCreate(_fast.Stages)!, 0);
+        _rowSampler = new CpuRowSampler(_fast.CpuPlan!, 0);
         _random = new SamplingRandom(7);
 
         // Touching NativeApi first runs LLamaSharp's loader, which picks the avx2/avx512 build of llama.cpp for this CPU.

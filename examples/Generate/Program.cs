@@ -59,10 +59,8 @@ try
     options = new GenerationOptions
     {
         MaxNewTokens = command.MaxTokens,
-        Temperature = command.Temperature,
-        TopK = command.TopK > 0 ? command.TopK : null,
-        Seed = command.Seed,
         StopSequences = command.Stops,
+        Decoding = new() { Temperature = command.Temperature, TopK = command.TopK, Seed = command.Seed },
     };
 }
 catch (ArgumentException ex)

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 // A Semantic Kernel plugin whose prompt function runs on a local GPT-2, called from the kernel, from a native
 // function of the plugin, and from another prompt's template.
 // Usage: dotnet run --project examples/SemanticKernelPlugin [model-folder]
@@ -16,7 +17,7 @@ Console.WriteLine(scene.GetValue<string>());
 
 // From another function's template: {{story.continue ...}} runs first, and its text becomes part of the outer prompt,
 // which runs on the model as well.
-var outerSettings = new LmHeadPromptExecutionSettings { MaxTokens = 24, Seed = 5, Temperature = 0.8f };
+var outerSettings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 24, Decoding = new() { Seed = 5, Temperature = 0.8f } });
 FunctionResult chained = await kernel.InvokePromptAsync(
     "{{story.continue opening='MACBETH:'}}\nLADY MACBETH:",
     new KernelArguments(outerSettings));

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 using System.ComponentModel;
 using LmHead.Extensions.SemanticKernel.Settings;
 using Microsoft.SemanticKernel;
@@ -9,7 +10,7 @@ internal sealed class StoryPlugin
 {
     private readonly KernelFunction _continue = KernelFunctionFactory.CreateFromPrompt(
         "{{$opening}}",
-        new LmHeadPromptExecutionSettings { Temperature = 0.8f, TopK = 40, MaxTokens = 32, Seed = 3, StopSequences = ["\n\n"] },
+        new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 32, StopSequences = ["\n\n"], Decoding = new() { Temperature = 0.8f, TopK = 40, Seed = 3 } }),
         functionName: "Continue",
         description: "Continues a story opening on the local model.");
 

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 // Semantic Kernel quick start on a local GPT-2: a prompt with {{$input}}, streamed to the console, with settings
 // given in code and in a prompt configuration file (Prompts/continue.json).
 // Usage: dotnet run --project examples/SemanticKernelQuickStart [model-folder]
@@ -12,7 +13,7 @@ Kernel kernel = Kernel.CreateBuilder()
     .Build();
 
 // 1. Settings from code.
-var settings = new LmHeadPromptExecutionSettings { Temperature = 0.8f, TopK = 40, MaxTokens = 40, Seed = 42, StopSequences = ["\n\n"] };
+var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 40, StopSequences = ["\n\n"], Decoding = new() { Temperature = 0.8f, TopK = 40, Seed = 42 } });
 KernelFunction fromCode = kernel.CreateFunctionFromPrompt("{{$input}}", settings, functionName: "Continue");
 Console.WriteLine("--- settings from code, streamed ---");
 Console.Write("ROMEO:");

@@ -23,10 +23,7 @@ public sealed class DocsExampleTests
             .AddLmHeadTextGeneration(modelFolder, modelId: "tiny-shakespeare")
             .Build();
 
-        var settings = new LmHeadPromptExecutionSettings
-        {
-            Temperature = 0.8f, TopK = 40, MaxTokens = 60, Seed = 42, StopSequences = ["\n\n"],
-        };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 60, StopSequences = ["\n\n"], Decoding = new() { Temperature = 0.8f, TopK = 40, Seed = 42 } });
         FunctionResult result = await kernel.InvokePromptAsync(
             "ROMEO: {{$input}}", new KernelArguments(settings) { ["input"] = "But soft," });
         output.WriteLine(result);

@@ -15,7 +15,7 @@ public sealed class ReadmeSnippetTests
         string folder = DefaultModel.FindFolder();
         using var gpt2 = Gpt2Pretrained.Load(folder);
         var generator = new TextGenerator(gpt2);
-        var options = new GenerationOptions { MaxNewTokens = 60, Temperature = 0.8f, TopK = 40, TopP = 0.95f, Seed = 7, StopSequences = ["\n\n"] };
+        var options = new GenerationOptions { MaxNewTokens = 60, StopSequences = ["\n\n"], Decoding = new() { Temperature = 0.8f, TopK = 40, TopP = 0.95f, Seed = 7 } };
         var streamed = new System.Text.StringBuilder();
         await foreach (var chunk in generator.GenerateStreamingAsync("JULIET:\n", options))
         {
@@ -25,7 +25,7 @@ public sealed class ReadmeSnippetTests
         Assert.IsFalse(streamed.ToString().Contains("\n\n", StringComparison.Ordinal), "the stop sequence never appears");
 
         Kernel kernel = Kernel.CreateBuilder().AddLmHeadTextGeneration(folder).Build();
-        var result = await kernel.InvokePromptAsync("{{$input}}", new(new LmHeadPromptExecutionSettings { Seed = 1, MaxTokens = 40 }) { ["input"] = "ROMEO:" });
+        var result = await kernel.InvokePromptAsync("{{$input}}", new(new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 40, Decoding = new() { Seed = 1 } })) { ["input"] = "ROMEO:" });
         Assert.IsFalse(string.IsNullOrWhiteSpace(result.GetValue<string>()));
     }
 }

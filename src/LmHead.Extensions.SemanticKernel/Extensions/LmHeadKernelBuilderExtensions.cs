@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,27 @@ public static class LmHeadKernelBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddLmHeadTextGeneration(modelFolder, modelId, serviceId);
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a text-generation service on the GPT-2 model in <paramref name="modelFolder"/> whose every token is decided
+    /// by <paramref name="pipeline"/>: an ML.NET chain served as the Semantic Kernel service
+    /// (<c>AddLmHeadTextGeneration(folder, chain.ToDecodingPipeline())</c>) or a pipeline composed by hand.
+    /// </summary>
+    /// <param name="builder">The kernel builder.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="pipeline">The pipeline; prompt settings may then set only generation options (<c>max_tokens</c>, stops, log-probabilities).</param>
+    /// <param name="modelId">The model id for selection by <c>model_id</c>; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/>.</param>
+    /// <returns><paramref name="builder"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="pipeline"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IKernelBuilder AddLmHeadTextGeneration(
+        this IKernelBuilder builder, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddLmHeadTextGeneration(modelFolder, pipeline, modelId, serviceId);
         return builder;
     }
 
@@ -68,6 +90,23 @@ public static class LmHeadKernelBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddLmHeadChatClient(modelFolder, modelId, serviceId);
+        return builder;
+    }
+
+    /// <summary>Adds a Microsoft.Extensions.AI chat client on the GPT-2 model in <paramref name="modelFolder"/> whose every token is decided by <paramref name="pipeline"/> (for example an ML.NET chain's).</summary>
+    /// <param name="builder">The kernel builder.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="pipeline">The pipeline; requests may then set only generation options.</param>
+    /// <param name="modelId">The model id; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/>.</param>
+    /// <returns><paramref name="builder"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="pipeline"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IKernelBuilder AddLmHeadChatClient(
+        this IKernelBuilder builder, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddLmHeadChatClient(modelFolder, pipeline, modelId, serviceId);
         return builder;
     }
 

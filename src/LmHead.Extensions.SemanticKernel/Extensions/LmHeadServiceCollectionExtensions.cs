@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
 using LmHead.Extensions.SemanticKernel.Services;
@@ -29,6 +30,29 @@ public static class LmHeadServiceCollectionExtensions
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
         return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
             new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+    }
+
+    /// <summary>
+    /// Adds an <see cref="ITextGenerationService"/> on the GPT-2 model in <paramref name="modelFolder"/> whose every token
+    /// is decided by <paramref name="pipeline"/>: an ML.NET chain served as the service
+    /// (<c>AddLmHeadTextGeneration(folder, chain.ToDecodingPipeline())</c>) or a pipeline composed by hand.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="pipeline">The pipeline; prompt settings may then set only generation options (<c>max_tokens</c>, stops, log-probabilities).</param>
+    /// <param name="modelId">The model id for selection by <c>model_id</c>; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pipeline"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadTextGeneration(
+        this IServiceCollection services, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var (key, id) = AddModelFolder(services, modelFolder, modelId);
+        return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
+            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id) { Pipeline = pipeline });
     }
 
     /// <summary>Adds an <see cref="ITextGenerationService"/> on an existing generator (the caller keeps ownership of its model).</summary>
@@ -74,6 +98,25 @@ public static class LmHeadServiceCollectionExtensions
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
         return services.AddKeyedSingleton<IChatClient>(serviceId, (provider, _) =>
             new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+    }
+
+    /// <summary>Adds an <see cref="IChatClient"/> on the GPT-2 model in <paramref name="modelFolder"/> whose every token is decided by <paramref name="pipeline"/> (for example an ML.NET chain's).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
+    /// <param name="pipeline">The pipeline; requests may then set only generation options.</param>
+    /// <param name="modelId">The model id; the folder's name when <see langword="null"/>.</param>
+    /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pipeline"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
+    public static IServiceCollection AddLmHeadChatClient(
+        this IServiceCollection services, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var (key, id) = AddModelFolder(services, modelFolder, modelId);
+        return services.AddKeyedSingleton<IChatClient>(serviceId, (provider, _) =>
+            new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id) { Pipeline = pipeline });
     }
 
     /// <summary>Adds an <see cref="IChatClient"/> on an existing generator (the caller keeps ownership of its model).</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Settings;
 using Microsoft.Extensions.AI;
@@ -126,7 +127,7 @@ public sealed class LmHeadChatClient : IChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var generationOptions = ToGenerationOptions(options);
+        var generationOptions = LmHeadPromptExecutionSettings.WithPipeline(ToGenerationOptions(options), Pipeline);
         string prompt = ChatPromptFormat.Render(messages, options?.Instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
@@ -205,46 +206,64 @@ public sealed class LmHeadChatClient : IChatClient
     {
     }
 
+    /// <summary>Whether <see cref="LmHeadSettingNames.HarmlessOpenAiSettings"/> in additional properties or Semantic Kernel settings are skipped instead of rejected.</summary>
+    public bool IgnoreHarmlessOpenAiSettings { get; init; }
+
+    /// <summary>
+    /// A fixed decoding pipeline that decides every token (for example an ML.NET chain's, from <c>ToDecodingPipeline()</c>),
+    /// or <see langword="null"/> to build one per request from the <see cref="ChatOptions"/>; with a pipeline, a decoding
+    /// option in the request is an error.
+    /// </summary>
+    public DecodingPipeline? Pipeline { get; init; }
+
     private GenerationOptions ToGenerationOptions(ChatOptions? options)
     {
-        var settings = new LmHeadPromptExecutionSettings();
+        string[] turnStop = [ChatPromptFormat.TurnStopSequence];
         if (options is null)
         {
-            return settings.ToGenerationOptions([ChatPromptFormat.TurnStopSequence]);
+            return new LmHeadPromptExecutionSettings().ToGenerationOptions(turnStop);
         }
 
         RejectUnsupported(options);
-        settings.Temperature = options.Temperature;
-        settings.TopK = options.TopK;
-        settings.MaxTokens = options.MaxOutputTokens;
-        settings.Seed = options.Seed;
-        settings.StopSequences = options.StopSequences is null ? null : [.. options.StopSequences];
-        settings.TopP = options.TopP;
-        settings.FrequencyPenalty = options.FrequencyPenalty;
-        settings.PresencePenalty = options.PresencePenalty;
-        if (options.AdditionalProperties is { } additional)
+        if (options.Seed is < 0)
         {
-            foreach (var (key, value) in additional)
-            {
-                if (!AdditionalPropertyNames.Contains(key))
-                {
-                    throw new NotSupportedException(
-                        $"The LmHead chat client does not support the additional property '{key}' (supported: {string.Join(", ", AdditionalPropertyNames)}).");
-                }
-
-                SettingValueReader.Apply(settings, key, value);
-            }
+            throw new ArgumentOutOfRangeException(nameof(options), options.Seed, $"ChatOptions.Seed (seed) must be 0 or more, but was {options.Seed}.");
         }
 
-        return settings.ToGenerationOptions([ChatPromptFormat.TurnStopSequence]);
-    }
+        // ChatOptions maps straight onto the one options record; a null property keeps the default.
+        var decoding = DecodingOptions.Default;
+        decoding = decoding with
+        {
+            Temperature = options.Temperature ?? decoding.Temperature,
+            TopK = options.TopK ?? decoding.TopK,
+            TopP = options.TopP ?? decoding.TopP,
+            FrequencyPenalty = options.FrequencyPenalty ?? decoding.FrequencyPenalty,
+            PresencePenalty = options.PresencePenalty ?? decoding.PresencePenalty,
+            Seed = options.Seed is { } seed ? (ulong)seed : decoding.Seed,
+        };
+        var generation = new GenerationOptions { Decoding = decoding };
+        generation = generation with
+        {
+            MaxNewTokens = options.MaxOutputTokens ?? generation.MaxNewTokens,
+            StopSequences = options.StopSequences is null ? generation.StopSequences : [.. options.StopSequences],
+        };
+        if (options.AdditionalProperties is { Count: > 0 } additional)
+        {
+            foreach (string key in additional.Keys)
+            {
+                bool harmless = IgnoreHarmlessOpenAiSettings && LmHeadSettingNames.HarmlessOpenAiSettings.Contains(key, StringComparer.OrdinalIgnoreCase);
+                if (!harmless && !LmHeadSettingNames.All.Contains(key, StringComparer.OrdinalIgnoreCase))
+                {
+                    throw new NotSupportedException(
+                        $"The LmHead chat client does not support the additional property '{key}' (supported: {string.Join(", ", LmHeadSettingNames.All)}).");
+                }
+            }
 
-    /// <summary>The settings without a <see cref="ChatOptions"/> property, accepted as additional properties.</summary>
-    private static readonly HashSet<string> AdditionalPropertyNames = new(StringComparer.OrdinalIgnoreCase)
-    {
-        LmHeadSettingNames.LogProbabilities, LmHeadSettingNames.TopLogProbabilities, LmHeadSettingNames.MinP,
-        LmHeadSettingNames.RepetitionPenalty, LmHeadSettingNames.LogitBias, LmHeadSettingNames.AllowSpecialTokens,
-    };
+            generation = LmHeadPromptExecutionSettings.Read(additional, generation, IgnoreHarmlessOpenAiSettings);
+        }
+
+        return new LmHeadPromptExecutionSettings(generation).ToGenerationOptions(turnStop);
+    }
 
     private void RejectUnsupported(ChatOptions options)
     {

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Settings;
 using UsageDetails = Microsoft.Extensions.AI.UsageDetails;
@@ -43,6 +44,19 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         Attributes = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = modelId };
     }
 
+    /// <summary>
+    /// Whether the <see cref="LmHeadSettingNames.HarmlessOpenAiSettings"/> (<c>user</c>, <c>n</c> = 1, ...) of prompt
+    /// settings shared with OpenAI connectors are skipped instead of rejected (default: rejected, like any unknown key).
+    /// </summary>
+    public bool IgnoreHarmlessOpenAiSettings { get; init; }
+
+    /// <summary>
+    /// A fixed decoding pipeline that decides every token (for example an ML.NET chain's, from <c>ToDecodingPipeline()</c>),
+    /// or <see langword="null"/> to build one per request from the settings. With a pipeline, prompt settings still set
+    /// <c>max_tokens</c>, <c>stop_sequences</c> and log-probabilities, and a decoding setting is an error.
+    /// </summary>
+    public DecodingPipeline? Pipeline { get; init; }
+
     /// <summary>The service attributes; <see cref="AIServiceExtensions.ModelIdKey"/> holds the model id.</summary>
     public IReadOnlyDictionary<string, object?> Attributes { get; }
 
@@ -59,7 +73,8 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        var options = LmHeadPromptExecutionSettings.WithPipeline(
+            LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions(), Pipeline);
         var result = await _generator.Value.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
         var metadata = CreateMetadata(result.FinishReason, result.PromptTokenCount, result.CompletionTokenCount, options, result.LogProbabilities);
         return [new TextContent(result.Text, _modelId, result, System.Text.Encoding.UTF8, metadata)];
@@ -81,7 +96,8 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         string prompt, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        var options = LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings).ToGenerationOptions();
+        var options = LmHeadPromptExecutionSettings.WithPipeline(
+            LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions(), Pipeline);
         await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
         {
             if (chunk.FinishReason is { } finish)

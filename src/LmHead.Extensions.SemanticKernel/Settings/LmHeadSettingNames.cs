@@ -1,51 +1,23 @@
+using LmHead.Extensions.Generation;
+
 namespace LmHead.Extensions.SemanticKernel.Settings;
 
-/// <summary>The JSON names of the LmHead execution settings, as written in prompt YAML or JSON.</summary>
+/// <summary>
+/// The JSON names of the LmHead execution settings, as written in prompt YAML or JSON. They are not declared here:
+/// they are the names <see cref="GenerationOptions"/> and <see cref="Decoding.DecodingOptions"/> give their own
+/// properties (see <see cref="GenerationOptionsJson"/>).
+/// </summary>
 public static class LmHeadSettingNames
 {
-    /// <summary>The sampling temperature: <c>temperature</c>.</summary>
-    public const string Temperature = "temperature";
+    /// <summary>Every supported setting name: <c>max_tokens</c>, <c>stop_sequences</c>, <c>logprobs</c>, <c>top_logprobs</c>, <c>raw_logprobs</c>, <c>temperature</c>, <c>top_k</c>, <c>top_p</c>, <c>min_p</c>, <c>repetition_penalty</c>, <c>frequency_penalty</c>, <c>presence_penalty</c>, <c>penalty_window</c>, <c>logit_bias</c>, <c>seed</c>, <c>greedy</c>.</summary>
+    public static IReadOnlyList<string> All => GenerationOptionsJson.AllKeys;
 
-    /// <summary>The top-k filter: <c>top_k</c>.</summary>
-    public const string TopK = "top_k";
-
-    /// <summary>The most tokens to generate: <c>max_tokens</c>.</summary>
-    public const string MaxTokens = "max_tokens";
-
-    /// <summary>The stop sequences: <c>stop_sequences</c>.</summary>
-    public const string StopSequences = "stop_sequences";
-
-    /// <summary>The sampler seed: <c>seed</c>.</summary>
-    public const string Seed = "seed";
-
-    /// <summary>Whether to report log-probabilities: <c>logprobs</c>.</summary>
-    public const string LogProbabilities = "logprobs";
-
-    /// <summary>How many alternatives to report per token: <c>top_logprobs</c>.</summary>
-    public const string TopLogProbabilities = "top_logprobs";
-
-    /// <summary>Nucleus sampling mass: <c>top_p</c>.</summary>
-    public const string TopP = "top_p";
-
-    /// <summary>The min-p threshold: <c>min_p</c>.</summary>
-    public const string MinP = "min_p";
-
-    /// <summary>Hugging Face's repetition penalty: <c>repetition_penalty</c>.</summary>
-    public const string RepetitionPenalty = "repetition_penalty";
-
-    /// <summary>OpenAI's frequency penalty: <c>frequency_penalty</c>.</summary>
-    public const string FrequencyPenalty = "frequency_penalty";
-
-    /// <summary>OpenAI's presence penalty: <c>presence_penalty</c>.</summary>
-    public const string PresencePenalty = "presence_penalty";
-
-    /// <summary>Per-token additive logit bias (token id → bias; -100 or less bans): <c>logit_bias</c>.</summary>
-    public const string LogitBias = "logit_bias";
-
-    /// <summary>Whether special-token text in the prompt encodes as the special token: <c>allow_special_tokens</c>.</summary>
-    public const string AllowSpecialTokens = "allow_special_tokens";
-
-    /// <summary>Every supported setting name.</summary>
-    public static IReadOnlyList<string> All { get; } =
-        [Temperature, TopK, MaxTokens, StopSequences, Seed, LogProbabilities, TopLogProbabilities, TopP, MinP, RepetitionPenalty, FrequencyPenalty, PresencePenalty, LogitBias, AllowSpecialTokens];
+    /// <summary>
+    /// OpenAI settings that change nothing a local model could honour, skipped when a service is told to ignore them
+    /// (<c>IgnoreHarmlessOpenAiSettings</c>): <c>user</c>, <c>store</c>, <c>metadata</c>, <c>service_tier</c>,
+    /// <c>parallel_tool_calls</c>, <c>stream</c>, <c>stream_options</c>, and <c>n</c> when it is 1. Any other unknown key
+    /// is still an error.
+    /// </summary>
+    public static IReadOnlyList<string> HarmlessOpenAiSettings { get; } =
+        ["user", "store", "metadata", "service_tier", "parallel_tool_calls", "stream", "stream_options", "n"];
 }

@@ -13,8 +13,8 @@ namespace LmHead.Extensions.Decoding;
 /// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
 /// <para>
-/// Fast path: when the stages are only a <see cref="TemperatureScaler"/> and a <see cref="TopKFilter"/> (at most one
-/// of each) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
+/// Fast path: the pipeline's <see cref="Options"/> choose it. When they ask only for a temperature, a top-k and/or
+/// greedy decoding (no penalties, bias, top-p or min-p) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
 /// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, softmax over the survivors
 /// only, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
 /// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a CDF
@@ -30,15 +30,55 @@ public sealed class DecodingPipeline
 
     private readonly CpuSamplingPlan? _cpuPlan;
 
-    internal DecodingPipeline(ILogitsStage[] stages, ulong? seed, int candidateCount)
+    /// <summary>The CPU fast path's plan, or <see langword="null"/> when the pipeline always uses the tensors.</summary>
+    internal CpuSamplingPlan? CpuPlan => _cpuPlan;
+
+    internal DecodingPipeline(ILogitsStage[] stages, DecodingOptions? options, ulong? seed, int candidateCount, bool drawsKeyedByStep = false)
     {
         _stages = stages;
+        Seed = seed;
+        DrawsKeyedByStep = drawsKeyedByStep && seed is not null;
+        Options = options;
         _runOrder = TopKBeforeTemperature(stages);
-        _cpuPlan = CpuSamplingPlan.TryCreate(stages);
+        _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
-        IsGreedy = stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
+        IsGreedy = options?.IsGreedy ?? stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
     }
+
+    /// <summary>Builds the pipeline that <paramref name="options"/> describe, in the library's stage order.</summary>
+    /// <param name="options">The decoding options (validated when they were made).</param>
+    /// <param name="candidateCount">How many top candidates each result reports, 0 or more.</param>
+    /// <returns>A new pipeline that keeps <paramref name="options"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="candidateCount"/> is negative.</exception>
+    public static DecodingPipeline Create(DecodingOptions options, int candidateCount = DecodingDefaults.CandidateCount)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (candidateCount < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(candidateCount), candidateCount, $"candidateCount must be 0 or more, but was {candidateCount}.");
+        }
+
+        return new DecodingPipeline(options.CreateStages(), options, options.Seed, candidateCount);
+    }
+
+    /// <summary>
+    /// The options this pipeline was built from, or <see langword="null"/> when it was composed by hand with a custom
+    /// stage or an order the options cannot describe. The CPU fast path is chosen from them.
+    /// </summary>
+    public DecodingOptions? Options { get; }
+
+    /// <summary>The seed of the pipeline's own sampler, or <see langword="null"/> when it was not seeded.</summary>
+    public ulong? Seed { get; }
+
+    /// <summary>
+    /// Whether a generation draws step t from <see cref="SamplingRandom.ForStream"/>(<see cref="Seed"/>, t) instead of
+    /// one sequential stream: the scheme of ML.NET's <c>SampleNextToken</c> with the step index as the stream key, so a
+    /// chain served for generation draws exactly what it draws row by row. Set by
+    /// <see cref="DecodingPipelineBuilder.UseStepKeyedSeed"/>.
+    /// </summary>
+    public bool DrawsKeyedByStep { get; }
 
     /// <summary>The stages, in the order they run.</summary>
     public IReadOnlyList<ILogitsStage> Stages => _stages;

@@ -17,6 +17,29 @@ public sealed class DecodingPipelineBuilder
     private ulong? _seed;
     private int _candidateCount = DecodingDefaults.CandidateCount;
 
+    // What the stages added so far amount to, while they are built-in stages in the library's order (a temperature
+    // right after top-k is allowed: the pipeline runs top-k first either way); null otherwise.
+    private DecodingOptions? _options = new() { Temperature = 1f, TopK = null };
+    private int _lastOrder = -1;
+    private bool _drawsKeyedByStep;
+
+    /// <summary>Starts a builder with no stages.</summary>
+    public DecodingPipelineBuilder()
+    {
+    }
+
+    /// <summary>Starts a builder with the stages <paramref name="options"/> describe, in the library's order, and their seed.</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    public DecodingPipelineBuilder(DecodingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _stages.AddRange(options.CreateStages());
+        _options = options;
+        _seed = options.Seed;
+        _lastOrder = int.MaxValue;
+    }
+
     /// <summary>Adds any stage.</summary>
     /// <param name="stage">The stage to run after the ones already added.</param>
     /// <returns>This builder.</returns>
@@ -25,6 +48,30 @@ public sealed class DecodingPipelineBuilder
     {
         ArgumentNullException.ThrowIfNull(stage);
         _stages.Add(stage);
+        _options = null;
+        return this;
+    }
+
+    /// <summary>Adds a built-in stage and records it in the options while the stages stay in the library's order.</summary>
+    private DecodingPipelineBuilder Add(ILogitsStage stage, int order, Func<DecodingOptions, DecodingOptions> record)
+    {
+        _stages.Add(stage);
+        if (_options is null)
+        {
+            return this;
+        }
+
+        const int TemperatureOrder = 3, TopKOrder = 4;
+        // A temperature right after top-k describes the same decoding (top-k ranks the raw logits either way).
+        bool temperatureAfterTopK = order == TemperatureOrder && _lastOrder == TopKOrder && _options.Temperature == 1f;
+        if (!temperatureAfterTopK && order <= _lastOrder)
+        {
+            _options = null;
+            return this;
+        }
+
+        _options = record(_options);
+        _lastOrder = Math.Max(_lastOrder, order);
         return this;
     }
 
@@ -35,14 +82,14 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseTemperature(float temperature)
     {
         var stage = new TemperatureScaler(temperature);
-        return stage.IsIdentity ? this : Use(stage);
+        return stage.IsIdentity ? this : Add(stage, 3, o => o with { Temperature = temperature });
     }
 
     /// <summary>Adds a <see cref="TopKFilter"/>.</summary>
     /// <param name="k">How many logits to keep per row; at least 1.</param>
     /// <returns>This builder.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
-    public DecodingPipelineBuilder UseTopK(int k) => Use(new TopKFilter(k));
+    public DecodingPipelineBuilder UseTopK(int k) => Add(new TopKFilter(k), 4, o => o with { TopK = k });
 
     /// <summary>Makes the pipeline greedy: it picks the argmax (the first maximum on ties). Same as <c>UseTemperature(0)</c>.</summary>
     /// <returns>This builder.</returns>
@@ -56,7 +103,7 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseTopP(float p, int minTokensToKeep = 1)
     {
         var stage = new TopPFilter(p, minTokensToKeep);
-        return p >= 1f ? this : Use(stage);
+        return p >= 1f ? this : minTokensToKeep == 1 ? Add(stage, 5, o => o with { TopP = p }) : Use(stage);
     }
 
     /// <summary>Adds a <see cref="MinPFilter"/>; 0 adds nothing.</summary>
@@ -66,7 +113,7 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseMinP(float minP)
     {
         var stage = new MinPFilter(minP);
-        return minP == 0f ? this : Use(stage);
+        return minP == 0f ? this : Add(stage, 6, o => o with { MinP = minP });
     }
 
     /// <summary>Adds a <see cref="RepetitionPenalty"/> (Hugging Face semantics); 1 adds nothing.</summary>
@@ -77,7 +124,9 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseRepetitionPenalty(float penalty, int? window = null)
     {
         var stage = new RepetitionPenalty(penalty, window);
-        return penalty == 1f ? this : Use(stage);
+        return penalty == 1f ? this
+            : _options?.PenaltyWindow is { } w && w != window ? Use(stage)
+            : Add(stage, 1, o => o with { RepetitionPenalty = penalty, PenaltyWindow = window });
     }
 
     /// <summary>Adds <see cref="FrequencyPresencePenalty"/> (OpenAI semantics, over generated tokens); 0 and 0 add nothing.</summary>
@@ -89,7 +138,9 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseFrequencyPresencePenalty(float frequency, float presence, int? window = null)
     {
         var stage = new FrequencyPresencePenalty(frequency, presence, window);
-        return frequency == 0f && presence == 0f ? this : Use(stage);
+        return frequency == 0f && presence == 0f ? this
+            : _options is { HasRepetitionPenalty: true } o1 && o1.PenaltyWindow != window ? Use(stage)
+            : Add(stage, 2, o => o with { FrequencyPenalty = frequency, PresencePenalty = presence, PenaltyWindow = window });
     }
 
     /// <summary>Adds a <see cref="LogitBias"/>; an empty map adds nothing.</summary>
@@ -100,7 +151,7 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseLogitBias(IReadOnlyDictionary<int, float> bias)
     {
         var stage = new LogitBias(bias);
-        return bias.Count == 0 ? this : Use(stage);
+        return bias.Count == 0 ? this : Add(stage, 0, o => o with { LogitBias = bias });
     }
 
     /// <summary>Seeds the pipeline's sampler, for reproducible draws.</summary>
@@ -109,6 +160,20 @@ public sealed class DecodingPipelineBuilder
     public DecodingPipelineBuilder UseSeed(ulong seed)
     {
         _seed = seed;
+        _options = _options is null ? null : _options with { Seed = seed };
+        return this;
+    }
+
+    /// <summary>
+    /// Seeds the pipeline so that a generation draws step t from <c>SamplingRandom.ForStream(seed, t)</c>, as ML.NET's
+    /// <c>SampleNextToken</c> draws a row whose stream key is t (see <see cref="DecodingPipeline.DrawsKeyedByStep"/>).
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    /// <returns>This builder.</returns>
+    public DecodingPipelineBuilder UseStepKeyedSeed(ulong seed)
+    {
+        UseSeed(seed);
+        _drawsKeyedByStep = true;
         return this;
     }
 
@@ -129,5 +194,5 @@ public sealed class DecodingPipelineBuilder
 
     /// <summary>Builds the pipeline.</summary>
     /// <returns>A pipeline running the stages added so far.</returns>
-    public DecodingPipeline Build() => new([.. _stages], _seed, _candidateCount);
+    public DecodingPipeline Build() => new([.. _stages], _options, _seed, _candidateCount, _drawsKeyedByStep);
 }

@@ -12,7 +12,7 @@ namespace LmHead.Extensions.Generation;
 /// </summary>
 /// <remarks>
 /// One generator can serve concurrent requests: each request has its own cache and its own <see cref="SamplingRandom"/>
-/// seeded from <see cref="GenerationOptions.Seed"/>, so its output does not depend on other requests; model steps are
+/// seeded from <see cref="DecodingOptions.Seed"/>, so its output does not depend on other requests; model steps are
 /// serialized by a lock. Every tensor of a step lives in a dispose scope, so memory does not grow with the length of
 /// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
 /// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected. The literal text of a special token
@@ -104,7 +104,8 @@ public sealed class TextGenerator
         var pipeline = options.BuildPipeline();
         var generatedIds = new List<int>();
         var history = new TokenHistory(promptIds, generatedIds);
-        var random = options.Seed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
+        ulong? requestSeed = options.Pipeline is { } fixedPipeline ? fixedPipeline.Seed : options.Decoding.Seed;
+        var random = requestSeed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
         var decoder = new IncrementalTextDecoder(_tokenizer);
         var matcher = new StopSequenceMatcher(options.StopSequences);
         int? endOfText = _model.Config.EosTokenId;
@@ -118,11 +119,12 @@ public sealed class TextGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             int[] stepInput = input;
+            var stepRandom = pipeline.DrawsKeyedByStep ? SamplingRandom.ForStream(pipeline.Seed!.Value, (ulong)generated) : random;
             (int TokenId, TokenLogProbability? LogProbability) step;
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, random, options, history), cancellationToken).ConfigureAwait(false);
+                step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, stepRandom, options, history), cancellationToken).ConfigureAwait(false);
             }
             finally
             {

@@ -19,11 +19,11 @@ public sealed class KernelTests
     public async Task InvokePromptReturnsTheSeededCompletionWithUsageAndFinishReason()
     {
         var kernel = CreateKernel();
-        var settings = new LmHeadPromptExecutionSettings { Seed = 11, MaxTokens = 12, Temperature = 1f };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Seed = 11, Temperature = 1f } });
 
         var result = await kernel.InvokePromptAsync(Prompt, new KernelArguments(settings));
 
-        string expected = await ExpectedAsync(new GenerationOptions { Seed = 11, MaxNewTokens = 12, Temperature = 1f });
+        string expected = await ExpectedAsync(new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Seed = 11, Temperature = 1f } });
         Assert.IsFalse(string.IsNullOrEmpty(expected));
         Assert.AreEqual(expected, result.GetValue<string>());
         Assert.IsNotNull(result.Metadata);
@@ -38,7 +38,7 @@ public sealed class KernelTests
     public async Task StreamingConcatenationEqualsNonStreamingForTheSameSeed()
     {
         var kernel = CreateKernel();
-        var settings = new LmHeadPromptExecutionSettings { Seed = 5, MaxTokens = 20, Temperature = 1f };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 20, Decoding = new() { Seed = 5, Temperature = 1f } });
 
         var whole = await kernel.InvokePromptAsync(Prompt, new KernelArguments(settings));
         var pieces = new List<StreamingTextContent>();
@@ -57,9 +57,9 @@ public sealed class KernelTests
     public async Task SettingsGivenAsTypedClassDictionaryOrPromptConfigJsonGiveTheSameText()
     {
         var kernel = CreateKernel();
-        string expected = await ExpectedAsync(new GenerationOptions { Seed = 3, MaxNewTokens = 10, Temperature = 0.9f, TopK = 20 });
+        string expected = await ExpectedAsync(new GenerationOptions { MaxNewTokens = 10, Decoding = new() { Seed = 3, Temperature = 0.9f, TopK = 20 } });
 
-        var typed = new LmHeadPromptExecutionSettings { Seed = 3, MaxTokens = 10, Temperature = 0.9f, TopK = 20 };
+        var typed = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 10, Decoding = new() { Seed = 3, Temperature = 0.9f, TopK = 20 } });
         var dictionary = new PromptExecutionSettings
         {
             ExtensionData = new Dictionary<string, object> { ["seed"] = 3L, ["max_tokens"] = 10, ["temperature"] = 0.9, ["top_k"] = "20" },
@@ -101,13 +101,13 @@ public sealed class KernelTests
     public async Task StopSequencesNeverLeakAndOutputEndsRightBeforeTheStop()
     {
         var kernel = CreateKernel();
-        var free = new LmHeadPromptExecutionSettings { Seed = 21, MaxTokens = 40, Temperature = 1f };
+        var free = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 40, Decoding = new() { Seed = 21, Temperature = 1f } });
         string unstopped = (await kernel.InvokePromptAsync(Prompt, new KernelArguments(free))).GetValue<string>()!;
         Assert.IsGreaterThan(12, unstopped.Length, $"the seeded output is too short to pick a stop string: '{unstopped}'");
         string stop = unstopped.Substring(unstopped.Length / 2, 3);
         string expected = unstopped[..unstopped.IndexOf(stop, StringComparison.Ordinal)];
 
-        var stopped = new LmHeadPromptExecutionSettings { Seed = 21, MaxTokens = 40, Temperature = 1f, StopSequences = [stop] };
+        var stopped = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 40, StopSequences = [stop], Decoding = new() { Seed = 21, Temperature = 1f } });
         var result = await kernel.InvokePromptAsync(Prompt, new KernelArguments(stopped));
         string streamed = "";
         await foreach (var piece in kernel.InvokePromptStreamingAsync(Prompt, new KernelArguments(stopped)))
@@ -125,15 +125,16 @@ public sealed class KernelTests
     {
         var kernel = CreateKernel();
         var stops = new List<string> { "zzz-never" };
-        var settings = new LmHeadPromptExecutionSettings { Seed = 1, MaxTokens = 4, StopSequences = stops };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 4, StopSequences = stops, Decoding = new() { Seed = 1 } });
 
         await kernel.InvokePromptAsync(Prompt, new KernelArguments(settings));
         settings.Freeze();
         var clone = (LmHeadPromptExecutionSettings)settings.Clone();
-        clone.StopSequences!.Add("other");
+        stops.Add("added-later");
+        clone.Options = clone.Options with { StopSequences = [.. clone.Options.StopSequences, "other"] };
 
-        Assert.AreEqual("zzz-never", stops.Single());
-        Assert.AreEqual("zzz-never", settings.StopSequences!.Single());
+        Assert.AreEqual("zzz-never", settings.Options.StopSequences.Single(), "the options keep their own copy");
+        Assert.AreEqual(2, stops.Count);
         Assert.IsFalse(((ICollection<string>)stops).IsReadOnly);
     }
 
@@ -141,7 +142,7 @@ public sealed class KernelTests
     public async Task CancellationThrows()
     {
         var kernel = CreateKernel();
-        var settings = new LmHeadPromptExecutionSettings { Seed = 1, MaxTokens = 200 };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 200, Decoding = new() { Seed = 1 } });
         using var canceled = new CancellationTokenSource();
         await canceled.CancelAsync();
 
@@ -167,12 +168,12 @@ public sealed class KernelTests
             .AddLmHeadTextGeneration(TinyModels.FolderA, modelId: "model-a", serviceId: "a")
             .AddLmHeadTextGeneration(TinyModels.FolderB, modelId: "model-b", serviceId: "b")
             .Build();
-        var options = new GenerationOptions { Seed = 9, MaxNewTokens = 12, Temperature = 1f };
+        var options = new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Seed = 9, Temperature = 1f } };
         string expectedA = (await TinyModels.GeneratorA.GenerateAsync(Prompt, options)).Text;
         string expectedB = (await TinyModels.GeneratorB.GenerateAsync(Prompt, options)).Text;
         Assert.AreNotEqual(expectedA, expectedB);
 
-        var pickB = new LmHeadPromptExecutionSettings { ModelId = "model-b", Seed = 9, MaxTokens = 12, Temperature = 1f };
+        var pickB = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Seed = 9, Temperature = 1f } }) { ModelId = "model-b" };
         var pickA = new PromptExecutionSettings
         {
             ModelId = "model-a",
@@ -188,7 +189,7 @@ public sealed class KernelTests
     {
         var kernel = CreateKernel();
         var settings = Enumerable.Range(0, 8)
-            .Select(i => new LmHeadPromptExecutionSettings { Seed = 100 + i, MaxTokens = 16, Temperature = 1f })
+            .Select(i => new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 16, Decoding = new() { Seed = (ulong)(100 + i), Temperature = 1f } }))
             .ToArray();
         var alone = new List<string>();
         foreach (var s in settings)

@@ -30,7 +30,7 @@ public sealed class RegistrationTests
         Assert.AreEqual("tiny-a", text.GetModelId());
         Assert.AreEqual("tiny-a", chat.GetService<ChatClientMetadata>()!.DefaultModelId);
 
-        await text.GetTextContentsAsync("Hello", new LmHeadPromptExecutionSettings { MaxTokens = 2, Seed = 1 });
+        await text.GetTextContentsAsync("Hello", new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 2, Decoding = new() { Seed = 1 } }));
 
         Assert.IsTrue(handle.IsLoaded);
         Assert.AreSame(handle.Generator.Value, chat.GetService<TextGenerator>());

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Services;
 using LmHead.Extensions.SemanticKernel.Settings;
 using Microsoft.Extensions.AI;
@@ -28,7 +29,7 @@ public sealed class ConcurrentGenerationTests
         var service = new LmHeadTextGenerationService(TinyModels.GeneratorA, "tiny-a");
         async Task<string> Run(int i)
         {
-            var settings = new LmHeadPromptExecutionSettings { Seed = i, MaxTokens = 1 + (i % 5), Temperature = 1f, TopK = i % 3 == 0 ? null : 40 };
+            var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 1 + (i % 5), Decoding = new() { Seed = (ulong)(i), Temperature = 1f, TopK = i % 3 == 0 ? null : 40 } });
             if (i % 2 == 0)
             {
                 var contents = await service.GetTextContentsAsync(s_prompts[i % s_prompts.Length], settings);

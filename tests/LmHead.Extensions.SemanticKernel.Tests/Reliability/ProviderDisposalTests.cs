@@ -42,7 +42,7 @@ public sealed class ProviderDisposalTests
             }
         }
 
-        var settings = new LmHead.Extensions.SemanticKernel.Settings.LmHeadPromptExecutionSettings { MaxTokens = 250, Seed = 1 };
+        var settings = new LmHead.Extensions.SemanticKernel.Settings.LmHeadPromptExecutionSettings(new LmHead.Extensions.Generation.GenerationOptions { MaxNewTokens = 250, Decoding = new() { Seed = 1 } });
         var tasks = Enumerable.Range(0, requests).SelectMany(i => new[]
         {
             Task.Run(() => Stream(text.GetStreamingTextContentsAsync("Request " + i, settings))),

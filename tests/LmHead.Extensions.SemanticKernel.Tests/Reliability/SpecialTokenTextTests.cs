@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Services;
 using LmHead.Extensions.SemanticKernel.Settings;
 using LmHead.Extensions.Tokenization;
@@ -40,8 +41,8 @@ public sealed class SpecialTokenTextTests
     {
         var service = new LmHeadTextGenerationService(TinyModels.GeneratorA, "tiny-a");
 
-        var plain = await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings { MaxTokens = 1, Seed = 1 });
-        var typed = await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings { MaxTokens = 1, Seed = 1, AllowSpecialTokens = true });
+        var plain = await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 1, Decoding = new() { Seed = 1 } }));
+        var typed = await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 1, AllowSpecialTokensInPrompt = true, Decoding = new() { Seed = 1 } }));
         var fromJson = await service.GetTextContentsAsync(Prompt, new PromptExecutionSettings
         {
             ExtensionData = new Dictionary<string, object> { ["max_tokens"] = 1, ["allow_special_tokens"] = "true" },

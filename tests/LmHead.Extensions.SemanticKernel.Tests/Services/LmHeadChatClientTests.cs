@@ -40,7 +40,7 @@ public sealed class LmHeadChatClientTests
 
         var expected = await TinyModels.GeneratorA.GenerateAsync(
             ChatPromptFormat.Render(s_conversation),
-            new GenerationOptions { Seed = 4, MaxNewTokens = 12, Temperature = 1f, TopK = 40, StopSequences = [ChatPromptFormat.TurnStopSequence] });
+            new GenerationOptions { MaxNewTokens = 12, StopSequences = [ChatPromptFormat.TurnStopSequence], Decoding = new() { Seed = 4, Temperature = 1f, TopK = 40 } });
         Assert.AreEqual(expected.Text.TrimStart(), response.Text);
         Assert.AreEqual(expected.FinishReason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop, response.FinishReason);
         Assert.AreEqual(expected.PromptTokenCount, (int)response.Usage!.InputTokenCount!.Value);
@@ -113,8 +113,12 @@ public sealed class LmHeadChatClientTests
         var generator = (LmHead.Extensions.Generation.TextGenerator)client.GetService(typeof(LmHead.Extensions.Generation.TextGenerator))!;
         var direct = await generator.GenerateAsync(ChatPromptFormat.Render(s_conversation), new LmHead.Extensions.Generation.GenerationOptions
         {
-            Seed = 5, MaxNewTokens = 6, Temperature = 1f, TopP = 0.5f, FrequencyPenalty = 0.5f, PresencePenalty = 0.2f, MinP = 0.05f,
-            RepetitionPenalty = 1.3f, LogitBias = new Dictionary<int, float> { [11] = float.NegativeInfinity }, StopSequences = [ChatPromptFormat.TurnStopSequence],
+            MaxNewTokens = 6, StopSequences = [ChatPromptFormat.TurnStopSequence],
+            Decoding = new()
+            {
+                Seed = 5, Temperature = 1f, TopP = 0.5f, FrequencyPenalty = 0.5f, PresencePenalty = 0.2f, MinP = 0.05f,
+                RepetitionPenalty = 1.3f, LogitBias = new Dictionary<int, float> { [11] = float.NegativeInfinity },
+            },
         });
 
         Assert.AreEqual(direct.Text.TrimStart(), viaChat.Text);
@@ -150,7 +154,7 @@ public sealed class LmHeadChatClientTests
         var kernel = builder.Build();
         var history = new ChatHistory("You tell short stories.");
         history.AddUserMessage("Tell me about the sea.");
-        var settings = new LmHeadPromptExecutionSettings { Seed = 6, MaxTokens = 10, Temperature = 1f, LogProbabilities = true };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 10, IncludeLogProbabilities = true, Decoding = new() { Seed = 6, Temperature = 1f } });
 
         var service = kernel.GetRequiredService<IChatCompletionService>();
         var message = await service.GetChatMessageContentAsync(history, settings, kernel);
@@ -179,7 +183,7 @@ public sealed class LmHeadChatClientTests
     public async Task RegisteredChatClientServesPromptFunctions()
     {
         var kernel = Kernel.CreateBuilder().AddLmHeadChatClient(TinyModels.FolderA).Build();
-        var settings = new LmHeadPromptExecutionSettings { Seed = 12, MaxTokens = 8, Temperature = 1f };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 8, Decoding = new() { Seed = 12, Temperature = 1f } });
 
         var result = await kernel.InvokePromptAsync("Tell me about the sea.", new KernelArguments(settings));
 

@@ -27,10 +27,10 @@ public sealed class LmHeadTextGenerationServiceTests
     public async Task LogProbabilitiesAreReportedOnlyWhenRequested()
     {
         var service = CreateService();
-        var requested = new LmHeadPromptExecutionSettings { Seed = 2, MaxTokens = 6, TopLogProbabilities = 3 };
+        var requested = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 6, TopLogProbabilities = 3, Decoding = new() { Seed = 2 } });
 
         var with = (await service.GetTextContentsAsync(Prompt, requested)).Single();
-        var without = (await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings { Seed = 2, MaxTokens = 6 })).Single();
+        var without = (await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 6, Decoding = new() { Seed = 2 } }))).Single();
 
         var tokens = (IReadOnlyList<TokenLogProbability>)with.Metadata![LmHeadMetadataKeys.LogProbabilities]!;
         Assert.AreEqual((int)with.Metadata[LmHeadMetadataKeys.CompletionTokenCount]!, tokens.Count);
@@ -43,7 +43,7 @@ public sealed class LmHeadTextGenerationServiceTests
     public async Task StreamedPiecesCarryTheirOwnLogProbabilitiesAndTheLastCarriesUsage()
     {
         var service = CreateService();
-        var settings = new LmHeadPromptExecutionSettings { Seed = 2, MaxTokens = 6, LogProbabilities = true };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 6, IncludeLogProbabilities = true, Decoding = new() { Seed = 2 } });
 
         var whole = (await service.GetTextContentsAsync(Prompt, settings)).Single();
         var pieces = new List<StreamingTextContent>();
@@ -65,7 +65,7 @@ public sealed class LmHeadTextGenerationServiceTests
     {
         var service = CreateService();
 
-        var result = (await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings { Seed = 1, MaxTokens = 3, TopK = 1 })).Single();
+        var result = (await service.GetTextContentsAsync(Prompt, new LmHeadPromptExecutionSettings(new GenerationOptions { MaxNewTokens = 3, Decoding = new() { Seed = 1, TopK = 1 } }))).Single();
 
         Assert.AreEqual(FinishReason.Length, result.Metadata![LmHeadMetadataKeys.FinishReason]);
         Assert.AreEqual(3, result.Metadata[LmHeadMetadataKeys.CompletionTokenCount]);

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Generation;
 using System.Text.Json;
 using LmHead.Extensions.SemanticKernel.Settings;
 using Microsoft.SemanticKernel;
@@ -7,15 +8,20 @@ namespace LmHead.Extensions.SemanticKernel.Tests.Settings;
 [TestClass]
 public sealed class LmHeadPromptExecutionSettingsTests
 {
+    private static LmHeadPromptExecutionSettings Everything() => new(new GenerationOptions
+    {
+        MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true, AllowSpecialTokensInPrompt = true,
+        Decoding = new()
+        {
+            Temperature = 0.5f, TopK = 7, Seed = 3, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
+            PenaltyWindow = 16, Greedy = true, LogitBias = new Dictionary<int, float> { [50256] = float.NegativeInfinity },
+        },
+    });
+
     [TestMethod]
     public void SerializesWithSnakeCaseNamesAndOmitsUnsetValues()
     {
-        var settings = new LmHeadPromptExecutionSettings
-        {
-            Temperature = 0.5f, TopK = 7, MaxTokens = 9, StopSequences = ["."], Seed = 3, LogProbabilities = true, TopLogProbabilities = 2,
-            TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
-            LogitBias = new Dictionary<int, float> { [50256] = -100f }, AllowSpecialTokens = true,
-        };
+        var settings = Everything();
 
         string json = JsonSerializer.Serialize(settings);
         string empty = JsonSerializer.Serialize(new LmHeadPromptExecutionSettings());
@@ -27,10 +33,11 @@ public sealed class LmHeadPromptExecutionSettingsTests
         }
 
         var back = JsonSerializer.Deserialize<LmHeadPromptExecutionSettings>(json)!;
-        Assert.AreEqual(7, back.TopK);
-        Assert.AreEqual(".", back.StopSequences!.Single());
-        Assert.AreEqual(0.9f, back.TopP);
-        Assert.AreEqual(-100f, back.LogitBias![50256]);
+        Assert.AreEqual(7, back.Options.Decoding.TopK);
+        Assert.AreEqual(".", back.Options.StopSequences.Single());
+        Assert.AreEqual(0.9f, back.Options.Decoding.TopP);
+        Assert.AreEqual(float.NegativeInfinity, back.Options.Decoding.LogitBias[50256]);
+        Assert.AreEqual(json, JsonSerializer.Serialize(back));
     }
 
     [TestMethod]
@@ -42,7 +49,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
                 "logit_bias": { "50256": -100, "11": 2.5 } } } }
             """);
         var settings = LmHeadPromptExecutionSettings.FromExecutionSettings(config.ExecutionSettings["default"]);
-        var options = settings.ToGenerationOptions();
+        var options = settings.ToGenerationOptions().Decoding;
 
         Assert.AreEqual(0.8f, options.TopP);
         Assert.AreEqual(0.05f, options.MinP);
@@ -56,41 +63,31 @@ public sealed class LmHeadPromptExecutionSettingsTests
     [TestMethod]
     public void FrozenSettingsRejectEverySetter()
     {
-        var settings = new LmHeadPromptExecutionSettings { StopSequences = ["a"] };
+        var settings = new LmHeadPromptExecutionSettings(new GenerationOptions { StopSequences = ["a"] });
         settings.Freeze();
 
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.Temperature = 1);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.TopK = 1);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.MaxTokens = 1);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.StopSequences = []);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.Seed = 1);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.LogProbabilities = true);
-        Assert.ThrowsExactly<InvalidOperationException>(() => settings.TopLogProbabilities = 1);
-        Assert.ThrowsExactly<NotSupportedException>(() => settings.StopSequences!.Add("b"));
+        Assert.ThrowsExactly<InvalidOperationException>(() => settings.Options = new GenerationOptions());
+        Assert.ThrowsExactly<InvalidOperationException>(() => settings.ModelId = "x");
+        Assert.ThrowsExactly<NotSupportedException>(() => ((IList<string>)settings.Options.StopSequences).Add("b"));
     }
 
     [TestMethod]
     public void CloneCopiesEverythingIntoAnUnfrozenIndependentInstance()
     {
-        var settings = new LmHeadPromptExecutionSettings
-        {
-            ModelId = "m", ServiceId = "s", Temperature = 0.5f, TopK = 7, MaxTokens = 9, StopSequences = ["."], Seed = 3,
-            LogProbabilities = true, TopLogProbabilities = 2, ExtensionData = new Dictionary<string, object> { ["seed"] = 4 },
-        };
+        var settings = Everything();
+        settings.ModelId = "m";
+        settings.ServiceId = "s";
+        settings.ExtensionData = new Dictionary<string, object> { ["seed"] = 4 };
         settings.Freeze();
 
         var clone = (LmHeadPromptExecutionSettings)settings.Clone();
-        clone.StopSequences!.Add("!");
         clone.ExtensionData!["top_k"] = 1;
+        clone.Options = new GenerationOptions();
 
         Assert.IsFalse(clone.IsFrozen);
-        Assert.AreEqual(JsonSerializer.Serialize(settings), JsonSerializer.Serialize(new LmHeadPromptExecutionSettings
-        {
-            ModelId = clone.ModelId, ServiceId = clone.ServiceId, Temperature = clone.Temperature, TopK = clone.TopK, MaxTokens = clone.MaxTokens,
-            StopSequences = ["."], Seed = clone.Seed, LogProbabilities = clone.LogProbabilities, TopLogProbabilities = clone.TopLogProbabilities,
-            ExtensionData = new Dictionary<string, object> { ["seed"] = 4 },
-        }));
-        Assert.AreEqual(1, settings.StopSequences!.Count);
+        Assert.AreEqual("m", clone.ModelId);
+        Assert.AreEqual("s", clone.ServiceId);
+        Assert.AreEqual(Everything().Options, settings.Options);
         Assert.HasCount(1, settings.ExtensionData!);
     }
 
@@ -117,23 +114,38 @@ public sealed class LmHeadPromptExecutionSettingsTests
         var read = LmHeadPromptExecutionSettings.FromExecutionSettings(settings);
         var options = read.ToGenerationOptions();
 
-        Assert.AreEqual(0.25f, read.Temperature);
-        Assert.AreEqual(5, read.TopK);
-        Assert.AreEqual(12, read.MaxTokens);
-        Assert.AreEqual(42L, read.Seed);
-        CollectionAssert.AreEqual(new List<string> { "x", "y" }, read.StopSequences!.ToList());
-        Assert.IsTrue(read.LogProbabilities);
-        Assert.AreEqual(3, read.TopLogProbabilities);
+        Assert.AreEqual(0.25f, options.Decoding.Temperature);
+        Assert.AreEqual(5, options.Decoding.TopK);
+        Assert.AreEqual(12, options.MaxNewTokens);
+        CollectionAssert.AreEqual(new List<string> { "x", "y" }, options.StopSequences.ToList());
+        Assert.AreEqual(3, options.TopLogProbabilities);
         Assert.AreEqual("m", read.ModelId);
-        Assert.AreEqual(42UL, options.Seed);
+        Assert.AreEqual(42UL, options.Decoding.Seed);
         Assert.IsTrue(options.IncludeLogProbabilities);
     }
 
     [TestMethod]
     public void TopKZeroKeepsAllTokensAndUnsetKeepsTheDefault()
     {
-        Assert.IsNull(new LmHeadPromptExecutionSettings { TopK = 0 }.ToGenerationOptions().TopK);
-        Assert.AreEqual(new Generation.GenerationOptions().TopK, new LmHeadPromptExecutionSettings().ToGenerationOptions().TopK);
+        var zero = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["top_k"] = 0 } };
+        Assert.IsNull(LmHeadPromptExecutionSettings.FromExecutionSettings(zero).ToGenerationOptions().Decoding.TopK);
+        Assert.AreEqual(new GenerationOptions().Decoding.TopK, new LmHeadPromptExecutionSettings().ToGenerationOptions().Decoding.TopK);
+    }
+
+    [TestMethod]
+    public void HarmlessOpenAiKeysAreRejectedByDefaultAndSkippedOnRequest()
+    {
+        var shared = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["user"] = "alice", ["n"] = 1, ["temperature"] = 0.3 } };
+
+        var strict = Assert.Throws<ArgumentException>(() => LmHeadPromptExecutionSettings.FromExecutionSettings(shared));
+        var lenient = LmHeadPromptExecutionSettings.FromExecutionSettings(shared, ignoreHarmlessOpenAiSettings: true);
+        var two = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["n"] = 2 } };
+
+        Assert.AreEqual("user", strict.ParamName);
+        Assert.AreEqual(0.3f, lenient.Options.Decoding.Temperature);
+        Assert.Contains("'n'", Assert.Throws<ArgumentException>(() => LmHeadPromptExecutionSettings.FromExecutionSettings(two, ignoreHarmlessOpenAiSettings: true)).Message);
+        var typo = new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["temprature"] = 0.3 } };
+        Assert.AreEqual("temprature", Assert.Throws<ArgumentException>(() => LmHeadPromptExecutionSettings.FromExecutionSettings(typo, ignoreHarmlessOpenAiSettings: true)).ParamName);
     }
 
     [TestMethod]
@@ -176,16 +188,16 @@ public sealed class LmHeadPromptExecutionSettingsTests
     public void FromExecutionSettingsNeverChangesItsArgument()
     {
         var stops = new List<string> { "a" };
-        var typed = new LmHeadPromptExecutionSettings { StopSequences = stops, ExtensionData = new Dictionary<string, object> { ["seed"] = 1 } };
+        var typed = new LmHeadPromptExecutionSettings(new GenerationOptions { StopSequences = stops }) { ExtensionData = new Dictionary<string, object> { ["seed"] = 1 } };
         typed.Freeze();
 
         var read = LmHeadPromptExecutionSettings.FromExecutionSettings(typed);
-        read.StopSequences!.Add("b");
+        read.Options = read.Options with { StopSequences = ["a", "b"] };
 
         Assert.AreNotSame(typed, read);
-        Assert.AreEqual(1L, read.Seed);
-        Assert.IsNull(typed.Seed);
-        Assert.AreEqual(1, typed.StopSequences!.Count);
+        Assert.AreEqual(1UL, read.Options.Decoding.Seed);
+        Assert.IsNull(typed.Options.Decoding.Seed);
+        Assert.AreEqual(1, typed.Options.StopSequences.Count);
         Assert.AreEqual("a", stops.Single());
     }
 }

@@ -203,8 +203,11 @@ public sealed class DecodingOrderTests
     {
         var options = new LmHead.Extensions.Generation.GenerationOptions
         {
-            Temperature = 0.8f, TopK = 10, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.1f,
-            LogitBias = new Dictionary<int, float> { [1] = 1f },
+            Decoding = new()
+            {
+                Temperature = 0.8f, TopK = 10, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.1f,
+                LogitBias = new Dictionary<int, float> { [1] = 1f },
+            },
         };
         var kinds = options.BuildPipeline().Stages.Select(s => s.GetType().Name).ToArray();
         CollectionAssert.AreEqual(

@@ -18,7 +18,7 @@ public sealed class DocumentationExampleTests
         using var gpt2 = Gpt2Pretrained.Load(folder);
         var generator = new TextGenerator(gpt2);
 
-        var options = new GenerationOptions { MaxNewTokens = 40, Temperature = 0.7f, TopK = 50, Seed = 42, StopSequences = ["\n\n"] };
+        var options = new GenerationOptions { MaxNewTokens = 40, StopSequences = ["\n\n"], Decoding = new() { Temperature = 0.7f, TopK = 50, Seed = 42 } };
         await foreach (var chunk in generator.GenerateStreamingAsync("The meaning of life is", options))
         {
             output.Write(chunk.Text);
@@ -29,7 +29,7 @@ public sealed class DocumentationExampleTests
             }
         }
 
-        GenerationResult result = await generator.GenerateAsync("Hello", options with { Seed = 7 });
+        GenerationResult result = await generator.GenerateAsync("Hello", options with { Decoding = options.Decoding with { Seed = 7 } });
         // --- end of the example ---
 
         Assert.HasCount(1, reasons);

@@ -37,11 +37,11 @@ public sealed class TextGeneratorTests
     public async Task TheSameSeedGivesTheSameTextAndAnotherSeedAnotherText()
     {
         var generator = RandomGenerator();
-        var options = new GenerationOptions { MaxNewTokens = 12, Temperature = 1f, TopK = null, Seed = 7 };
+        var options = new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Temperature = 1f, TopK = null, Seed = 7 } };
 
         var first = await generator.GenerateAsync("The cat", options);
         var second = await generator.GenerateAsync("The cat", options);
-        var other = await generator.GenerateAsync("The cat", options with { Seed = 8 });
+        var other = await generator.GenerateAsync("The cat", options with { Decoding = options.Decoding with { Seed = 8 } });
 
         Assert.AreEqual(first.Text, second.Text);
         CollectionAssert.AreEqual(first.TokenIds.ToArray(), second.TokenIds.ToArray());
@@ -52,7 +52,7 @@ public sealed class TextGeneratorTests
     public async Task StreamedChunksAddUpToTheNonStreamingResult()
     {
         var generator = RandomGenerator();
-        var options = new GenerationOptions { MaxNewTokens = 15, Temperature = 0.9f, TopK = 40, Seed = 3 };
+        var options = new GenerationOptions { MaxNewTokens = 15, Decoding = new() { Temperature = 0.9f, TopK = 40, Seed = 3 } };
 
         var (chunks, streamed) = await StreamAsync(generator, "Once upon a time", options);
         var whole = await generator.GenerateAsync("Once upon a time", options);
@@ -75,7 +75,7 @@ public sealed class TextGeneratorTests
         Assert.IsGreaterThan(1, tokenizer.EncodeToIds("\n\nUser:").Count);
         using var model = ScriptedGpt2.Create(scriptIds, promptLength: tokenizer.EncodeToIds("x").Count);
         var generator = new TextGenerator(model, tokenizer);
-        var options = new GenerationOptions { MaxNewTokens = 30, Temperature = 0, StopSequences = ["\n\nUser:"] };
+        var options = new GenerationOptions { MaxNewTokens = 30, StopSequences = ["\n\nUser:"], Decoding = new() { Temperature = 0 } };
 
         var (chunks, streamed) = await StreamAsync(generator, "x", options);
 
@@ -94,7 +94,7 @@ public sealed class TextGeneratorTests
         using var model = ScriptedGpt2.Create(scriptIds, promptLength: 1, endOfText: Gpt2Tokenizer.EndOfTextTokenId);
         var generator = new TextGenerator(model, tokenizer);
 
-        var (chunks, streamed) = await StreamAsync(generator, "x", new GenerationOptions { MaxNewTokens = 30, Temperature = 0 });
+        var (chunks, streamed) = await StreamAsync(generator, "x", new GenerationOptions { MaxNewTokens = 30, Decoding = new() { Temperature = 0 } });
 
         Assert.AreEqual(Script, streamed);
         Assert.IsFalse(chunks.Any(c => c.Text.Contains('\uFFFD', StringComparison.Ordinal)));
@@ -111,8 +111,8 @@ public sealed class TextGeneratorTests
         int promptTokens = Gpt2Tokenizer.Default.EncodeToIds(longPrompt).Count;
         Assert.AreEqual(60, promptTokens);
 
-        var shortRun = await generator.GenerateAsync("Hi", new GenerationOptions { MaxNewTokens = 5, Seed = 1 });
-        var contextRun = await generator.GenerateAsync(longPrompt, new GenerationOptions { MaxNewTokens = 50, Seed = 1 });
+        var shortRun = await generator.GenerateAsync("Hi", new GenerationOptions { MaxNewTokens = 5, Decoding = new() { Seed = 1 } });
+        var contextRun = await generator.GenerateAsync(longPrompt, new GenerationOptions { MaxNewTokens = 50, Decoding = new() { Seed = 1 } });
         var tooLong = await Assert.ThrowsExactlyAsync<ArgumentException>(
             () => generator.GenerateAsync(string.Join(' ', Enumerable.Repeat("word", 65)), new GenerationOptions()));
 
@@ -132,7 +132,7 @@ public sealed class TextGeneratorTests
 
         await Assert.ThrowsAsync<OperationCanceledException>(async () =>
         {
-            await foreach (var chunk in generator.GenerateStreamingAsync("Hi", new GenerationOptions { MaxNewTokens = 40, Seed = 2 }, cancellation.Token))
+            await foreach (var chunk in generator.GenerateStreamingAsync("Hi", new GenerationOptions { MaxNewTokens = 40, Decoding = new() { Seed = 2 } }, cancellation.Token))
             {
                 if (++seen == 3)
                 {
@@ -148,7 +148,7 @@ public sealed class TextGeneratorTests
     public async Task GeneratingLeavesNoTensorBehindAndTheLiveCountDoesNotGrowPerToken()
     {
         var generator = RandomGenerator();
-        var options = new GenerationOptions { MaxNewTokens = 40, Seed = 4, IncludeLogProbabilities = true, TopLogProbabilities = 3 };
+        var options = new GenerationOptions { MaxNewTokens = 40, IncludeLogProbabilities = true, TopLogProbabilities = 3, Decoding = new() { Seed = 4 } };
         // Let the finalizers of tensors other tests dropped run now, not in the middle of the count.
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -170,7 +170,7 @@ public sealed class TextGeneratorTests
     {
         var generator = RandomGenerator();
         var seeds = new ulong[] { 11, 12, 13, 14 };
-        var options = seeds.Select(s => new GenerationOptions { MaxNewTokens = 10, Temperature = 1f, Seed = s }).ToArray();
+        var options = seeds.Select(s => new GenerationOptions { MaxNewTokens = 10, Decoding = new() { Temperature = 1f, Seed = s } }).ToArray();
 
         var sequential = new List<string>();
         foreach (var o in options)
@@ -188,10 +188,7 @@ public sealed class TextGeneratorTests
     {
         var generator = RandomGenerator();
         var options = new GenerationOptions
-        {
-            MaxNewTokens = 3, Temperature = 0.5f, TopK = 3, Seed = 4,
-            IncludeLogProbabilities = true, TopLogProbabilities = 4, IncludeRawLogProbabilities = true,
-        };
+        { MaxNewTokens = 3, IncludeLogProbabilities = true, TopLogProbabilities = 4, IncludeRawLogProbabilities = true, Decoding = new() { Temperature = 0.5f, TopK = 3, Seed = 4 } };
         var promptIds = Gpt2Tokenizer.Default.EncodeToIds("Hello there");
         using var ids = tensor(promptIds.Select(i => (long)i).ToArray());
         using var logits = RandomModel.ComputeLogits(ids);
@@ -221,7 +218,7 @@ public sealed class TextGeneratorTests
     [TestMethod]
     public async Task GreedyLogProbabilityIsZeroUnderTheProcessedDistribution()
     {
-        var options = new GenerationOptions { MaxNewTokens = 2, Temperature = 0, IncludeLogProbabilities = true };
+        var options = new GenerationOptions { MaxNewTokens = 2, IncludeLogProbabilities = true, Decoding = new() { Temperature = 0 } };
         var result = await RandomGenerator().GenerateAsync("Hello there", options);
         Assert.IsTrue(result.LogProbabilities.All(l => l.LogProbability == 0), "greedy draws with probability 1");
     }
@@ -230,7 +227,7 @@ public sealed class TextGeneratorTests
     public async Task TheCallersOptionsAreNeverChanged()
     {
         var stops = new List<string> { "zzz" };
-        var options = new GenerationOptions { MaxNewTokens = 4, Seed = 5, StopSequences = stops };
+        var options = new GenerationOptions { MaxNewTokens = 4, StopSequences = stops, Decoding = new() { Seed = 5 } };
         var copy = options with { };
         stops.Add("a");
 

@@ -37,7 +37,7 @@ public sealed class CancellationAndDisposalTests
         string folder = TinyGpt2.CreateFolder(LongContextConfig(), seed: 3);
         using var pretrained = Gpt2Pretrained.Load(folder);
         var generator = new TextGenerator(pretrained);
-        var options = new GenerationOptions { MaxNewTokens = 1000, Seed = 1, IncludeLogProbabilities = true, TopLogProbabilities = 5 };
+        var options = new GenerationOptions { MaxNewTokens = 1000, IncludeLogProbabilities = true, TopLogProbabilities = 5, Decoding = new() { Seed = 1 } };
         await generator.GenerateAsync("warm up", options with { MaxNewTokens = 3 });
         Collect();
         long baseline = Tensor.TotalCount;
@@ -73,7 +73,7 @@ public sealed class CancellationAndDisposalTests
         var tasks = Enumerable.Range(0, requests).Select(i => Task.Run(async () =>
         {
             bool first = true;
-            await foreach (var chunk in generator.GenerateStreamingAsync("Request " + i, new GenerationOptions { MaxNewTokens = 2000, Seed = (ulong)i }))
+            await foreach (var chunk in generator.GenerateStreamingAsync("Request " + i, new GenerationOptions { MaxNewTokens = 2000, Decoding = new() { Seed = (ulong)i } }))
             {
                 if (first)
                 {
@@ -124,7 +124,7 @@ public sealed class CancellationAndDisposalTests
         var tasks = Enumerable.Range(0, requests).Select(i => Task.Run(async () =>
         {
             bool first = true;
-            await foreach (var chunk in generator.GenerateStreamingAsync("Stream " + i, new GenerationOptions { MaxNewTokens = maxNewTokens, Seed = (ulong)i }))
+            await foreach (var chunk in generator.GenerateStreamingAsync("Stream " + i, new GenerationOptions { MaxNewTokens = maxNewTokens, Decoding = new() { Seed = (ulong)i } }))
             {
                 received[i]++;
                 if (Volatile.Read(ref disposeReturned) == 1)

@@ -27,13 +27,13 @@ public sealed class GenerationMemoryTests
     {
         using var pretrained = Gpt2Pretrained.Load(TinyGpt2.CreateFolder(CancellationAndDisposalTests.LongContextConfig(), seed: 5));
         var generator = new TextGenerator(pretrained);
-        await generator.GenerateAsync("warm up", new GenerationOptions { MaxNewTokens = 50, Seed = 1 });
+        await generator.GenerateAsync("warm up", new GenerationOptions { MaxNewTokens = 50, Decoding = new() { Seed = 1 } });
         var before = Measure();
 
         long peakTensors = 0;
         var midway = before;
         int tokens = 0;
-        await foreach (var chunk in generator.GenerateStreamingAsync("Once", new GenerationOptions { MaxNewTokens = 2000, Seed = 2 }))
+        await foreach (var chunk in generator.GenerateStreamingAsync("Once", new GenerationOptions { MaxNewTokens = 2000, Decoding = new() { Seed = 2 } }))
         {
             tokens = chunk.CompletionTokenCount;
             peakTensors = Math.Max(peakTensors, Tensor.TotalCount);
@@ -60,14 +60,14 @@ public sealed class GenerationMemoryTests
         var options = new GenerationOptions { MaxNewTokens = 4, IncludeLogProbabilities = true, TopLogProbabilities = 3 };
         for (int i = 0; i < 20; i++)
         {
-            await generator.GenerateAsync("warm up", options with { Seed = (ulong)i });
+            await generator.GenerateAsync("warm up", options with { Decoding = options.Decoding with { Seed = (ulong)i } });
         }
 
         var before = Measure();
         var afterHundred = before;
         for (int i = 0; i < 1000; i++)
         {
-            await generator.GenerateAsync("Request " + i, options with { Seed = (ulong)i });
+            await generator.GenerateAsync("Request " + i, options with { Decoding = options.Decoding with { Seed = (ulong)i } });
             if (i == 99)
             {
                 afterHundred = Measure();

@@ -80,7 +80,7 @@ public sealed class SpecialTokenPromptTests
     {
         var generator = Generator();
         const string prompt = "Hello " + Special + " world";
-        var options = new GenerationOptions { MaxNewTokens = 1, Seed = 1 };
+        var options = new GenerationOptions { MaxNewTokens = 1, Decoding = new() { Seed = 1 } };
 
         var plain = await generator.GenerateAsync(prompt, options);
         var special = await generator.GenerateAsync(prompt, options with { AllowSpecialTokensInPrompt = true });

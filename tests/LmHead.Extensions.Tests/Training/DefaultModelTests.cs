@@ -57,7 +57,7 @@ public sealed class DefaultModelTests
     {
         using var shipped = Gpt2Pretrained.Load(DefaultModel.FindFolder());
         var generator = new TextGenerator(shipped);
-        var result = await generator.GenerateAsync("ROMEO:\n", new GenerationOptions { MaxNewTokens = 150, Seed = 7, Temperature = 0.8f, TopK = 40 });
+        var result = await generator.GenerateAsync("ROMEO:\n", new GenerationOptions { MaxNewTokens = 150, Decoding = new() { Seed = 7, Temperature = 0.8f, TopK = 40 } });
         // Shakespeare-like: several lines, and at least one new speaker line "NAME:" at the start of a line.
         Assert.IsGreaterThan(3, result.Text.Split('\n').Length, result.Text);
         Assert.IsTrue(System.Text.RegularExpressions.Regex.IsMatch(result.Text, @"(^|\n)[A-Z][A-Za-z ]+:\n"), result.Text);

@@ -1,8 +1,8 @@
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// What a pipeline's stages amount to when they are only a temperature and a top-k (at most one of each, in either
-/// order): the parameters the managed CPU sampler needs to reproduce the tensor path exactly.
+/// What a pipeline's <see cref="DecodingOptions"/> amount to when they ask only for a temperature, a top-k and/or greedy
+/// decoding: the parameters the managed CPU sampler needs to reproduce the tensor path exactly.
 /// </summary>
 internal sealed class CpuSamplingPlan
 {
@@ -26,33 +26,22 @@ internal sealed class CpuSamplingPlan
     /// <summary>Whether the pipeline is greedy (T = 0): the first maximum of the raw row wins.</summary>
     public bool IsGreedy { get; }
 
-    /// <summary>Returns a plan for the stages, or <see langword="null"/> when a stage is not one the CPU sampler knows.</summary>
-    public static CpuSamplingPlan? TryCreate(IReadOnlyList<ILogitsStage> stages)
+    /// <summary>
+    /// Returns the plan for <paramref name="options"/>, or <see langword="null"/> when they ask for a stage the CPU
+    /// sampler does not run (penalties, logit bias, top-p, min-p): the tensor path handles those.
+    /// </summary>
+    /// <param name="options">The pipeline's options.</param>
+    public static CpuSamplingPlan? TryCreate(DecodingOptions options)
     {
-        TemperatureScaler? temperature = null;
-        TopKFilter? topK = null;
-        foreach (var stage in stages)
+        if (options.LogitBias.Count > 0 || options.UsesHistory || (!options.IsGreedy && (options.HasTopP || options.HasMinP)))
         {
-            switch (stage)
-            {
-                case TemperatureScaler t when temperature is null:
-                    temperature = t;
-                    break;
-                case TopKFilter k when topK is null:
-                    topK = k;
-                    break;
-                default:
-                    // Unknown stages, or a second temperature or top-k: the tensor path handles them.
-                    return null;
-            }
+            return null;
         }
 
-        return new CpuSamplingPlan(
-            temperature?.Temperature is { } t1 && t1 != 0f ? t1 : 1f,
-            topK?.K ?? int.MaxValue,
-            // The tensor path runs a top-k that directly follows a temperature first (DecodingPipeline), so top-k ranks
-            // the raw logits in either order (no pipeline selects the sampler's scaled-key ranking any more).
-            scaleBeforeTopK: false,
-            temperature?.IsGreedy == true);
+        // The tensor path runs a top-k that directly follows a temperature first (DecodingPipeline), so top-k ranks the
+        // raw logits in either order (no pipeline selects the sampler's scaled-key ranking any more).
+        return options.IsGreedy
+            ? new CpuSamplingPlan(1f, int.MaxValue, scaleBeforeTopK: false, isGreedy: true)
+            : new CpuSamplingPlan(options.Temperature, options.TopK ?? int.MaxValue, scaleBeforeTopK: false, isGreedy: false);
     }
 }

@@ -11,7 +11,24 @@ public sealed class CpuRowSamplerTests
 {
     private const int Draws = 100_000;
 
-    private static CpuSamplingPlan Plan(params ILogitsStage[] stages) => CpuSamplingPlan.TryCreate(stages)!;
+    private static CpuSamplingPlan Plan(params ILogitsStage[] stages) => PlanOrNull(stages)!;
+
+    /// <summary>The plan a pipeline composed of <paramref name="stages"/> with the builder gets (built-in stages through their Use methods).</summary>
+    private static CpuSamplingPlan? PlanOrNull(params ILogitsStage[] stages)
+    {
+        var builder = new DecodingPipelineBuilder();
+        foreach (var stage in stages)
+        {
+            _ = stage switch
+            {
+                TemperatureScaler t => builder.UseTemperature(t.Temperature),
+                TopKFilter k => builder.UseTopK(k.K),
+                _ => builder.Use(stage),
+            };
+        }
+
+        return builder.Build().CpuPlan;
+    }
 
     private static long[] DrawMany(float[] logits, CpuSamplingPlan plan, ulong seed)
     {
@@ -130,9 +147,19 @@ public sealed class CpuRowSamplerTests
     [TestMethod]
     public void KeepsUnknownStagesOnTheTensorPath()
     {
-        Assert.IsNull(CpuSamplingPlan.TryCreate([new TopKFilter(3), new TopKFilter(2)]));
-        Assert.IsNull(CpuSamplingPlan.TryCreate([new NegatingStage()]));
-        Assert.IsNotNull(CpuSamplingPlan.TryCreate([new TopKFilter(3), new TemperatureScaler(2f)]));
+        Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopKFilter(2)));
+        Assert.IsNull(PlanOrNull(new NegatingStage()));
+        Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new NegatingStage()));
+        Assert.IsNull(PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f), new TemperatureScaler(2f)));
+        Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3), new TemperatureScaler(2f)));
+        Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f)), "top-p is not on the fast path yet");
+        var scaledAfter = PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f));
+        Assert.IsNotNull(scaledAfter);
+        Assert.IsFalse(scaledAfter.ScaleBeforeTopK, "top-k ranks the raw logits");
+        Assert.IsFalse(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3))!.ScaleBeforeTopK, "top-k ranks the raw logits in either order");
+        Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Temperature = 0.5f, TopK = 9 }).CpuPlan);
+        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { MinP = 0.1f }).CpuPlan);
+        Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Greedy = true, TopP = 0.5f }).CpuPlan, "greedy keeps the argmax whatever top-p keeps");
     }
 
     private sealed class NegatingStage : ILogitsStage

@@ -125,7 +125,8 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
         }
         catch (ArgumentException ex) when (ex is not ArgumentOutOfRangeException && ex.ParamName is { } key && originals.TryGetValue(key, out object? value) && value is not null)
         {
-            throw new ArgumentException($"{ex.Message} (The value was {Describe(value)}.)", key, ex);
+            string message = ex.Message.Replace($" (Parameter '{key}')", "", StringComparison.Ordinal);
+            throw new ArgumentException($"{message} (The value was {Describe(value)}.)", key, ex);
         }
     }
 

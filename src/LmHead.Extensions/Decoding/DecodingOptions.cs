@@ -217,7 +217,7 @@ public sealed record DecodingOptions
 
         if (Temperature != 1f)
         {
-            stages.Add(new TemperatureScaler(Temperature));
+            stages.Add(new TemperatureScaler(Temperature, validated: true));
         }
 
         if (TopK is { } k)

@@ -24,8 +24,18 @@ public sealed class TemperatureScaler : ILogitsStage
     /// <param name="temperature">T ≥ 0 and finite; 0 means greedy.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> is negative, NaN or infinite.</exception>
     public TemperatureScaler(float temperature)
+        : this(temperature, validated: false)
     {
-        Validate(temperature);
+    }
+
+    /// <summary>Creates the stage for a temperature <see cref="DecodingOptions"/> has already checked (it is checked once, there).</summary>
+    internal TemperatureScaler(float temperature, bool validated)
+    {
+        if (!validated)
+        {
+            Validate(temperature);
+        }
+
         Temperature = temperature;
     }
 

@@ -44,6 +44,7 @@ public sealed record GenerationOptions
     /// <exception cref="ArgumentNullException">The list is null.</exception>
     /// <exception cref="ArgumentException">An entry is null or empty.</exception>
     [JsonPropertyName("stop_sequences")]
+    [JsonConverter(typeof(StopSequencesJsonConverter))]
     public IReadOnlyList<string> StopSequences
     {
         get => _stopSequences;

@@ -101,9 +101,23 @@ public static class GenerationOptionsJson
         catch (JsonException ex)
         {
             string key = ex.Path is { Length: > 2 } path ? path[2..].Split('.', '[')[0] : "?";
-            throw new ArgumentException($"The setting '{key}' is invalid: {ex.Message}", key, ex);
+            var property = s_options.GetTypeInfo(typeof(T)).Properties.FirstOrDefault(p => p.Name == key);
+            string expected = property is null ? "a valid value" : Describe(property.PropertyType);
+            string value = json[key]?.ToJsonString() ?? "null";
+            throw new ArgumentException($"The setting '{key}' must be {expected}, but was {value}.", key, ex);
         }
     }
+
+    private static string Describe(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        var t when t == typeof(int) => "a whole number",
+        var t when t == typeof(ulong) => "a whole number from 0 to 18446744073709551615",
+        var t when t == typeof(float) || t == typeof(double) => "a number",
+        var t when t == typeof(bool) => "true or false",
+        var t when t == typeof(IReadOnlyList<string>) => "a list of strings",
+        var t when t == typeof(IReadOnlyDictionary<int, float>) => "an object mapping token ids to numbers",
+        var t => $"a {t.Name}",
+    };
 
     private static string[] KeysOf(Type type) =>
         [.. s_options.GetTypeInfo(type).Properties.Where(p => p.Get is not null && p.Set is not null).Select(p => p.Name)];

@@ -52,6 +52,25 @@ public sealed class ServedPipelineTests
         Assert.IsNotNull(fine.Single().Text);
     }
 
+    [TestMethod]
+    public async Task TemperatureAndTopKFromPromptJsonDrawWhatTheTensorPipelineDraws()
+    {
+        var config = PromptTemplateConfig.FromJson("""
+            { "template": "Hello there", "execution_settings": { "default": { "temperature": 1.3, "top_k": 7, "seed": 5, "max_tokens": 12 } } }
+            """);
+        var kernel = Kernel.CreateBuilder().AddLmHeadTextGeneration(TinyModels.GeneratorA, "tiny-a").Build();
+        var fromJson = await kernel.InvokeAsync(kernel.CreateFunctionFromPrompt(config));
+
+        // The same values as hand-made tensor stages (a pipeline with Use(stage) has no options, so it never takes the CPU fast path).
+        var tensorPipeline = new DecodingPipelineBuilder().Use(new TemperatureScaler(1.3f)).Use(new TopKFilter(7)).UseSeed(5).Build();
+        var direct = await TinyModels.GeneratorA.GenerateAsync(Prompt, new GenerationOptions { MaxNewTokens = 12, Pipeline = tensorPipeline });
+        var other = await TinyModels.GeneratorA.GenerateAsync(Prompt, new GenerationOptions { MaxNewTokens = 12, Decoding = new() { Temperature = 1.3f, TopK = 7, Seed = 6 } });
+
+        Assert.IsNull(tensorPipeline.Options);
+        Assert.AreEqual(direct.Text, fromJson.ToString());
+        Assert.AreNotEqual(other.Text, fromJson.ToString(), "another seed draws other tokens, so the comparison can fail");
+    }
+
     /// <summary>The tokens the pipeline picks for the tiny model, one KV-cached step at a time, drawing step t from ForStream(seed, t).</summary>
     private static int[] DrawStepByStep(DecodingPipeline pipeline, int steps)
     {

@@ -64,6 +64,14 @@ public sealed class GenerationOptionsTests
         var type = Assert.ThrowsExactly<ArgumentException>(() => GenerationOptionsJson.Read(new System.Text.Json.Nodes.JsonObject { ["top_k"] = "many" }));
         Assert.AreEqual("top_k", type.ParamName);
 
+        var seed = Assert.ThrowsExactly<ArgumentException>(() => GenerationOptionsJson.Read(new System.Text.Json.Nodes.JsonObject { ["seed"] = -1 }));
+        Assert.AreEqual("seed", seed.ParamName);
+        Assert.Contains("from 0", seed.Message);
+        Assert.Contains("-1", seed.Message);
+
+        var oneStop = GenerationOptionsJson.Read(new System.Text.Json.Nodes.JsonObject { ["stop_sequences"] = "\n\n" });
+        CollectionAssert.AreEqual(new[] { "\n\n" }, oneStop.StopSequences.ToArray(), "one string is one stop");
+
         var ignored = GenerationOptionsJson.Read(new System.Text.Json.Nodes.JsonObject { ["user"] = "me", ["top_k"] = 3 }, ignoredKeys: ["user"]);
         Assert.AreEqual(3, ignored.Decoding.TopK);
     }

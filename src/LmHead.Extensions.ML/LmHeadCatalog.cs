@@ -1,5 +1,6 @@
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.MachineLearning;
+using Microsoft.ML.Data;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML;
@@ -180,4 +181,69 @@ public static class LmHeadCatalog
             outputColumnName, probabilityColumnName ?? outputColumnName + "Probability", inputColumnName,
             seed ?? SamplingRandom.CreateUnseeded().NextUInt64(), streamKeyColumnName);
     }
+
+    /// <summary>
+    /// Decodes the next token as <paramref name="options"/> describe: the stages <see cref="DecodingOptions.CreateStages"/>
+    /// lists, in that order (logit bias, penalties, temperature, top-k, top-p, min-p; greedy options give a temperature of
+    /// 0), then <c>NormalizeToProbabilities</c> and <c>SampleNextToken</c> seeded with <see cref="DecodingOptions.Seed"/>.
+    /// </summary>
+    /// <remarks>
+    /// The chain adds the token column, its probability column (<c>&lt;output&gt;Probability</c>) and drops the
+    /// intermediate columns it made. <c>chain.ToDecodingPipeline()</c> of the fitted chain gives back
+    /// <paramref name="options"/> as its <see cref="DecodingPipeline.Options"/>, so the chain and
+    /// <c>DecodingPipeline.Create(options)</c> keyed by step draw the same tokens.
+    /// </remarks>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The token-id column to add, <c>UInt32</c>.</param>
+    /// <param name="inputColumnName">The logits column, <c>Vector&lt;Single, V&gt;</c>.</param>
+    /// <param name="options">The decoding options.</param>
+    /// <param name="streamKeyColumnName">The integer column that keys each row's draw (for example the generation step); by default the row id (see <see cref="SampleNextToken"/>).</param>
+    /// <param name="historyColumnName">The <c>Vector&lt;Single&gt;</c> column of prompt and output token ids the repetition penalty reads; required when it is on.</param>
+    /// <param name="generatedColumnName">The <c>Vector&lt;Single&gt;</c> column of generated token ids the frequency and presence penalties read; required when they are on.</param>
+    /// <returns>The estimator chain.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="catalog"/> or <paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">A penalty is on but its history column name is not given.</exception>
+    public static EstimatorChain<ITransformer> DecodeNextToken(
+        this TransformsCatalog catalog, string outputColumnName, string inputColumnName, DecodingOptions options,
+        string? streamKeyColumnName = null, string? historyColumnName = null, string? generatedColumnName = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
+        var chain = new EstimatorChain<ITransformer>();
+        var temporaries = new List<string>();
+        string column = inputColumnName;
+        foreach (var stage in options.CreateStages())
+        {
+            var description = stage switch
+            {
+                LogitBias b => LogitsStageDescription.Filter(LogitsFilter.LogitBias(b.Bias)),
+                RepetitionPenalty r => LogitsStageDescription.Penalty(new LogitsPenalty(
+                    r, historyColumnName ?? throw MissingHistory(nameof(historyColumnName), "repetition_penalty", options.RepetitionPenalty),
+                    "ApplyRepetitionPenalty", HistoryIsGenerated: false)),
+                FrequencyPresencePenalty f => LogitsStageDescription.Penalty(new LogitsPenalty(
+                    f, generatedColumnName ?? throw MissingHistory(nameof(generatedColumnName), "frequency_penalty/presence_penalty", $"{f.Frequency}/{f.Presence}"),
+                    "ApplyFrequencyPresencePenalty", HistoryIsGenerated: true)),
+                TemperatureScaler t => LogitsStageDescription.Temperature(t.Temperature),
+                TopKFilter k => LogitsStageDescription.TopK(k.K),
+                TopPFilter p => LogitsStageDescription.Filter(LogitsFilter.TopP(p.P, p.MinTokensToKeep)),
+                MinPFilter m => LogitsStageDescription.Filter(LogitsFilter.MinP(m.MinP)),
+                _ => throw new NotSupportedException($"DecodeNextToken: the options describe a {stage.GetType().Name}, which has no ML.NET stage."),
+            };
+            string output = $"{outputColumnName}.{description.StageName}.{temporaries.Count}";
+            chain = chain.Append<ITransformer>(new LogitsStageEstimator(output, column, description));
+            temporaries.Add(output);
+            column = output;
+        }
+
+        string probabilities = $"{outputColumnName}.Probabilities";
+        temporaries.Add(probabilities);
+        return chain
+            .Append<ITransformer>(catalog.NormalizeToProbabilities(probabilities, column))
+            .Append<ITransformer>(catalog.SampleNextToken(outputColumnName, probabilities, options.Seed, streamKeyColumnName: streamKeyColumnName))
+            .Append<ITransformer>(catalog.DropColumns([.. temporaries]));
+    }
+
+    private static ArgumentException MissingHistory(string parameter, string option, object? value) => new(
+        $"DecodeNextToken: {option} is {value}, so {parameter} must name the column of token ids it counts, but it was null.", parameter);
 }

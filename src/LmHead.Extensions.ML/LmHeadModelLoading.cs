@@ -74,8 +74,7 @@ public static class LmHeadModelLoading
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             var cause = Unwrap(ex);
-            stream.Position = start;
-            if (SavedModelDiagnosis.FindDamagedEntry(stream) is { } damaged)
+            if (Diagnose(stream, start) is { } damaged)
             {
                 throw new ModelFormatException(
                     source, damaged.Entry, $"the model zip is damaged: {damaged.Problem}. ML.NET reported: {cause.GetType().Name}: {cause.Message}", cause);
@@ -90,6 +89,19 @@ public static class LmHeadModelLoading
         }
 
         return model;
+    }
+
+    private static (string Entry, string Problem)? Diagnose(Stream stream, long start)
+    {
+        try
+        {
+            stream.Position = start;
+            return SavedModelDiagnosis.FindDamagedEntry(stream);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or NotSupportedException or ArgumentException or FormatException)
+        {
+            return null; // the file is too damaged to say which entry; the caller reports ML.NET's error without one
+        }
     }
 
     /// <summary>

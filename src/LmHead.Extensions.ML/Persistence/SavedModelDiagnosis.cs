@@ -19,6 +19,7 @@ internal static class SavedModelDiagnosis
     private const ulong DataViewSignature = 0x00425644004C4D43UL; // "CML\0DVB\0"
     private const ulong DataViewTailSignature = 0x434D4C0044564200UL;
     private const int HeaderSize = 256;
+    private const string TransformerDirectory = "TransformerChain";
 
     /// <summary>Entries up to this size are read whole, so their strings and assembly name can be checked too.</summary>
     private const long WholeEntryLimit = 1 << 20;
@@ -27,9 +28,11 @@ internal static class SavedModelDiagnosis
     public static (string Entry, string Problem)? FindDamagedEntry(Stream zip)
     {
         ZipArchive archive;
+        HashSet<string> names;
         try
         {
             archive = new ZipArchive(zip, ZipArchiveMode.Read, leaveOpen: true);
+            names = archive.Entries.Select(e => e.FullName).ToHashSet(StringComparer.Ordinal);
         }
         catch (InvalidDataException ex)
         {
@@ -38,17 +41,16 @@ internal static class SavedModelDiagnosis
 
         using (archive)
         {
-            var names = archive.Entries.Select(e => e.FullName).ToHashSet(StringComparer.Ordinal);
             foreach (var entry in archive.Entries)
             {
                 if (CheckEntry(entry, names) is { } problem)
                 {
-                    return (entry.FullName, problem);
+                    return problem;
                 }
             }
 
-            // A directory of the saved chain without its Model.key (ML.NET writes one in every directory it creates).
-            foreach (string name in names)
+            // A directory of the saved transformer without its Model.key (ML.NET writes one in every directory it creates).
+            foreach (string name in names.Where(n => n.StartsWith(TransformerDirectory + "/", StringComparison.Ordinal)))
             {
                 for (int slash = name.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = name.IndexOf('/', slash + 1))
                 {
@@ -64,7 +66,7 @@ internal static class SavedModelDiagnosis
         return null;
     }
 
-    private static string? CheckEntry(ZipArchiveEntry entry, HashSet<string> names)
+    private static (string Entry, string Problem)? CheckEntry(ZipArchiveEntry entry, HashSet<string> names)
     {
         bool model = entry.FullName.EndsWith(".key", StringComparison.Ordinal);
         bool dataView = entry.FullName == "Schema" || entry.FullName.EndsWith(".idv", StringComparison.Ordinal);
@@ -81,17 +83,23 @@ internal static class SavedModelDiagnosis
         {
             (head, whole, tail, length) = Read(entry);
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is InvalidDataException or NotSupportedException or IOException)
         {
-            return $"its compressed data cannot be inflated ({ex.Message})";
+            return (entry.FullName, $"its compressed data cannot be inflated ({ex.Message})");
         }
 
         if (length < HeaderSize + sizeof(ulong))
         {
-            return $"it holds {length} bytes, fewer than ML.NET's {HeaderSize}-byte header and tail (truncated)";
+            return (entry.FullName, $"it holds {length} bytes, fewer than ML.NET's {HeaderSize}-byte header and tail (truncated)");
         }
 
-        return model ? CheckModelStream(entry.FullName, head, whole, tail, length, names) : CheckDataView(head, tail, length);
+        if (model)
+        {
+            return CheckModelStream(entry.FullName, head, whole, tail, length, names) is { } problem ? (entry.FullName, problem)
+                : MissingChainEntry(entry.FullName, head, whole, names);
+        }
+
+        return CheckDataView(head, tail, length) is { } dataViewProblem ? (entry.FullName, dataViewProblem) : null;
     }
 
     private static (byte[] Head, byte[]? Whole, ulong Tail, long Length) Read(ZipArchiveEntry entry)
@@ -173,17 +181,46 @@ internal static class SavedModelDiagnosis
             return "its header names no readable ML.NET loader";
         }
 
-        if (loader == "ValueMappingTransformer" && !names.Contains(name[..^"Model.key".Length] + "DefaultMap.idv"))
-        {
-            return "this MapValue transform's table (DefaultMap.idv next to it) is missing";
-        }
-
         if (whole is not null && cbAssembly != 0)
         {
             string assembly = Encoding.Unicode.GetString(whole, (int)fpAssembly, (int)cbAssembly);
             if (!CanLoad(assembly))
             {
                 return $"it names the assembly '{assembly}', which this process cannot load";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An entry a model stream needs that is missing: a MapValue table, or a transform a chain lists (a chain's block is its count and one scope per transform).</summary>
+    private static (string Entry, string Problem)? MissingChainEntry(string name, byte[] head, byte[]? whole, HashSet<string> names)
+    {
+        string loader = Encoding.ASCII.GetString(head, 0x50, 24).TrimEnd('\0');
+        long cbModel = Long(head, 0x18);
+        string directory = name[..^"Model.key".Length];
+        if (loader == "ValueMappingTransformer" && !names.Contains(directory + "DefaultMap.idv"))
+        {
+            return (directory + "DefaultMap.idv", $"the entry is missing (the MapValue transform in {name} reads its table from it)");
+        }
+
+        if (loader != "TransformerChain" || whole is null || cbModel < sizeof(int))
+        {
+            return null;
+        }
+
+        int count = BinaryPrimitives.ReadInt32LittleEndian(whole.AsSpan(HeaderSize));
+        if (count < 0 || count > (cbModel - sizeof(int)) / sizeof(int))
+        {
+            return (name, $"its transform count {count} does not fit its {cbModel}-byte model block");
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            string child = $"{directory}Transform_{i:000}/Model.key";
+            if (!names.Contains(child))
+            {
+                return (child, $"the entry is missing ({name} lists {count} transforms)");
             }
         }
 

@@ -133,6 +133,55 @@ public sealed class SavedModelScoringFailureTests
         File.Delete(path);
     }
 
+    [TestMethod]
+    public void NaNFirstRowsRacingOnAFreshlyLoadedModelLeaveOnlyTheOneRebuiltProjection()
+    {
+        // The first rows of a loaded model rebuild its projection; with parallel cursors or several engines they race,
+        // and a rebuilt projection that lost the race must be freed, not left to a finalizer.
+        var (weight, bias) = Head();
+        using var w = weight;
+        using var b = bias;
+        var rows = Rows(4).Select((r, i) => new KeyedHiddenRow { Hidden = r.Hidden, RequestId = i }).ToArray();
+        var nan = new KeyedHiddenRow { Hidden = [.. Enumerable.Repeat(float.NaN, HiddenSize)], RequestId = 9 };
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var fitted = LmHeadSaveLoadTests.KeyedPipeline(ml, weight, bias).Fit(data);
+
+        long Delta(int engines)
+        {
+            using var stream = new MemoryStream();
+            ml.Model.Save(fitted, data.Schema, stream); // a new file id each time, so nothing is shared with earlier loads
+            var model = new MLContext(seed: 1).LoadLmHeadModel(new MemoryStream(stream.ToArray()), out var schema);
+            var contexts = Enumerable.Range(0, engines).Select(e => new MLContext(seed: e)).ToArray();
+            var predictors = contexts.Select(c => c.Model.CreatePredictionEngine<KeyedHiddenRow, HeadPrediction>(model, schema)).ToArray();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            long before = TorchSharp.torch.Tensor.TotalCount;
+            using var start = new Barrier(engines);
+            Parallel.For(0, engines, new ParallelOptions { MaxDegreeOfParallelism = engines }, e =>
+            {
+                start.SignalAndWait();
+                Assert.ThrowsExactly<ArgumentException>(() => predictors[e].Predict(nan));
+                Assert.AreEqual(VocabularySize, predictors[e].Predict(rows[e % rows.Length]).Logits.Length);
+            });
+            long delta = TorchSharp.torch.Tensor.TotalCount - before;
+            foreach (var predictor in predictors)
+            {
+                predictor.Dispose();
+            }
+
+            GC.KeepAlive(model);
+            return delta;
+        }
+
+        long single = Delta(1);
+        for (int attempt = 0; attempt < 6; attempt++)
+        {
+            Assert.AreEqual(single, Delta(8), $"attempt {attempt}: live tensors after 8 racing first rows, against one");
+        }
+    }
+
     private static void ReadAll(IDataView view)
     {
         var column = view.Schema["NextToken"];

@@ -1,14 +1,7 @@
 using LmHead.Extensions.Decoding;
-using LmHead.Extensions.Tests.MachineLearning;
-using Microsoft.ML;
 using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Tests.Decoding;
-
-public sealed class GreedyRow
-{
-    public float[] Probabilities { get; set; } = [];
-}
 
 /// <summary>
 /// NaN in, NaN reported: no stage, path or combination turns a NaN logit into something else (all -infinity, which the
@@ -112,23 +105,5 @@ public sealed class NaNReportingTests
 
         var softmax = Assert.ThrowsExactly<ArgumentException>(() => new SoftmaxNormalizer().Normalize(nan).Dispose());
         StringAssert.StartsWith(softmax.Message, NaNMessage);
-    }
-
-    [TestMethod]
-    public void TheMLNetGreedyColumnReportsNaNHiddenStatesAsNaN()
-    {
-        var ml = new MLContext(seed: 1);
-        var (weight, bias) = LmHeadTestData.Head();
-        using (weight)
-        using (bias)
-        {
-            var data = ml.Data.LoadFromEnumerable(new[] { new HiddenRow { Hidden = [float.NaN, .. new float[LmHeadTestData.HiddenSize - 1]] } });
-            var pipeline = ml.Transforms.ProjectToLogits("Logits", "Hidden", weight, bias)
-                .Append(ml.Transforms.ScaleTemperature("Scaled", "Logits", 0f))
-                .Append(ml.Transforms.NormalizeToProbabilities("Probabilities", "Scaled"));
-            var model = pipeline.Fit(data);
-            var ex = Assert.ThrowsExactly<ArgumentException>(() => ml.Data.CreateEnumerable<GreedyRow>(model.Transform(data), reuseRowObject: false).ToList());
-            StringAssert.Contains(ex.Message, "is NaN");
-        }
     }
 }

@@ -66,6 +66,8 @@ public static class LmHeadModelLoading
         // Files saved before the package split name the core assembly, which no longer holds the mappings.
         mlContext.ComponentCatalog.RegisterAssembly(typeof(LmHeadCatalog).Assembly);
         long start = stream.Position;
+        CheckChecksums(stream, start, source);
+        stream.Position = start;
         ITransformer model;
         try
         {
@@ -89,6 +91,27 @@ public static class LmHeadModelLoading
         }
 
         return model;
+    }
+
+    /// <summary>Throws naming the first entry whose data does not match its CRC-32 (which neither .NET's zip reader nor ML.NET checks).</summary>
+    private static void CheckChecksums(Stream stream, long start, string source)
+    {
+        (string Entry, string Problem)? mismatch;
+        try
+        {
+            mismatch = ZipChecksums.FindMismatch(stream);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotSupportedException or IOException)
+        {
+            // Not readable as a zip, or an entry that does not inflate: ML.NET's load fails next and is diagnosed.
+            stream.Position = start;
+            return;
+        }
+
+        if (mismatch is { } damaged)
+        {
+            throw new ModelFormatException(source, damaged.Entry, $"the model zip is damaged: {damaged.Problem}.");
+        }
     }
 
     private static (string Entry, string Problem)? Diagnose(Stream stream, long start)

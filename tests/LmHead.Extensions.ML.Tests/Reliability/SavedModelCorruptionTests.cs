@@ -149,6 +149,56 @@ public sealed class SavedModelCorruptionTests
     }
 
     [TestMethod]
+    public void AFlippedBitInsideTheStoredWeightsIsCaughtByTheZipChecksum()
+    {
+        // .NET's zip reader does not check CRC-32, so this file loads through plain Model.Load with one weight changed.
+        const string Weights = "TransformerChain/Transform_000/Transform_005/Model.key"; // ReplaceMissingValues: the stored weights
+        byte[] bytes = File.ReadAllBytes(_good);
+        long data;
+        long compressed;
+        using (var zip = ZipFile.OpenRead(_good))
+        {
+            var entry = zip.GetEntry(Weights)!;
+            compressed = entry.CompressedLength;
+            Assert.AreEqual((uint)0x04034b50, BitConverter.ToUInt32(bytes, 0), "the zip starts with a local header");
+            long local = FindLocalHeader(bytes, Weights);
+            data = local + 30 + BitConverter.ToUInt16(bytes, (int)local + 26) + BitConverter.ToUInt16(bytes, (int)local + 28);
+        }
+
+        bytes[data + (compressed / 2)] ^= 0x10;
+        string path = Path.Combine(Path.GetTempPath(), $"lmhead-crc-{Guid.NewGuid():N}.zip");
+        File.WriteAllBytes(path, bytes);
+
+        var ex = Assert.ThrowsExactly<ModelFormatException>(() => new MLContext(seed: 1).LoadLmHeadModel(path, out _));
+
+        Assert.AreEqual(Weights, ex.Key, ex.Message);
+        File.Delete(path);
+    }
+
+    [TestMethod]
+    public void TheChecksumIsTheZipCrc32()
+    {
+        Assert.AreEqual(0xCBF43926u, ~ZipChecksums.Update(~0u, "123456789"u8));
+        byte[] data = [.. Enumerable.Range(0, 1000).Select(i => (byte)(i * 31))];
+        uint whole = ZipChecksums.Update(~0u, data);
+        Assert.AreEqual(whole, ZipChecksums.Update(ZipChecksums.Update(~0u, data.AsSpan(0, 333)), data.AsSpan(333)), "split anywhere, not only at 8 bytes");
+    }
+
+    private static long FindLocalHeader(byte[] bytes, string name)
+    {
+        byte[] needle = System.Text.Encoding.UTF8.GetBytes(name);
+        for (int i = 0; i + 30 + needle.Length <= bytes.Length; i++)
+        {
+            if (BitConverter.ToUInt32(bytes, i) == 0x04034b50 && bytes.AsSpan(i + 30, needle.Length).SequenceEqual(needle))
+            {
+                return i;
+            }
+        }
+
+        throw new AssertFailedException($"no local header for {name}");
+    }
+
+    [TestMethod]
     public void CommittedFixturesLoadThroughLoadLmHeadModelWithoutRegistration()
     {
         foreach (string fixture in new[] { "lmhead-head-v1.zip", "lmhead-head-v2.zip" })

@@ -6,9 +6,9 @@ namespace LmHead.Extensions.MachineLearning;
 internal sealed class SavedLogitsFilterFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters =>
+        SavedVectorStage.Create(SavedContracts.FilterLogits, parameters =>
         {
-            var filter = LogitsFilter.Create(parameters);
+            var filter = LogitsFilter.Restore(parameters);
             return (null, (input, output) => TensorRows.Apply(input, output, filter.Apply));
         });
 }

@@ -109,10 +109,17 @@ internal static class SavedProjection
             throw new InvalidDataException($"ProjectToLogits: the saved header has {header.Length} values, expected {HeaderLength}; the model file is corrupt.");
         }
 
-        int v = (int)header[0], d = (int)header[1];
-        bool hasBias = header[2] != 0;
+        const string Contract = SavedContracts.ProjectToLogitsV2;
+        int v = SavedParameterChecks.RequireInteger(Contract, header, 0, "V", 1, int.MaxValue);
+        int d = SavedParameterChecks.RequireInteger(Contract, header, 1, "d", 1, int.MaxValue);
+        bool hasBias = SavedParameterChecks.RequireInteger(Contract, header, 2, "has-bias", 0, 1) == 1;
+        for (int i = 0; i < IdWords; i++)
+        {
+            SavedParameterChecks.RequireInteger(Contract, header, 3 + i, $"id word {i}", 0, ushort.MaxValue);
+        }
+
         long length = ((long)v * d) + (hasBias ? v : 0);
-        if (v <= 0 || d <= 0 || length >= int.MaxValue)
+        if (length >= int.MaxValue)
         {
             throw new InvalidDataException($"ProjectToLogits: the saved header gives V = {v}, d = {d}; the model file is corrupt.");
         }
@@ -123,6 +130,7 @@ internal static class SavedProjection
     /// <summary>The id of the saved weights, from a header.</summary>
     internal static Guid ReadId(float[] header)
     {
+        ReadHeader(header);
         Span<byte> id = stackalloc byte[16];
         for (int i = 0; i < IdWords; i++)
         {

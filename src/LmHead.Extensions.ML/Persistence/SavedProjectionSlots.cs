@@ -57,17 +57,24 @@ internal static class SavedProjectionSlots
     /// <summary>One saved model's projection, set once by the first row that carries the weights.</summary>
     internal sealed class Slot
     {
+        // The first rows of parallel cursors or engines race to rebuild the projection: one builds it, the others wait.
+        // (A lock-free compare-and-swap let every racer build one and left the losers' weight tensors alive until a
+        // finalizer ran, and held the weights once per racer meanwhile.)
+        private readonly Lock _gate = new();
         private LogitsProjector? _projector;
 
         public LogitsProjector? Projector => Volatile.Read(ref _projector);
 
         public LogitsProjector Restore(float[] header, ReadOnlySpan<float> weights)
         {
-            if (Projector is { } existing)
+            lock (_gate)
             {
-                return existing;
+                return _projector ?? Build(header, weights);
             }
+        }
 
+        private LogitsProjector Build(float[] header, ReadOnlySpan<float> weights)
+        {
             var (v, d, hasBias, length) = SavedProjection.ReadHeader(header);
             if (weights.Length != length)
             {
@@ -78,7 +85,8 @@ internal static class SavedProjectionSlots
             using var weight = tensor(weights[..(v * d)].ToArray(), [v, d]);
             using var bias = hasBias ? tensor(weights[(v * d)..].ToArray()) : null;
             var projector = new LogitsProjector(weight, bias);
-            return Interlocked.CompareExchange(ref _projector, projector, null) ?? projector;
+            Volatile.Write(ref _projector, projector);
+            return projector;
         }
     }
 }

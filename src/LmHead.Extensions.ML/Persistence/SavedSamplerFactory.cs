@@ -6,5 +6,5 @@ namespace LmHead.Extensions.MachineLearning;
 internal sealed class SavedSamplerFactory : CustomMappingFactory<SavedSamplerInput, SavedTokenOutput>
 {
     public override Action<SavedSamplerInput, SavedTokenOutput> GetMapping() => static (input, output) =>
-        (output.TokenId, output.Probability) = NextTokenSamplingTransformer.Sample(input.Input, SavedSeed.Decode(input.Parameters), input.StreamKey);
+        (output.TokenId, output.Probability) = NextTokenSamplingTransformer.Sample(input.Input, SavedSeed.Decode(SavedContracts.SampleNextToken, input.Parameters), input.StreamKey);
 }

@@ -8,5 +8,5 @@ internal sealed class SavedSignedKeySamplerFactory : CustomMappingFactory<SavedS
 {
     public override Action<SavedSignedKeySamplerInput, SavedTokenOutput> GetMapping() => static (input, output) =>
         (output.TokenId, output.Probability) = NextTokenSamplingTransformer.Sample(
-            input.Input, SavedSeed.Decode(input.Parameters), unchecked((ulong)input.StreamKey));
+            input.Input, SavedSeed.Decode(SavedContracts.SampleNextTokenSignedKey, input.Parameters), unchecked((ulong)input.StreamKey));
 }

@@ -7,8 +7,9 @@ namespace LmHead.Extensions.MachineLearning;
 internal sealed class SavedTemperatureFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters =>
+        SavedVectorStage.Create(SavedContracts.ScaleTemperature, parameters =>
         {
+            SavedParameterChecks.RequireLength(SavedContracts.ScaleTemperature, parameters, 1);
             var scaler = new TemperatureScaler(parameters[0]);
             return (null, (input, output) => TensorRows.Scale(scaler, input, output));
         });

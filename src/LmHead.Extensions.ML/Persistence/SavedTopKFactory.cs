@@ -7,9 +7,10 @@ namespace LmHead.Extensions.MachineLearning;
 internal sealed class SavedTopKFactory : CustomMappingFactory<SavedStageInput, SavedVectorOutput>
 {
     public override Action<SavedStageInput, SavedVectorOutput> GetMapping() =>
-        SavedVectorStage.Create(parameters =>
+        SavedVectorStage.Create(SavedContracts.KeepTopK, parameters =>
         {
-            var filter = new TopKFilter((int)parameters[0]);
+            SavedParameterChecks.RequireLength(SavedContracts.KeepTopK, parameters, 1);
+            var filter = new TopKFilter(SavedParameterChecks.RequireInteger(SavedContracts.KeepTopK, parameters, 0, "k", 1, int.MaxValue));
             return (null, (input, output) => TensorRows.KeepTop(filter, input, output));
         });
 }

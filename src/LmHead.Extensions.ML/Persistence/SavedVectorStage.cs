@@ -6,9 +6,9 @@ namespace LmHead.Extensions.MachineLearning;
 /// </summary>
 internal static class SavedVectorStage
 {
-    public static Action<SavedStageInput, SavedVectorOutput> Create(Func<float[], (int? OutputSize, Action<float[], float[]> Apply)> restore)
+    public static Action<SavedStageInput, SavedVectorOutput> Create(string contract, Func<float[], (int? OutputSize, Action<float[], float[]> Apply)> restore)
     {
-        var restored = new Restored(restore);
+        var restored = new Restored(parameters => SavedParameterChecks.Restore(contract, parameters, restore));
         return (input, output) =>
         {
             var (size, apply) = restored.Get(input.Parameters);

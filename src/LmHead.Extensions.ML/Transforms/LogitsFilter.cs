@@ -28,6 +28,43 @@ internal static class LogitsFilter
         _ => throw new InvalidOperationException($"Unknown saved logits filter kind {parameters[0]}."),
     };
 
+    /// <summary>Rebuilds the stage a loaded model's parameter list describes, checking its layout first (the list is data in the zip).</summary>
+    public static ILogitsStage Restore(float[] parameters)
+    {
+        const string Contract = SavedContracts.FilterLogits;
+        if (parameters.Length == 0)
+        {
+            throw SavedParameterChecks.Invalid(Contract, parameters, "are empty, expected a filter kind first");
+        }
+
+        switch (parameters[0])
+        {
+            case TopPKind:
+                SavedParameterChecks.RequireLength(Contract, parameters, 3);
+                SavedParameterChecks.RequireInteger(Contract, parameters, 2, "minTokensToKeep", 0, int.MaxValue);
+                break;
+            case MinPKind:
+                SavedParameterChecks.RequireLength(Contract, parameters, 2);
+                break;
+            case LogitBiasKind:
+                if (parameters.Length % 2 != 1)
+                {
+                    throw SavedParameterChecks.Invalid(Contract, parameters, $"are {parameters.Length} values, expected the kind and (token id, bias) pairs");
+                }
+
+                for (int i = 1; i < parameters.Length; i += 2)
+                {
+                    SavedParameterChecks.RequireInteger(Contract, parameters, i, "a token id", 0, 1 << 24);
+                }
+
+                break;
+            default:
+                throw SavedParameterChecks.Invalid(Contract, parameters, $"start with the filter kind {parameters[0]}, expected {TopPKind} (top-p), {MinPKind} (min-p) or {LogitBiasKind} (logit bias)");
+        }
+
+        return Create(parameters);
+    }
+
     public static string StageName(float[] parameters) => parameters[0] switch
     {
         TopPKind => "KeepTopP",

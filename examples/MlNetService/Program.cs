@@ -32,7 +32,7 @@ ml.Model.Save(chain, empty.Schema, zip);
 Console.WriteLine($"Saved the chain to {Path.GetFileName(zip)} ({new FileInfo(zip).Length:N0} bytes).");
 
 // 2. Load it (as another process would) and serve it: the kernel's service decodes with exactly the chain's stages.
-var loaded = new MLContext(seed: 0).Model.Load(zip, out _);
+var loaded = new MLContext(seed: 0).LoadLmHeadModel(zip, out _); // Model.Load works too; this one names a damaged entry
 File.Delete(zip);
 var pipeline = loaded.ToDecodingPipeline();
 Console.WriteLine($"Loaded chain as a pipeline: {string.Join(" -> ", pipeline.Stages.Select(s => s.GetType().Name))}, seed {pipeline.Seed}, draws keyed by step: {pipeline.DrawsKeyedByStep}");

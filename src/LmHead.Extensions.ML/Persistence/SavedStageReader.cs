@@ -81,18 +81,34 @@ internal static class SavedStageReader
                 $"ToDecodingPipeline: a saved LM-head stage lacks its {(contract is null ? "stage mapping" : "parameter table (MapValue)")}; the model file is incomplete.");
         }
 
+        // The same checks as the saved stages' own factories: the table is data in the zip.
         float[] p = Parameters(table);
         return contract switch
         {
-            SavedContracts.ScaleTemperature => new("ScaleTemperature", ChainStageKind.Logits, new TemperatureScaler(p[0])),
-            SavedContracts.KeepTopK => new("KeepTopK", ChainStageKind.Logits, new TopKFilter((int)p[0])),
-            SavedContracts.FilterLogits => new(LogitsFilter.StageName(p), ChainStageKind.Logits, LogitsFilter.Create(p)),
+            SavedContracts.ScaleTemperature => new("ScaleTemperature", ChainStageKind.Logits, SavedParameterChecks.Restore(contract, p, p =>
+            {
+                SavedParameterChecks.RequireLength(contract, p, 1);
+                return new TemperatureScaler(p[0]);
+            })),
+            SavedContracts.KeepTopK => new("KeepTopK", ChainStageKind.Logits, SavedParameterChecks.Restore(contract, p, p =>
+            {
+                SavedParameterChecks.RequireLength(contract, p, 1);
+                return new TopKFilter(SavedParameterChecks.RequireInteger(contract, p, 0, "k", 1, int.MaxValue));
+            })),
+            SavedContracts.FilterLogits => FilterStage(p),
             SavedContracts.NormalizeToProbabilities => new("NormalizeToProbabilities", ChainStageKind.Softmax, new SoftmaxStage()),
             SavedContracts.SampleNextToken or SavedContracts.SampleNextTokenSignedKey =>
-                new("SampleNextToken", ChainStageKind.Sampler, null, SavedSeed.Decode(p)),
+                new("SampleNextToken", ChainStageKind.Sampler, null, SavedSeed.Decode(contract, p)),
             _ => throw new NotSupportedException(
                 $"ToDecodingPipeline: the saved contract '{contract}' is not one this version of LmHead.Extensions.ML knows; update the package."),
         };
+    }
+
+    /// <summary>A saved top-p / min-p / logit-bias stage, its layout checked before its name is read.</summary>
+    private static ChainStage FilterStage(float[] parameters)
+    {
+        var filter = LogitsFilter.Restore(parameters);
+        return new(LogitsFilter.StageName(parameters), ChainStageKind.Logits, filter);
     }
 
     /// <summary>The error for a projection stage: the served model projects with its own output embeddings.</summary>

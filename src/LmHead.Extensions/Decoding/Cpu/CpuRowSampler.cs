@@ -6,11 +6,13 @@ using System.Runtime.Intrinsics;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// Temperature, top-k, softmax over the survivors and one inverse-CDF draw for one float32 row, in managed code.
+/// Temperature, top-k, top-p and min-p on the survivors, softmax over what is left and one inverse-CDF draw for one
+/// float32 row, in managed code.
 /// </summary>
 /// <remarks>
 /// It reproduces the tensor path (<see cref="TemperatureScaler"/>, <see cref="TopKFilter"/>, <see cref="SoftmaxNormalizer"/>,
-/// <see cref="MultinomialSampler"/>) rule for rule: exactly k survivors with ties at the k-th value going to the lower ids;
+/// <see cref="MultinomialSampler"/>, and <see cref="TopPFilter"/> then <see cref="MinPFilter"/> on the k survivors through
+/// <see cref="SurvivorFilter"/>) rule for rule: exactly k survivors with ties at the k-th value going to the lower ids;
 /// scaled logits computed as <c>(x − shift) / T</c> in float32, with the shift of <see cref="TemperatureScaler.ShiftFor"/>
 /// (0 unless T is tiny for the row); one uniform <c>u</c> per row; the chosen token is the first, in
 /// token-id order, whose cumulative weight exceeds <c>u · total</c> (the last positive one if rounding leaves none).
@@ -33,6 +35,7 @@ internal sealed class CpuRowSampler
     private RankedEntry[] _ranked = [];
     private float[] _processed = [];
     private double[] _weights = [];
+    private RankedEntry[] _byProbability = [];
 
     /// <summary>Creates a sampler for a plan; <paramref name="candidateCount"/> candidates are reported per row.</summary>
     public CpuRowSampler(CpuSamplingPlan plan, int candidateCount)
@@ -47,19 +50,21 @@ internal sealed class CpuRowSampler
     {
         int n = row.Length;
         float temperature = _plan.Temperature;
-        bool filter = !_plan.IsGreedy && _plan.TopK < n;
+        // Top-p and min-p need the survivors even when top-k keeps the whole row (k ≥ V): then all V are kept.
+        bool filter = !_plan.IsGreedy && (_plan.TopK < n || _plan.FiltersSurvivors);
+        int k = Math.Min(_plan.TopK, n);
         int candidateCount = Math.Min(_candidateCount, n);
         // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan
         // (not with k of them: the last would be the root itself, so the check below would fail for scaled keys).
-        bool derive = filter && candidateCount > 0 && candidateCount < _plan.TopK && DeriveCandidates;
+        bool derive = filter && candidateCount > 0 && candidateCount < k && DeriveCandidates;
         bool scaleKeys = _plan.ScaleBeforeTopK;
-        if (filter && (candidateCount == 0 || derive) && UseBuffer
+        if (filter && _plan.TopK < n && (candidateCount == 0 || derive) && UseBuffer
             && TrySampleBuffered(row, temperature, scaleKeys, candidateCount, u, out var buffered))
         {
             return buffered;
         }
 
-        var keep = filter ? Heap(ref _keep, _plan.TopK) : null;
+        var keep = filter ? Heap(ref _keep, k) : null;
         var candidates = candidateCount > 0 && !derive ? Heap(ref _candidates, candidateCount) : null;
 
         // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
@@ -269,6 +274,16 @@ internal sealed class CpuRowSampler
         {
             weights[s] = Math.Exp((double)processed[s] - maxProcessed);
             total += weights[s];
+        }
+
+        if (_plan.FiltersSurvivors)
+        {
+            if (_byProbability.Length < count)
+            {
+                _byProbability = new RankedEntry[count];
+            }
+
+            total = SurvivorFilter.Apply(processed, weights, total, _plan.TopP, _plan.MinP, _byProbability);
         }
 
         double target = u * total;

@@ -38,7 +38,53 @@ public sealed class FastPathAgreementTests
         using var logits = randn(300, 4000, generator: new TorchSharp.torch.Generator(5)).mul(3);
         // Coarse values create ties at the k-th logit too.
         using var tied = logits.mul(4).round().div(4);
-        foreach (var rows in new[] { logits, tied })
+        AssertPathsAgree(name, configure, logits, tied);
+    }
+
+    public static IEnumerable<object[]> FilterConfigurations()
+    {
+        foreach (int k in new[] { 5, 50, 1000, 5000 })
+        {
+            foreach (float p in new[] { 0.5f, 0.9f, 0.95f, 1f })
+            {
+                foreach (float minP in new[] { 0f, 0.05f, 0.3f })
+                {
+                    // k = 5000 > V keeps the whole row: top-p and min-p still run on the fast path (k is set).
+                    foreach (float t in k == 5000 ? new[] { 0.7f } : new[] { 0.3f, 0.7f, 1.5f })
+                    {
+                        if (p < 1f || minP > 0f)
+                        {
+                            yield return [$"T {t}, top-k {k}, top-p {p}, min-p {minP}", k, p, minP, t];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(FilterConfigurations))]
+    public void TopPAndMinPAfterTopKChooseTheSameTokensAndCandidatesOnBothPaths(string name, int k, float p, float minP, float temperature)
+    {
+        DecodingPipelineBuilder Configure(DecodingPipelineBuilder b) => b.UseTemperature(temperature).UseTopK(k).UseTopP(p).UseMinP(minP);
+        Assert.IsNotNull(Build(Configure, true).CpuPlan, name);
+        using var logits = randn(300, 4000, generator: new TorchSharp.torch.Generator(7)).mul(3);
+        // Coarse values: ties at the k-th logit and inside the nucleus (the lower id ranks first on both paths).
+        using var tied = logits.mul(2).round().div(2);
+        // Every third row keeps one logit in nine (about 444 finite, fewer than k = 1000); the others are -infinity.
+        using var mask = arange(4000).remainder(9).ne(0).unsqueeze(0).logical_and(arange(300).remainder(3).eq(0).unsqueeze(1));
+        using var sparse = logits.masked_fill(mask, float.NegativeInfinity);
+        AssertPathsAgree(name, Configure, logits, tied, sparse);
+    }
+
+    /// <summary>
+    /// Both paths give the same candidates (raw, processed, probability) on every row of every tensor and the same token
+    /// on all but at most one row in 300 (a uniform within float rounding of a CDF boundary). Candidates are matched by
+    /// id because torch.topk orders tied values arbitrarily; only the first tensor must have no ties among them.
+    /// </summary>
+    private static void AssertPathsAgree(string name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, Tensor untied, params Tensor[] others)
+    {
+        foreach (var rows in others.Prepend(untied))
         {
             var fast = Build(configure, true).NextTokens(rows, new SamplingRandom(123));
             var slow = Build(configure, false).NextTokens(rows, new SamplingRandom(123));
@@ -64,7 +110,7 @@ public sealed class FastPathAgreementTests
                     }
                     else
                     {
-                        Assert.IsFalse(ReferenceEquals(rows, logits), $"{name}: row {r}: token {a.TokenId} is not a tensor-path candidate");
+                        Assert.IsFalse(ReferenceEquals(rows, untied), $"{name}: row {r}: token {a.TokenId} is not a tensor-path candidate");
                     }
                 }
             }

@@ -1,0 +1,101 @@
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// Top-p then min-p on the survivors of a top-k, in managed code: the rules of <see cref="TopPFilter"/> and
+/// <see cref="MinPFilter"/> applied to at most k entries instead of a sort and softmax of the whole row.
+/// </summary>
+/// <remarks>
+/// The tensor stages see the row after top-k, where every other token is -infinity and so has probability 0: their
+/// float64 softmax, sort and cumulative sum over V entries equal these over the survivors. Top-p ranks by processed
+/// logit (lower id first on ties, as the stable sort does), computes each token's probability as its float64 weight
+/// over the total, and keeps a token while the mass before it (cumulative sum minus its own probability, as the
+/// tensor stage subtracts) is below p; the first is always kept. Min-p then keeps the tokens whose probability is at
+/// least <c>min_p × p_max</c> over what top-p left. Dropped tokens get weight 0 and processed logit -infinity.
+/// </remarks>
+internal static class SurvivorFilter
+{
+    /// <summary>
+    /// Filters <paramref name="weights"/> (<c>exp(processed − max)</c> in float64, summing to <paramref name="total"/>)
+    /// and the matching <paramref name="processed"/> logits in place.
+    /// </summary>
+    /// <param name="processed">The survivors' processed logits, in id order.</param>
+    /// <param name="weights">Their softmax weights.</param>
+    /// <param name="total">The sum of <paramref name="weights"/>.</param>
+    /// <param name="topP">The top-p mass (1 for off).</param>
+    /// <param name="minP">The min-p threshold (0 for off).</param>
+    /// <param name="order">Scratch of at least as many entries as <paramref name="weights"/>.</param>
+    /// <returns>The sum of the weights left.</returns>
+    public static double Apply(Span<float> processed, Span<double> weights, double total, float topP, float minP, Span<RankedEntry> order)
+    {
+        int count = weights.Length;
+        if (topP < 1f)
+        {
+            var ranked = order[..count];
+            for (int s = 0; s < count; s++)
+            {
+                ranked[s] = new RankedEntry(processed[s], 0f, s);
+            }
+
+            ranked.Sort(default(MostLikelyFirst));
+            double cumulative = 0;
+            for (int r = 0; r < count; r++)
+            {
+                int s = ranked[r].Id;
+                double probability = weights[s] / total;
+                cumulative += probability;
+                if (r > 0 && !(cumulative - probability < topP))
+                {
+                    Drop(processed, weights, s);
+                }
+            }
+
+            total = Sum(weights);
+        }
+
+        if (minP > 0f)
+        {
+            double maxWeight = 0;
+            foreach (double weight in weights)
+            {
+                maxWeight = Math.Max(maxWeight, weight);
+            }
+
+            double threshold = maxWeight / total * minP;
+            for (int s = 0; s < count; s++)
+            {
+                if (weights[s] / total < threshold)
+                {
+                    Drop(processed, weights, s);
+                }
+            }
+
+            total = Sum(weights);
+        }
+
+        return total;
+    }
+
+    private static void Drop(Span<float> processed, Span<double> weights, int s)
+    {
+        processed[s] = float.NegativeInfinity;
+        weights[s] = 0;
+    }
+
+    private static double Sum(ReadOnlySpan<double> weights)
+    {
+        double sum = 0;
+        foreach (double weight in weights)
+        {
+            sum += weight;
+        }
+
+        return sum;
+    }
+
+    /// <summary>Higher processed logit first, lower id first on ties (the tensor stage's stable descending sort).</summary>
+    private readonly struct MostLikelyFirst : IComparer<RankedEntry>
+    {
+        public int Compare(RankedEntry x, RankedEntry y) =>
+            x.Key > y.Key ? -1 : x.Key < y.Key ? 1 : x.Id.CompareTo(y.Id);
+    }
+}

@@ -152,14 +152,88 @@ public sealed class CpuRowSamplerTests
         Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new NegatingStage()));
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f), new TemperatureScaler(2f)));
         Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3), new TemperatureScaler(2f)));
-        Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f)), "top-p is not on the fast path yet");
+        Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f, minTokensToKeep: 2)), "only minTokensToKeep 1 is on the fast path");
         var scaledAfter = PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f));
         Assert.IsNotNull(scaledAfter);
         Assert.IsFalse(scaledAfter.ScaleBeforeTopK, "top-k ranks the raw logits");
         Assert.IsFalse(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3))!.ScaleBeforeTopK, "top-k ranks the raw logits in either order");
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Temperature = 0.5f, TopK = 9 }).CpuPlan);
-        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { MinP = 0.1f }).CpuPlan);
+        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = null, MinP = 0.1f }).CpuPlan);
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Greedy = true, TopP = 0.5f }).CpuPlan, "greedy keeps the argmax whatever top-p keeps");
+    }
+
+    [TestMethod]
+    public void TakesTopPAndMinPAfterTopKButNotWithoutIt()
+    {
+        var both = DecodingPipeline.Create(new DecodingOptions { Temperature = 0.7f, TopK = 50, TopP = 0.9f, MinP = 0.05f }).CpuPlan;
+        Assert.IsNotNull(both);
+        Assert.AreEqual(0.9f, both.TopP);
+        Assert.AreEqual(0.05f, both.MinP);
+        Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { TopP = 0.9f }).CpuPlan, "the default top-k 50 is set");
+        Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { TopK = 5, TopP = 0.5f }).CpuPlan);
+        Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { TopK = 5, MinP = 0.3f }).CpuPlan);
+        Assert.IsNotNull(new DecodingPipelineBuilder().UseTopK(50).UseTopP(0.9f).UseMinP(0.1f).Build().CpuPlan);
+        var off = DecodingPipeline.Create(new DecodingOptions { TopK = 5, TopP = 1f, MinP = 0f }).CpuPlan;
+        Assert.IsNotNull(off);
+        Assert.IsFalse(off.FiltersSurvivors, "top-p 1 and min-p 0 are off");
+        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = null, TopP = 0.9f }).CpuPlan, "top-p without top-k is not on the fast path yet");
+        Assert.IsNull(new DecodingPipelineBuilder().UseTemperature(0.7f).UseMinP(0.1f).Build().CpuPlan, "min-p without top-k is not on the fast path yet");
+        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = 5, TopP = 0.9f, PresencePenalty = 0.5f }).CpuPlan);
+    }
+
+    [TestMethod]
+    [DataRow(0.7f, 20, 0.9f, 0f)]
+    [DataRow(1.0f, 60, 0.5f, 0f)]
+    [DataRow(1.5f, 100, 1f, 0.3f)]
+    [DataRow(0.7f, 250, 0.95f, 0.05f)]
+    public void DrawsMatchSoftmaxOfMinPOfTopPOfTopKByChiSquare(float temperature, int k, float p, float minP)
+    {
+        var logits = Reference.RandomLogits(new Random(12), 300, 3f);
+        var filtered = Reference.TopK(Reference.Scale(logits, temperature), k);
+        filtered = p < 1f ? ReferenceFilters.TopP(filtered, p) : filtered;
+        filtered = minP > 0f ? ReferenceFilters.MinP(filtered, minP) : filtered;
+        var expected = Reference.Softmax(filtered);
+        var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = temperature, TopK = k, TopP = p, MinP = minP }).CpuPlan!;
+        var counts = DrawMany(logits, plan, seed: 78);
+
+        for (int id = 0; id < logits.Length; id++)
+        {
+            Assert.IsFalse(expected[id] == 0 && counts[id] > 0, $"token {id} was drawn but is filtered out");
+        }
+
+        int cells = expected.Count(q => q > 0);
+        Assert.IsLessThan(Math.Min(k, logits.Length), cells, "top-p or min-p removed some of the top-k survivors");
+        double chi = Reference.ChiSquare(counts, [.. expected.Select(q => (double)q)], Draws);
+        Assert.IsLessThan(Reference.ChiSquareCritical001(Math.Max(1, cells - 1)), chi, $"chi-square {chi:F1} over {cells - 1} degrees of freedom");
+    }
+
+    [TestMethod]
+    public void TopPKeepsTheCrossingTokenAndTiesGoToTheLowerIds()
+    {
+        // Four tied tokens of probability 1/4 after top-k 4: p = 0.5 keeps exactly two (the mass before the third is
+        // 0.5, not below p), and the tie ranks ids 10 and 20 first; p = 0.6 keeps the crossing third (id 30).
+        float[] logits = [.. Enumerable.Range(0, 50).Select(i => i is 10 or 20 or 30 or 40 ? 2f : 0f)];
+        foreach (var (p, allowed) in new[] { (0.5f, new[] { 10, 20 }), (0.6f, new[] { 10, 20, 30 }) })
+        {
+            var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = 1f, TopK = 4, TopP = p }).CpuPlan!;
+            var sampler = new CpuRowSampler(plan, candidateCount: 4);
+            var seen = new HashSet<int>();
+            var random = new SamplingRandom(9);
+            for (int d = 0; d < 2000; d++)
+            {
+                var result = sampler.Sample(logits, random.NextDouble())!;
+                seen.Add(result.TokenId);
+                Assert.AreEqual(1f / allowed.Length, result.Probability, 1e-6f, $"p {p}");
+                foreach (var candidate in result.Candidates)
+                {
+                    bool kept = allowed.Contains(candidate.TokenId);
+                    Assert.AreEqual(kept ? 2f : float.NegativeInfinity, candidate.ProcessedLogit, $"p {p}, token {candidate.TokenId}");
+                    Assert.AreEqual(kept ? 1f / allowed.Length : 0f, candidate.Probability, 1e-6f, $"p {p}, token {candidate.TokenId}");
+                }
+            }
+
+            CollectionAssert.AreEquivalent(allowed, seen.ToArray(), $"p {p}");
+        }
     }
 
     private sealed class NegatingStage : ILogitsStage

@@ -13,10 +13,11 @@ namespace LmHead.Extensions.Decoding;
 /// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
 /// <para>
-/// Fast path: the pipeline's <see cref="Options"/> choose it. When they ask only for a temperature, a top-k and/or
-/// greedy decoding (no penalties, bias, top-p or min-p) and the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
-/// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, softmax over the survivors
-/// only, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
+/// Fast path: the pipeline's <see cref="Options"/> choose it. When they ask only for a temperature, a top-k (optionally
+/// followed by top-p and/or min-p) and/or greedy decoding (no penalties or bias, no top-p or min-p without a top-k) and
+/// the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
+/// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, top-p and min-p on the
+/// survivors, softmax over what is left, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
 /// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a CDF
 /// boundary). Logits on another device always stay on the tensor path; nothing is copied to the CPU.
 /// </para>

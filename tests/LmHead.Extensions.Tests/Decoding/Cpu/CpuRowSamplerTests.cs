@@ -23,6 +23,8 @@ public sealed class CpuRowSamplerTests
             {
                 TemperatureScaler t => builder.UseTemperature(t.Temperature),
                 TopKFilter k => builder.UseTopK(k.K),
+                TopPFilter p => builder.UseTopP(p.P, p.MinTokensToKeep),
+                MinPFilter m => builder.UseMinP(m.MinP),
                 _ => builder.Use(stage),
             };
         }
@@ -281,6 +283,8 @@ public sealed class CpuRowSamplerTests
             [new TemperatureScaler(1.3f), new TopKFilter(200)],
             [new TemperatureScaler(0.7f)],
             [new TemperatureScaler(0f), new TopKFilter(5)],
+            [new TemperatureScaler(0.7f), new TopKFilter(50), new TopPFilter(0.9f), new MinPFilter(0.05f)],
+            [new TemperatureScaler(1.3f), new TopKFilter(200), new TopPFilter(0.5f)],
         ];
         foreach (var stages in plans)
         {

@@ -11,15 +11,15 @@ public sealed class ReadmeExampleTests
     [TestMethod]
     public void TheReadmeExampleRunsAndPicksATokenFromTheTopK()
     {
-        using var weight = randn(Gpt2Tokenizer.VocabularySize, 768);
-        using var projector = new LogitsProjector(weight);
-        using var hidden = randn(768);
-
         var pipeline = new DecodingPipelineBuilder()
             .UseTemperature(0.7f)
             .UseTopK(50)
             .UseSeed(42)
             .Build();
+
+        using var weight = randn(Gpt2Tokenizer.VocabularySize, 768);
+        using var projector = new LogitsProjector(weight);
+        using var hidden = randn(768);
 
         using var logits = projector.Project(hidden);
         NextTokenResult next = pipeline.NextToken(logits);

@@ -38,11 +38,11 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     /// <exception cref="ArgumentException">The configuration is invalid or <paramref name="dtype"/> is not floating point.</exception>
     public Gpt2Model(Gpt2Config config, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base("GPT2LMHeadModel")
+        : base(TorchSharpRuntime.Checked("GPT2LMHeadModel"))
     {
+        // The check runs in the base-constructor argument: nn.Module's constructor already calls into TorchSharp.
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
-        TorchSharpRuntime.EnsureAvailable();
         if (dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
         {
             throw new ArgumentException($"dtype must be Float32, Float16, BFloat16 or Float64, but is {dtype}.", nameof(dtype));

@@ -1,7 +1,11 @@
-// Compiled by MSBuild's RoslynCodeTaskFactory (see LmHead.Extensions.targets). Kept dependency-free on purpose.
+// Compiled twice: by MSBuild's RoslynCodeTaskFactory as the build task (see LmHead.Extensions.targets), and into the
+// library itself with LMHEAD_RUNTIME defined (TorchSharpRuntime patches an unpatched output copy before the first load).
+// Kept dependency-free on purpose.
+#pragma warning disable
 using System;
 using System.IO;
 using System.Text;
+#if !LMHEAD_RUNTIME
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -13,18 +17,14 @@ using Microsoft.Build.Utilities;
 /// </summary>
 public class PatchGlibcxxRequirement : Task
 {
-    private const string MissingVersion = "GLIBCXX_3.4.32";
-    private const uint ShtGnuVerneed = 0x6ffffffe;
-    private const ushort VerFlgWeak = 0x2;
-
     [Required]
     public ITaskItem[] Files { get; set; } = Array.Empty<ITaskItem>();
 
     public override bool Execute()
     {
-        if (HostHasVersion())
+        if (GlibcxxWeakVersion.HostHasVersion())
         {
-            Log.LogMessage(MessageImportance.Low, "LmHead.Extensions: host libstdc++ provides " + MissingVersion + "; nothing to patch.");
+            Log.LogMessage(MessageImportance.Low, "LmHead.Extensions: host libstdc++ provides " + GlibcxxWeakVersion.MissingVersion + "; nothing to patch.");
             return true;
         }
 
@@ -33,27 +33,61 @@ public class PatchGlibcxxRequirement : Task
             var path = item.ItemSpec;
             try
             {
-                var bytes = File.ReadAllBytes(path);
-                int patched = Patch(bytes);
-                if (patched > 0)
+                if (GlibcxxWeakVersion.PatchFile(path))
                 {
-                    var temp = path + ".lmhead-tmp";
-                    File.WriteAllBytes(temp, bytes);
-                    File.Replace(temp, path, null);
-                    Log.LogMessage(MessageImportance.Normal, "LmHead.Extensions: marked " + MissingVersion + " weak in " + path);
+                    Log.LogMessage(MessageImportance.Normal, "LmHead.Extensions: marked " + GlibcxxWeakVersion.MissingVersion + " weak in " + path);
                 }
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is InvalidDataException)
             {
-                Log.LogWarning("LmHead.Extensions: could not patch '" + path + "' for " + MissingVersion + ": " + ex.Message +
+                Log.LogWarning("LmHead.Extensions: could not patch '" + path + "' for " + GlibcxxWeakVersion.MissingVersion + ": " + ex.Message +
                     ". TorchSharp may fail to load on this host; see the README's troubleshooting section.");
             }
         }
 
         return true;
     }
+}
+#endif
 
-    private static bool HostHasVersion()
+/// <summary>The ELF edit itself: finds the GLIBCXX_3.4.32 requirement of a shared library and marks it weak.</summary>
+internal static class GlibcxxWeakVersion
+{
+    internal const string MissingVersion = "GLIBCXX_3.4.32";
+    private const uint ShtGnuVerneed = 0x6ffffffe;
+    private const ushort VerFlgWeak = 0x2;
+
+    /// <summary>
+    /// Marks the requirement weak in the file at <paramref name="path"/> if it is not yet; the new bytes are written to a
+    /// temporary file next to it and renamed over it, so a reader never sees half a file. Returns whether it changed.
+    /// </summary>
+    internal static bool PatchFile(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (Patch(bytes) == 0)
+        {
+            return false;
+        }
+
+        // netstandard2.0 API only: the build task is compiled against it.
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".lmhead-tmp";
+        try
+        {
+            File.WriteAllBytes(temp, bytes);
+            File.Replace(temp, path, null);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+
+        return true;
+    }
+
+    internal static bool HostHasVersion()
     {
         string[] candidates =
         {
@@ -78,7 +112,7 @@ public class PatchGlibcxxRequirement : Task
     }
 
     /// <summary>Sets VER_FLG_WEAK on every vernaux entry naming the missing version; returns how many changed.</summary>
-    public static int Patch(byte[] elf)
+    internal static int Patch(byte[] elf)
     {
         if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F')
         {

@@ -132,17 +132,31 @@ public sealed class LmHeadChatClient : IChatClient
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
         bool started = false;
+
+        // The prompt ends with "Assistant:"; the reply's separating white space is format, not content, so it is dropped
+        // before the caller's stop sequences are matched (with stop = ["\n\n"], a reply starting "\n\nYes" is "Yes...",
+        // not empty). The generator keeps only the turn marker; this client matches the caller's sequences itself.
+        var callerStops = generationOptions.StopSequences.Where(s => s != ChatPromptFormat.TurnStopSequence).ToArray();
+        var stops = new StopSequenceMatcher(callerStops);
+        generationOptions = generationOptions with { StopSequences = [ChatPromptFormat.TurnStopSequence] };
         await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
         {
             string text = chunk.Text;
             if (!started)
             {
-                // The prompt ends with "Assistant:"; the reply's separating white space is format, not content.
                 text = text.TrimStart();
                 started = text.Length > 0;
             }
 
-            bool final = chunk.FinishReason is not null;
+            text = stops.Push(text);
+            var finishReason = stops.Stopped ? FinishReason.StopSequence : chunk.FinishReason;
+            if (chunk.FinishReason is not null && !stops.Stopped)
+            {
+                // The generation ended: release what was held back as a possible start of a stop sequence.
+                text += stops.Flush();
+            }
+
+            bool final = finishReason is not null;
             if (!final && text.Length == 0 && chunk.LogProbabilities.Count == 0)
             {
                 continue;
@@ -160,7 +174,7 @@ public sealed class LmHeadChatClient : IChatClient
                 update.AdditionalProperties = new() { [LmHeadMetadataKeys.LogProbabilities] = chunk.LogProbabilities };
             }
 
-            if (chunk.FinishReason is { } finish)
+            if (finishReason is { } finish)
             {
                 update.FinishReason = finish == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
                 update.Contents.Add(new UsageContent(new UsageDetails
@@ -172,6 +186,11 @@ public sealed class LmHeadChatClient : IChatClient
             }
 
             yield return update;
+            if (final)
+            {
+                // A caller's stop sequence ended the reply: leaving the loop disposes the stream, which ends the generation.
+                yield break;
+            }
         }
     }
 

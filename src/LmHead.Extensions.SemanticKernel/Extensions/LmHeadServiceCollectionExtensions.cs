@@ -1,7 +1,9 @@
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
+using LmHead.Extensions.SemanticKernel.Diagnostics;
 using LmHead.Extensions.SemanticKernel.Services;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.SemanticKernel.TextGeneration;
@@ -159,7 +161,8 @@ public static class LmHeadServiceCollectionExtensions
         // One key per folder however it is spelled ("m", "./m", "m/"), so the model loads once.
         string fullPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder));
         string key = LmHeadModelHandle.KeyFor(fullPath);
-        services.TryAddKeyedSingleton(key, (_, _) => new LmHeadModelHandle(fullPath));
+        services.TryAddKeyedSingleton(key, (provider, _) =>
+            new LmHeadModelHandle(fullPath, provider.GetService<ILoggerFactory>()?.CreateLogger(LmHeadTelemetry.SourceName)));
         string id = modelId ?? Path.GetFileName(fullPath);
         return (key, string.IsNullOrWhiteSpace(id) ? fullPath : id);
     }

@@ -27,11 +27,16 @@ public sealed class LoopbackServer : IAsyncDisposable
     /// <summary>How many HTTP requests reached this server.</summary>
     public int RequestCount => Volatile.Read(ref _requests);
 
-    public static async Task<LoopbackServer> StartAsync(TextGenerator generator, string modelId)
+    public static async Task<LoopbackServer> StartAsync(TextGenerator generator, string modelId, ILoggerProvider? logs = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        }
+
         builder.Services.AddLmHeadServer(generator, modelId);
         var app = builder.Build();
         var server = new LoopbackServer(app);

@@ -10,7 +10,7 @@ namespace LmHead.Extensions.SemanticKernel.Tests.Diagnostics;
 /// Records the spans, measurements and log lines LmHead.Extensions emits for one model id, with an
 /// <see cref="ActivityListener"/>, a <see cref="MeterListener"/> and an in-memory <see cref="ILoggerFactory"/> (no exporter).
 /// </summary>
-public sealed class TelemetryRecorder : IDisposable, ILoggerFactory
+public sealed class TelemetryRecorder : IDisposable, ILoggerFactory, ILoggerProvider
 {
     private readonly string _modelId;
     private readonly ActivityListener _activities;

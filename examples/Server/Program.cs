@@ -2,16 +2,37 @@
 //   dotnet run --project examples/Server -- --urls http://127.0.0.1:5000
 //   curl http://127.0.0.1:5000/v1/chat/completions -H 'Content-Type: application/json' \
 //        -d '{"model":"tiny-shakespeare","messages":[{"role":"user","content":"Hello"}],"max_tokens":20}'
+// --backends <url>,<url>,... runs a YARP reverse proxy instead, balancing /v1 across running servers (round robin).
 // --smoke starts on a free loopback port, sends itself one chat request, prints the answer and exits (CI).
 using System.Net.Http.Json;
 using LmHead.Extensions.Models;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.LoadBalancing;
 
 bool smoke = args.Contains("--smoke");
 var builder = WebApplication.CreateBuilder([.. args.Where(a => a != "--smoke")]);
-builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
 if (smoke)
 {
     builder.WebHost.UseUrls("http://127.0.0.1:0");
+}
+
+if (builder.Configuration["backends"] is { } backends)
+{
+    builder.Services.AddReverseProxy().LoadFromMemory(
+        [new RouteConfig { RouteId = "openai", ClusterId = "lmhead", Match = new RouteMatch { Path = "/v1/{**rest}" } }],
+        [new ClusterConfig
+        {
+            ClusterId = "lmhead",
+            LoadBalancingPolicy = LoadBalancingPolicies.RoundRobin,
+            Destinations = backends.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select((address, i) => (Name: $"backend-{i}", Address: address))
+                .ToDictionary(d => d.Name, d => new DestinationConfig { Address = d.Address }),
+        }]);
+    var proxy = builder.Build();
+    proxy.MapReverseProxy();
+    proxy.Run();
+    return 0;
 }
 
 string modelFolder = builder.Configuration["model"] ?? DefaultModel.FindFolder();

@@ -27,7 +27,11 @@ public sealed class LoopbackServer : IAsyncDisposable
     /// <summary>How many HTTP requests reached this server.</summary>
     public int RequestCount => Volatile.Read(ref _requests);
 
-    public static async Task<LoopbackServer> StartAsync(TextGenerator generator, string modelId, ILoggerProvider? logs = null)
+    /// <summary>The host's services.</summary>
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<LoopbackServer> StartAsync(
+        TextGenerator generator, string modelId, ILoggerProvider? logs = null, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -38,6 +42,7 @@ public sealed class LoopbackServer : IAsyncDisposable
         }
 
         builder.Services.AddLmHeadServer(generator, modelId);
+        configure?.Invoke(builder.Services);
         var app = builder.Build();
         var server = new LoopbackServer(app);
         app.Use(async (HttpContext context, RequestDelegate next) =>

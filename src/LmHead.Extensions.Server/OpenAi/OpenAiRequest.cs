@@ -136,7 +136,8 @@ internal sealed class OpenAiRequest
             throw OpenAiException.BadRequest($"The parameter 'n' must be 1 (this server returns one choice per request), but was {n.ToJsonString()}.", "n");
         }
 
-        includeUsage = body["stream_options"]?["include_usage"] is JsonValue usage && usage.TryGetValue(out bool include) && include;
+        includeUsage = body["stream_options"] is JsonObject streamOptions
+            && streamOptions["include_usage"] is JsonValue usage && usage.TryGetValue(out bool include) && include;
         return body["stream"] switch
         {
             null => false,

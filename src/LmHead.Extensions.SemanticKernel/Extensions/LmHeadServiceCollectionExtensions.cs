@@ -1,7 +1,9 @@
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
+using LmHead.Extensions.SemanticKernel.Diagnostics;
 using LmHead.Extensions.SemanticKernel.Services;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.SemanticKernel.TextGeneration;
@@ -10,6 +12,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the LmHead text-generation service and chat client in an <see cref="IServiceCollection"/>.</summary>
 /// <remarks>
+/// The chat client methods return M.E.AI's <see cref="ChatClientBuilder"/> (as <c>AddChatClient</c> does), so middleware
+/// chains: <c>services.AddLmHeadChatClient(folder).UseOpenTelemetry().UseLogging()</c>.
 /// With a <c>serviceId</c> the service is a keyed singleton under that key (as Semantic Kernel connectors
 /// register), otherwise a plain singleton. A model folder loads once, on the first request, and is shared by every
 /// LmHead service registered for the same folder in the same collection; the service provider disposes it.
@@ -29,7 +33,7 @@ public static class LmHeadServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
         return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
-            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id, provider.GetService<ILoggerFactory>()));
     }
 
     /// <summary>
@@ -52,7 +56,7 @@ public static class LmHeadServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(pipeline);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
         return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
-            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id) { Pipeline = pipeline });
+            new LmHeadTextGenerationService(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id, provider.GetService<ILoggerFactory>()) { Pipeline = pipeline });
     }
 
     /// <summary>Adds an <see cref="ITextGenerationService"/> on an existing generator (the caller keeps ownership of its model).</summary>
@@ -66,8 +70,10 @@ public static class LmHeadServiceCollectionExtensions
     public static IServiceCollection AddLmHeadTextGeneration(this IServiceCollection services, TextGenerator generator, string modelId, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var service = new LmHeadTextGenerationService(generator, modelId);
-        return services.AddKeyedSingleton<ITextGenerationService>(serviceId, service);
+        ArgumentNullException.ThrowIfNull(generator);
+        ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
+        return services.AddKeyedSingleton<ITextGenerationService>(serviceId, (provider, _) =>
+            new LmHeadTextGenerationService(generator, modelId, provider.GetService<ILoggerFactory>()));
     }
 
     /// <summary>Adds an <see cref="ITextGenerationService"/> on a loaded checkpoint (the caller keeps ownership of it).</summary>
@@ -89,15 +95,14 @@ public static class LmHeadServiceCollectionExtensions
     /// <param name="modelFolder">The folder with <c>config.json</c>, <c>model.safetensors</c> and optionally the tokenizer files.</param>
     /// <param name="modelId">The model id; the folder's name when <see langword="null"/>.</param>
     /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
-    /// <returns><paramref name="services"/>.</returns>
+    /// <returns>A <see cref="ChatClientBuilder"/> around the client, to add middleware (<c>.UseOpenTelemetry()</c>, <c>.UseLogging()</c>, ...) as with <c>AddChatClient</c>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
-    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, string modelFolder, string? modelId = null, string? serviceId = null)
+    public static ChatClientBuilder AddLmHeadChatClient(this IServiceCollection services, string modelFolder, string? modelId = null, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
-        return services.AddKeyedSingleton<IChatClient>(serviceId, (provider, _) =>
-            new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+        return AddChatClient(services, serviceId, provider => new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
     }
 
     /// <summary>Adds an <see cref="IChatClient"/> on the GPT-2 model in <paramref name="modelFolder"/> whose every token is decided by <paramref name="pipeline"/> (for example an ML.NET chain's).</summary>
@@ -106,16 +111,16 @@ public static class LmHeadServiceCollectionExtensions
     /// <param name="pipeline">The pipeline; requests may then set only generation options.</param>
     /// <param name="modelId">The model id; the folder's name when <see langword="null"/>.</param>
     /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
-    /// <returns><paramref name="services"/>.</returns>
+    /// <returns>A <see cref="ChatClientBuilder"/> around the client, to add middleware.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pipeline"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="modelFolder"/> is null, empty or white space.</exception>
-    public static IServiceCollection AddLmHeadChatClient(
+    public static ChatClientBuilder AddLmHeadChatClient(
         this IServiceCollection services, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(pipeline);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
-        return services.AddKeyedSingleton<IChatClient>(serviceId, (provider, _) =>
+        return AddChatClient(services, serviceId, provider =>
             new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id) { Pipeline = pipeline });
     }
 
@@ -124,14 +129,14 @@ public static class LmHeadServiceCollectionExtensions
     /// <param name="generator">The generator.</param>
     /// <param name="modelId">The model id.</param>
     /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
-    /// <returns><paramref name="services"/>.</returns>
+    /// <returns>A <see cref="ChatClientBuilder"/> around the client, to add middleware.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="generator"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
-    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, TextGenerator generator, string modelId, string? serviceId = null)
+    public static ChatClientBuilder AddLmHeadChatClient(this IServiceCollection services, TextGenerator generator, string modelId, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         var client = new LmHeadChatClient(generator, modelId);
-        return services.AddKeyedSingleton<IChatClient>(serviceId, client);
+        return AddChatClient(services, serviceId, _ => client);
     }
 
     /// <summary>Adds an <see cref="IChatClient"/> on a loaded checkpoint (the caller keeps ownership of it).</summary>
@@ -139,14 +144,18 @@ public static class LmHeadServiceCollectionExtensions
     /// <param name="pretrained">The loaded model and tokenizer.</param>
     /// <param name="modelId">The model id.</param>
     /// <param name="serviceId">The service key, or <see langword="null"/> for an unkeyed service.</param>
-    /// <returns><paramref name="services"/>.</returns>
+    /// <returns>A <see cref="ChatClientBuilder"/> around the client, to add middleware.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="pretrained"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="modelId"/> is null, empty or white space.</exception>
-    public static IServiceCollection AddLmHeadChatClient(this IServiceCollection services, Gpt2Pretrained pretrained, string modelId, string? serviceId = null)
+    public static ChatClientBuilder AddLmHeadChatClient(this IServiceCollection services, Gpt2Pretrained pretrained, string modelId, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(pretrained);
         return services.AddLmHeadChatClient(new TextGenerator(pretrained), modelId, serviceId);
     }
+
+    // M.E.AI's registration, so the returned builder's middleware wraps the client the provider hands out.
+    private static ChatClientBuilder AddChatClient(IServiceCollection services, string? serviceId, Func<IServiceProvider, IChatClient> factory) =>
+        serviceId is null ? services.AddChatClient(factory) : services.AddKeyedChatClient(serviceId, factory);
 
     private static (string Key, string ModelId) AddModelFolder(IServiceCollection services, string modelFolder, string? modelId)
     {
@@ -159,7 +168,8 @@ public static class LmHeadServiceCollectionExtensions
         // One key per folder however it is spelled ("m", "./m", "m/"), so the model loads once.
         string fullPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder));
         string key = LmHeadModelHandle.KeyFor(fullPath);
-        services.TryAddKeyedSingleton(key, (_, _) => new LmHeadModelHandle(fullPath));
+        services.TryAddKeyedSingleton(key, (provider, _) =>
+            new LmHeadModelHandle(fullPath, provider.GetService<ILoggerFactory>()?.CreateLogger(LmHeadTelemetry.SourceName)));
         string id = modelId ?? Path.GetFileName(fullPath);
         return (key, string.IsNullOrWhiteSpace(id) ? fullPath : id);
     }

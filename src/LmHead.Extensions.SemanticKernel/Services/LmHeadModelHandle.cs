@@ -1,5 +1,8 @@
+using System.Diagnostics;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
+using LmHead.Extensions.SemanticKernel.Diagnostics;
+using Microsoft.Extensions.Logging;
 
 namespace LmHead.Extensions.SemanticKernel.Services;
 
@@ -20,8 +23,11 @@ internal sealed class LmHeadModelHandle : IDisposable
     private readonly Lock _gate = new();
     private bool _disposed;
 
-    internal LmHeadModelHandle(string folder)
+    private readonly ILogger? _logger;
+
+    internal LmHeadModelHandle(string folder, ILogger? logger = null)
     {
+        _logger = logger;
         _pretrained = new Lazy<Gpt2Pretrained>(() => Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
         Generator = new Lazy<TextGenerator>(() => new TextGenerator(_pretrained.Value), LazyThreadSafetyMode.ExecutionAndPublication);
     }
@@ -57,7 +63,18 @@ internal sealed class LmHeadModelHandle : IDisposable
                     nameof(Gpt2Model), $"The service provider that owned the model folder '{folder}' has been disposed; the model is no longer available.");
             }
 
-            return Gpt2Pretrained.Load(folder);
+            long started = Stopwatch.GetTimestamp();
+            var pretrained = Gpt2Pretrained.Load(folder);
+            if (_logger is not null)
+            {
+                var config = pretrained.Config;
+                double milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                string dtype = pretrained.Model.DType.ToString();
+                string device = pretrained.Model.Device.ToString();
+                LmHeadLog.ModelLoaded(_logger, folder, milliseconds, dtype, device, config.LayerCount, config.HiddenSize, config.MaxPositions);
+            }
+
+            return pretrained;
         }
     }
 }

@@ -1,7 +1,9 @@
 using System.Runtime.CompilerServices;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
+using LmHead.Extensions.SemanticKernel.Diagnostics;
 using LmHead.Extensions.SemanticKernel.Settings;
+using Microsoft.Extensions.Logging;
 using UsageDetails = Microsoft.Extensions.AI.UsageDetails;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.Services;
@@ -18,29 +20,33 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// <remarks>
 /// One instance serves concurrent requests: each request has its own KV cache and seeded sampler, so a seeded request
 /// returns the same text alone or beside others. Stop sequences never appear in the output, and a canceled request
-/// throws <see cref="OperationCanceledException"/>.
+/// throws <see cref="OperationCanceledException"/>. Every request is traced as a <c>text_completion {model}</c> span with
+/// the gen_ai metrics (see <see cref="LmHeadTelemetry"/>) and logged at Debug with its token counts and tokens/s.
 /// </remarks>
 public sealed class LmHeadTextGenerationService : ITextGenerationService
 {
     private readonly Lazy<TextGenerator> _generator;
     private readonly string _modelId;
+    private readonly ILogger? _logger;
 
     /// <summary>Creates a service over a generator.</summary>
     /// <param name="generator">The generator; it may be shared with other services.</param>
     /// <param name="modelId">The model id, reported as <see cref="AIServiceExtensions.ModelIdKey"/> for selection by <c>model_id</c>.</param>
-    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <param name="loggerFactory">Where each request's token counts and tokens/s are logged (at Debug), or <see langword="null"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="generator"/> or <paramref name="modelId"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="modelId"/> is empty or white space.</exception>
-    public LmHeadTextGenerationService(TextGenerator generator, string modelId)
-        : this(new Lazy<TextGenerator>(generator ?? throw new ArgumentNullException(nameof(generator))), modelId)
+    public LmHeadTextGenerationService(TextGenerator generator, string modelId, ILoggerFactory? loggerFactory = null)
+        : this(new Lazy<TextGenerator>(generator ?? throw new ArgumentNullException(nameof(generator))), modelId, loggerFactory)
     {
     }
 
     /// <summary>Creates a service whose generator is created on first use (the model loads lazily).</summary>
-    internal LmHeadTextGenerationService(Lazy<TextGenerator> generator, string modelId)
+    internal LmHeadTextGenerationService(Lazy<TextGenerator> generator, string modelId, ILoggerFactory? loggerFactory = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelId);
         _generator = generator;
         _modelId = modelId;
+        _logger = loggerFactory?.CreateLogger<LmHeadTextGenerationService>();
         Attributes = new Dictionary<string, object?> { [AIServiceExtensions.ModelIdKey] = modelId };
     }
 
@@ -75,7 +81,19 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         ArgumentNullException.ThrowIfNull(prompt);
         var options = LmHeadPromptExecutionSettings.WithPipeline(
             LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions(), Pipeline);
-        var result = await _generator.Value.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
+        using var operation = GenerationOperation.Start(GenerationOperation.TextCompletion, _modelId, options, _logger);
+        GenerationResult result;
+        try
+        {
+            result = await _generator.Value.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            operation.Fail(ex);
+            throw;
+        }
+
+        operation.Complete(GenerationOperation.FinishReasonName(result.FinishReason), result.PromptTokenCount, result.CompletionTokenCount);
         var metadata = CreateMetadata(result.FinishReason, result.PromptTokenCount, result.CompletionTokenCount, options, result.LogProbabilities);
         return [new TextContent(result.Text, _modelId, result, System.Text.Encoding.UTF8, metadata)];
     }
@@ -98,10 +116,29 @@ public sealed class LmHeadTextGenerationService : ITextGenerationService
         ArgumentNullException.ThrowIfNull(prompt);
         var options = LmHeadPromptExecutionSettings.WithPipeline(
             LmHeadPromptExecutionSettings.FromExecutionSettings(executionSettings, IgnoreHarmlessOpenAiSettings).ToGenerationOptions(), Pipeline);
-        await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+        using var operation = GenerationOperation.Start(GenerationOperation.TextCompletion, _modelId, options, _logger);
+        await using var chunks = _generator.Value.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false).GetAsyncEnumerator();
+        while (true)
         {
+            GenerationChunk chunk;
+            try
+            {
+                if (!await chunks.MoveNextAsync())
+                {
+                    break;
+                }
+
+                chunk = chunks.Current;
+            }
+            catch (Exception ex)
+            {
+                operation.Fail(ex);
+                throw;
+            }
+
             if (chunk.FinishReason is { } finish)
             {
+                operation.Complete(GenerationOperation.FinishReasonName(finish), chunk.PromptTokenCount, chunk.CompletionTokenCount);
                 var metadata = CreateMetadata(finish, chunk.PromptTokenCount, chunk.CompletionTokenCount, options, chunk.LogProbabilities);
                 yield return new StreamingTextContent(chunk.Text, 0, _modelId, chunk, System.Text.Encoding.UTF8, metadata);
             }

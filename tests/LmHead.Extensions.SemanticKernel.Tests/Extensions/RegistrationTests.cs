@@ -16,9 +16,8 @@ public sealed class RegistrationTests
     [TestMethod]
     public async Task FolderModelLoadsLazilyOnceAndIsSharedByTextServiceAndChatClient()
     {
-        var services = new ServiceCollection()
-            .AddLmHeadTextGeneration(TinyModels.FolderA)
-            .AddLmHeadChatClient(TinyModels.FolderA + Path.DirectorySeparatorChar, serviceId: "chat");
+        var services = new ServiceCollection().AddLmHeadTextGeneration(TinyModels.FolderA);
+        services.AddLmHeadChatClient(TinyModels.FolderA + Path.DirectorySeparatorChar, serviceId: "chat");
         using var provider = services.BuildServiceProvider();
         string key = LmHeadModelHandle.KeyFor(Path.GetFullPath(TinyModels.FolderA));
 
@@ -60,4 +59,28 @@ public sealed class RegistrationTests
         Assert.Throws<ArgumentNullException>(() => services.AddLmHeadTextGeneration((TextGenerator)null!, "x"));
     }
 
+    [TestMethod]
+    public async Task ChatClientRegistrationReturnsABuilderWhoseMiddlewareWrapsTheClient()
+    {
+        var services = new ServiceCollection();
+        int calls = 0;
+        services.AddLmHeadChatClient(TinyModels.GeneratorA, "tiny-a", serviceId: "chat")
+            .Use((messages, options, next, cancellationToken) =>
+            {
+                Interlocked.Increment(ref calls);
+                return next(messages, options, cancellationToken);
+            })
+            .UseOpenTelemetry(sourceName: "LmHead.Extensions.Tests");
+        services.AddLmHeadChatClient(TinyModels.GeneratorA, "tiny-a").UseOpenTelemetry();
+        using var provider = services.BuildServiceProvider();
+
+        var keyed = provider.GetRequiredKeyedService<IChatClient>("chat");
+        var plain = provider.GetRequiredService<IChatClient>();
+        await keyed.GetResponseAsync("Hello", new ChatOptions { MaxOutputTokens = 2, Seed = 1 });
+
+        Assert.AreEqual(1, calls);
+        Assert.IsNotNull(keyed.GetService<OpenTelemetryChatClient>());
+        Assert.IsNotNull(plain.GetService<OpenTelemetryChatClient>());
+        Assert.AreSame(TinyModels.GeneratorA, keyed.GetService<TextGenerator>());
+    }
 }

@@ -18,9 +18,8 @@ public sealed class ProviderDisposalTests
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task DisposingTheProviderFailsInFlightRequestsWithObjectDisposedException()
     {
-        var services = new ServiceCollection()
-            .AddLmHeadTextGeneration(TinyModels.FolderB)
-            .AddLmHeadChatClient(TinyModels.FolderB, serviceId: "chat");
+        var services = new ServiceCollection().AddLmHeadTextGeneration(TinyModels.FolderB);
+        services.AddLmHeadChatClient(TinyModels.FolderB, serviceId: "chat");
         var provider = services.BuildServiceProvider();
         var text = provider.GetRequiredService<ITextGenerationService>();
         var chat = provider.GetRequiredKeyedService<IChatClient>("chat");

@@ -7,7 +7,8 @@ namespace LmHead.Extensions.Docs.Tests;
 /// <summary>
 /// Every <c>```csharp</c> block of README.md and docs/*.md compiles as shown, as the Program.cs of a new console app
 /// (implicit usings on) that references LmHead.Extensions, LmHead.Extensions.ML, LmHead.Extensions.SemanticKernel,
-/// TorchSharp-cpu and Microsoft.SemanticKernel.Core. A snippet a user would copy must not be a fragment.
+/// LmHead.Extensions.Server (with ASP.NET Core), TorchSharp-cpu and Microsoft.SemanticKernel.Core. A snippet a user
+/// would copy must not be a fragment.
 /// </summary>
 [TestClass]
 public sealed partial class DocumentationSnippetTests

@@ -17,6 +17,7 @@ public sealed class PackageSymbolsTests
     [DataRow("LmHead.Extensions")]
     [DataRow("LmHead.Extensions.ML")]
     [DataRow("LmHead.Extensions.SemanticKernel")]
+    [DataRow("LmHead.Extensions.Server")]
     public void EverySourceFileIsEmbeddedInTheLibrarysPdb(string library)
     {
         string pdb = Path.Combine(AppContext.BaseDirectory, library + ".pdb");

@@ -92,6 +92,9 @@ internal sealed class GenerationRequest
     internal int[] NextInput() =>
         _lastToken is { } token ? [token] : _promptIds[_promptFed..Math.Min(_promptIds.Length, _promptFed + GenerationScheduler.PrefillChunkSize)];
 
+    /// <summary>How many prompt tokens the next step feeds: the next chunk's length while prefilling, else 0.</summary>
+    internal int NextPromptTokens => _lastToken is null ? Math.Min(_promptIds.Length - _promptFed, GenerationScheduler.PrefillChunkSize) : 0;
+
     /// <summary>Whether the step that feeds <paramref name="input"/> ends the prompt (or decodes), so a token is drawn from its hidden state.</summary>
     internal bool DrawsAfter(int[] input) => _lastToken is not null || _promptFed + input.Length == _promptIds.Length;
 

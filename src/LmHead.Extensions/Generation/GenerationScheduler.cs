@@ -16,9 +16,10 @@ namespace LmHead.Extensions.Generation;
 /// service and the chat client included), so concurrent requests to one model always share its steps.</para>
 /// <para>Reproducibility: a request's cache, random stream, pipeline and chunk boundaries are its own, the model call
 /// and the head give each row what it would get alone, so its output does not depend on what runs beside it.</para>
-/// <para>Fairness: a prompt is fed <see cref="PrefillChunkSize"/> tokens per step, so a long prompt delays the decoding
-/// requests of a step by at most one chunk's work, and decoding requests never delay a prefill by more than their one
-/// token each. A request whose consumer has <see cref="GenerationRequest.MaxUnreadChunks"/> chunks unread sits out until
+/// <para>Fairness: a prompt is fed in chunks of <see cref="PrefillChunkSize"/> tokens, and a step carries at most that many
+/// prompt tokens (at least one chunk; prefilling requests take turns in the order they joined), so prompts delay the
+/// decoding requests of a step by at most one chunk's work, and decoding requests never delay a prefill by more than
+/// their one token each. A request whose consumer has <see cref="GenerationRequest.MaxUnreadChunks"/> chunks unread sits out until
 /// it reads; no step ever waits for a consumer.</para>
 /// </remarks>
 internal sealed class GenerationScheduler
@@ -60,7 +61,7 @@ internal sealed class GenerationScheduler
 
         if (start)
         {
-            _ = Task.Run(RunAsync);
+            _ = Task.Run(RunGuardedAsync);
         }
         else
         {
@@ -107,6 +108,40 @@ internal sealed class GenerationScheduler
         return Task.CompletedTask;
     }
 
+    /// <summary>Runs the loop; should the loop itself fail, every request gets the failure instead of waiting forever.</summary>
+    private async Task RunGuardedAsync()
+    {
+        try
+        {
+            await RunAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Not swallowed: every request in the scheduler receives it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            GenerationRequest[] failed;
+            lock (_sync)
+            {
+                failed = [.. _active];
+                _active.Clear();
+                _running = false;
+                foreach (var request in failed)
+                {
+                    request.InStep = false;
+                    request.Removed = true;
+                    request.Fail(ex);
+                }
+            }
+
+            foreach (var request in failed)
+            {
+                request.Cache.Dispose();
+                request.Deliver(null);
+                request.Released.TrySetResult();
+            }
+        }
+    }
+
     private async Task RunAsync()
     {
         while (true)
@@ -121,7 +156,7 @@ internal sealed class GenerationScheduler
                     return;
                 }
 
-                batch = [.. _active.Where(r => r.HasRoom)];
+                batch = ChooseBatch();
                 foreach (var request in batch)
                 {
                     request.InStep = true;
@@ -142,6 +177,35 @@ internal sealed class GenerationScheduler
 
             RunStep(batch);
         }
+    }
+
+    /// <summary>
+    /// Every request with room in its buffer, except that a step feeds at most <see cref="PrefillChunkSize"/> prompt
+    /// tokens (and at least one chunk): prefilling requests are admitted in the order they joined while their chunks
+    /// fit, so however many long prompts arrive at once, the decoding requests wait at most one chunk's work per step.
+    /// </summary>
+    private GenerationRequest[] ChooseBatch()
+    {
+        var batch = new List<GenerationRequest>(_active.Count);
+        int promptTokens = 0;
+        foreach (var request in _active)
+        {
+            if (!request.HasRoom)
+            {
+                continue;
+            }
+
+            int chunk = request.NextPromptTokens;
+            if (chunk > 0 && promptTokens > 0 && promptTokens + chunk > PrefillChunkSize)
+            {
+                continue;
+            }
+
+            promptTokens += chunk;
+            batch.Add(request);
+        }
+
+        return [.. batch];
     }
 
     private void RunStep(GenerationRequest[] batch)

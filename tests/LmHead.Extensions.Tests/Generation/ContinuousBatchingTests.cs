@@ -181,6 +181,50 @@ public sealed class ContinuousBatchingTests
 
     [TestMethod]
     [Timeout(600_000, CooperativeCancellation = true)]
+    public async Task LongPromptsArrivingTogetherShareOneChunkOfPromptPerStep()
+    {
+        var generator = new TextGenerator(Model, Gpt2Tokenizer.Default);
+        string[] prompts = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? s_longPrompt : $"Short request {i}")];
+        var options = Enumerable.Range(0, 8).Select(i => new GenerationOptions { MaxNewTokens = 10, Decoding = new() { Seed = (ulong)i } }).ToArray();
+        var solo = new List<GenerationChunk>[8];
+        for (int i = 0; i < 8; i++)
+        {
+            solo[i] = await CollectAsync(generator, prompts[i], options[i]);
+        }
+
+        var steps = new ConcurrentQueue<int[]>();
+        generator.Scheduler.StepCompleted = fed => steps.Enqueue([.. fed]);
+        List<GenerationChunk>[] together;
+        try
+        {
+            var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var tasks = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+            {
+                await go.Task;
+                return await CollectAsync(generator, prompts[i], options[i]);
+            })).ToArray();
+            go.SetResult();
+            together = await Task.WhenAll(tasks).WaitAsync(Deadline);
+        }
+        finally
+        {
+            generator.Scheduler.StepCompleted = null;
+        }
+
+        for (int i = 0; i < 8; i++)
+        {
+            AssertSameChunks(solo[i], together[i], $"request {i}");
+        }
+
+        int[][] observed = [.. steps];
+        Assert.IsTrue(observed.All(step => step.Where(tokens => tokens > 1).Sum() <= GenerationScheduler.PrefillChunkSize),
+            "no step feeds more than one chunk's worth of prompt tokens, however many prompts wait");
+        Assert.AreEqual(8, observed.Sum(step => step.Count(tokens => tokens == 64)), "four 150-token prompts, two full chunks each");
+        Assert.AreEqual(4, observed.Sum(step => step.Count(tokens => tokens == 22)), "and one chunk of 22 each");
+    }
+
+    [TestMethod]
+    [Timeout(600_000, CooperativeCancellation = true)]
     public async Task EightRequestsShareEachModelCall()
     {
         using var model = TinyGpt2.CreateRandom(TinyGpt2.Config(vocabularySize: 50257) with { EosTokenId = null }, seed: 42);

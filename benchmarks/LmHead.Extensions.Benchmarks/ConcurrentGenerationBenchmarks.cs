@@ -10,9 +10,12 @@ namespace LmHead.Extensions.Benchmarks;
 /// Aggregate throughput of concurrent seeded generations on a GPT-2-small-shaped model (124M parameters, random
 /// weights, fp32): <see cref="Streams"/> requests of <see cref="TokensPerStream"/> tokens each, all at once through one
 /// <see cref="TextGenerator"/> (continuous batching: one model call per step for every stream) or one after another.
-/// Aggregate tokens/s = Streams × TokensPerStream / Mean.
+/// Aggregate tokens/s = Streams × TokensPerStream / Mean. One warm-up and five measured iterations: the first run of
+/// an operation pays for JIT compilation and the first allocations.
 /// </summary>
 [InProcessLongOperationJob]
+[WarmupCount(1)]
+[IterationCount(5)]
 public class ConcurrentGenerationBenchmarks
 {
     /// <summary>New tokens per stream (no end-of-text token, so every stream runs to the limit).</summary>

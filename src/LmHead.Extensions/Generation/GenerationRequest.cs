@@ -21,7 +21,7 @@ internal sealed class GenerationRequest
     /// How many chunks may wait unread: a request whose consumer has not taken that many sits out the steps (keeping its
     /// cache) until it reads, so a slow or stalled consumer never holds up the other requests.
     /// </summary>
-    internal const int MaxUnreadChunks = 4;
+    internal const int MaxUnreadChunks = 16;
 
     private readonly Channel<GenerationChunk> _chunks =
         Channel.CreateBounded<GenerationChunk>(new BoundedChannelOptions(MaxUnreadChunks) { SingleReader = true, SingleWriter = true });

@@ -16,7 +16,7 @@ namespace LmHead.Extensions.Generation;
 /// prompt tokens for a prefilling one), projects their hidden states with one batched head projection and lets each
 /// request choose its own token. Requests join and leave between steps. Each request has its own cache and its own
 /// <see cref="SamplingRandom"/> seeded from <see cref="DecodingOptions.Seed"/>, and every row of a step is computed as if
-/// it ran alone, so its output does not depend on other requests. Up to four chunks wait for a consumer; a request
+/// it ran alone, so its output does not depend on other requests. Up to 16 chunks wait for a consumer; a request
 /// whose consumer has not read them sits out until it does, so no stream waits for another's reader. Every tensor of a
 /// step lives in a dispose scope, so memory does not grow with the length of a generation beyond the cache. When the
 /// model's context (<c>n_positions</c>) is full, generation ends with <see cref="FinishReason.Length"/>; a prompt

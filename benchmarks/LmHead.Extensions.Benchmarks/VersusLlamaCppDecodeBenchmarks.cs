@@ -23,7 +23,7 @@ public class VersusLlamaCppDecodeBenchmarks : LlamaCppComparison
 
     private int _position;
 
-    /// <summary>The tokens in the cache before the first measured step.</summary>
+    /// <summary>The tokens in the cache before the first step (the warm-up's; the measured steps follow it).</summary>
     [Params(16, 128, 256, 512)]
     public int Position { get; set; }
 

@@ -2,6 +2,14 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using LmHead.Extensions.Benchmarks;
+using LmHead.Extensions.Benchmarks.LlamaCpp;
+
+if (args is ["--check-llama-cpp"])
+{
+    // Not a benchmark: converts random checkpoints to GGUF and compares llama.cpp's logits with ours (docs/benchmarks.md).
+    LlamaCppAgreement.RunConsoleCheck();
+    return;
+}
 
 // Each class names its job (Jobs.cs): in-process, because TorchSharp's native library is patched in this project's
 // output folder, which BenchmarkDotNet's generated out-of-process projects would not have.

@@ -174,6 +174,12 @@ public sealed class TextGenerator
         }
     }
 
+    /// <summary>The model's context window (<c>n_positions</c>).</summary>
+    internal int ContextLength => _model.Config.MaxPositions;
+
+    /// <summary>How many tokens <paramref name="prompt"/> encodes to (before any truncation), for callers that fit a prompt to the context.</summary>
+    internal int CountPromptTokens(string prompt, bool allowSpecialTokens) => PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens).Length;
+
     /// <summary>Encodes a prompt as the generator will feed it to the model, with the same checks.</summary>
     internal int[] EncodePrompt(string prompt, bool allowSpecialTokens)
     {

@@ -11,24 +11,23 @@ namespace LmHead.Extensions.Generation;
 /// <see cref="LogitsProjector"/> → <see cref="DecodingPipeline"/> → token), streamed as text as it becomes final.
 /// </summary>
 /// <remarks>
-/// One generator can serve concurrent requests: each request has its own cache and its own <see cref="SamplingRandom"/>
-/// seeded from <see cref="DecodingOptions.Seed"/>, so its output does not depend on other requests; model steps are
-/// serialized by a lock. Every tensor of a step lives in a dispose scope, so memory does not grow with the length of
-/// a generation beyond the cache. When the model's context (<c>n_positions</c>) is full, generation ends with
-/// <see cref="FinishReason.Length"/>; a prompt longer than the context is rejected. The literal text of a special token
-/// in a prompt encodes as plain text unless <see cref="GenerationOptions.AllowSpecialTokensInPrompt"/> is set.
+/// Concurrent requests are batched continuously: every generator over the same model shares one scheduler, which runs
+/// one model call per step for every active request (one token each for decoding requests, one chunk of at most 64
+/// prompt tokens for a prefilling one), projects their hidden states with one batched head projection and lets each
+/// request choose its own token. Requests join and leave between steps. Each request has its own cache and its own
+/// <see cref="SamplingRandom"/> seeded from <see cref="DecodingOptions.Seed"/>, and every row of a step is computed as if
+/// it ran alone, so its output does not depend on other requests. Up to four chunks wait for a consumer; a request
+/// whose consumer has not read them sits out until it does, so no stream waits for another's reader. Every tensor of a
+/// step lives in a dispose scope, so memory does not grow with the length of a generation beyond the cache. When the
+/// model's context (<c>n_positions</c>) is full, generation ends with <see cref="FinishReason.Length"/>; a prompt
+/// longer than the context is rejected. The literal text of a special token in a prompt encodes as plain text unless
+/// <see cref="GenerationOptions.AllowSpecialTokensInPrompt"/> is set.
 /// </remarks>
-[System.Diagnostics.CodeAnalysis.SuppressMessage(
-    "Design", "CA1001:Types that own disposable fields should be disposable",
-    Justification = "The SemaphoreSlim is only waited on asynchronously, so it never creates the wait handle Dispose would free.")]
 public sealed class TextGenerator
 {
     private readonly Gpt2Model _model;
     private readonly Tokenizer _tokenizer;
-    // Serializes model steps. A request waits for its turn asynchronously (first come, first served), so requests
-    // queued behind the running step hold no thread-pool thread: with many streams in flight, blocked threads starved
-    // the pool, and a caller disposing the model (or any other continuation) waited for thread injection.
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly GenerationScheduler _scheduler;
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">The model; the caller keeps ownership.</param>
@@ -40,6 +39,7 @@ public sealed class TextGenerator
         ArgumentNullException.ThrowIfNull(tokenizer);
         _model = model;
         _tokenizer = tokenizer;
+        _scheduler = GenerationScheduler.For(model);
     }
 
     /// <summary>Creates a generator over a loaded checkpoint's model and tokenizer.</summary>
@@ -99,78 +99,46 @@ public sealed class TextGenerator
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
         int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt);
-        int contextLeft = _model.Config.MaxPositions - promptIds.Length + 1;
-        int budget = Math.Min(options.MaxNewTokens, contextLeft);
         var pipeline = options.BuildPipeline();
-        var generatedIds = new List<int>();
-        var history = new TokenHistory(promptIds, generatedIds);
-        ulong? requestSeed = options.Pipeline is { } fixedPipeline ? fixedPipeline.Seed : options.Decoding.Seed;
-        var random = requestSeed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
-        var decoder = new IncrementalTextDecoder(_tokenizer);
-        var matcher = new StopSequenceMatcher(options.StopSequences);
-        int? endOfText = _model.Config.EosTokenId;
-
-        using var cache = _model.CreateKvCache();
-        using var projector = _model.GetOutputEmbeddings();
-        int[] input = promptIds;
-        int generated = 0;
-        FinishReason? finish = null;
-        while (finish is null)
+        ThrowIfModelDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = new GenerationRequest(this, _model, promptIds, options, pipeline);
+        _scheduler.Join(request);
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            int[] stepInput = input;
-            var stepRandom = pipeline.DrawsKeyedByStep ? SamplingRandom.ForStream(pipeline.Seed!.Value, (ulong)generated) : random;
-            (int TokenId, TokenLogProbability? LogProbability) step;
-            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
+            while (true)
             {
-                step = await Task.Run(() => Step(stepInput, cache, projector, pipeline, stepRandom, options, history), cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                _gate.Release();
-            }
+                cancellationToken.ThrowIfCancellationRequested();
+                var chunk = await request.ReadAsync(cancellationToken).ConfigureAwait(false);
+                _scheduler.Wake();
 
-            generated++;
-            generatedIds.Add(step.TokenId);
-            input = [step.TokenId];
-            string text = "";
-            if (step.TokenId == endOfText)
-            {
-                finish = FinishReason.EndOfText;
-            }
-            else
-            {
-                text = matcher.Push(decoder.Push(step.TokenId));
-                if (matcher.Stopped)
+                // Chunks computed before a disposal are not delivered after it: in-flight requests fail instead.
+                ThrowIfModelDisposed();
+                yield return chunk;
+                if (chunk.FinishReason is not null)
                 {
-                    finish = FinishReason.StopSequence;
-                }
-                else if (generated >= budget)
-                {
-                    finish = FinishReason.Length;
+                    yield break;
                 }
             }
+        }
+        finally
+        {
+            await _scheduler.LeaveAsync(request).ConfigureAwait(false);
+        }
+    }
 
-            if (finish is not null && !matcher.Stopped)
-            {
-                text += matcher.Push(decoder.Flush());
-                text += matcher.Flush();
-                if (matcher.Stopped)
-                {
-                    finish = FinishReason.StopSequence;
-                }
-            }
+    /// <summary>The tokenizer the generator encodes and decodes with.</summary>
+    internal Tokenizer Tokenizer => _tokenizer;
 
-            yield return new GenerationChunk
-            {
-                Text = text,
-                TokenIds = [step.TokenId],
-                LogProbabilities = step.LogProbability is { } lp ? [lp] : [],
-                FinishReason = finish,
-                PromptTokenCount = promptIds.Length,
-                CompletionTokenCount = generated,
-            };
+    /// <summary>The scheduler shared by every generator over this generator's model.</summary>
+    internal GenerationScheduler Scheduler => _scheduler;
+
+    /// <summary>Throws the model's own <see cref="ObjectDisposedException"/> if it has been disposed.</summary>
+    private void ThrowIfModelDisposed()
+    {
+        if (_model.IsDisposed)
+        {
+            _model.EnterUse().Dispose();
         }
     }
 
@@ -208,15 +176,10 @@ public sealed class TextGenerator
         return ids;
     }
 
-    private (int TokenId, TokenLogProbability? LogProbability) Step(
-        int[] input, Gpt2KvCache cache, LogitsProjector projector, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options,
-        TokenHistory history)
+    /// <summary>Chooses one request's token from its row of logits <c>[V]</c> (float32), with its log-probabilities on request.</summary>
+    internal (int TokenId, TokenLogProbability? LogProbability) Step(
+        Tensor logits, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options, TokenHistory history)
     {
-        using var use = _model.EnterUse();
-        using var scope = NewDisposeScope();
-        using var ids = tensor(input.Select(i => (long)i).ToArray(), device: _model.Device);
-        var hidden = _model.ComputeHiddenStates(ids, cache);
-        var logits = projector.Project(hidden[-1]).to_type(ScalarType.Float32);
         var next = pipeline.NextToken(logits, random, history);
         if (!options.IncludeLogProbabilities)
         {

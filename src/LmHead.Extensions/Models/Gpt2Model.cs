@@ -16,7 +16,7 @@ namespace LmHead.Extensions.Models;
 /// steps, so a <see cref="LogitsProjector"/> and a <see cref="DecodingPipeline"/> can sit between them. Every call runs
 /// under <c>no_grad</c> and leaves no intermediate tensor behind. Load a checkpoint with <see cref="Gpt2Pretrained"/>.
 /// </remarks>
-public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
+public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
 {
     private readonly Gpt2Transformer _transformer;
     private readonly Gpt2Embedding? _lmHead;

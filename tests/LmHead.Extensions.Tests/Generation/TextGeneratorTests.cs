@@ -154,12 +154,24 @@ public sealed class TextGeneratorTests
         GC.WaitForPendingFinalizers();
         long before = Tensor.TotalCount;
         var liveAt = new List<long>();
+        int chunks = 0;
 
-        await foreach (var chunk in generator.GenerateStreamingAsync("Hi", options))
+        // Counted between steps, on the scheduler's thread: the consumer reads while the next step runs, so a count taken
+        // in the loop body would include that step's temporaries.
+        generator.Scheduler.StepCompleted = _ => liveAt.Add(Tensor.TotalCount);
+        try
         {
-            liveAt.Add(Tensor.TotalCount);
+            await foreach (var chunk in generator.GenerateStreamingAsync("Hi", options))
+            {
+                chunks++;
+            }
+        }
+        finally
+        {
+            generator.Scheduler.StepCompleted = null;
         }
 
+        Assert.AreEqual(40, chunks);
         Assert.AreEqual(40, liveAt.Count);
         Assert.AreEqual(liveAt[5], liveAt[35]);
         Assert.AreEqual(before, Tensor.TotalCount);

@@ -1,0 +1,108 @@
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Generation;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Tests.Generation;
+
+[TestClass]
+public sealed class BatchedHeadProjectionTests
+{
+    /// <summary>V not a multiple of the kernel's row block, d with a tail after the 32-wide blocks.</summary>
+    private const int Vocabulary = 2500, Hidden = 77;
+
+    private static Tensor RandomMatrix(int rows, int columns, ulong seed)
+    {
+        var generator = new Generator(seed);
+        return randn(rows, columns, generator: generator);
+    }
+
+    [TestMethod]
+    public void EachRowIsBitIdenticalWhateverTheBatchAroundIt()
+    {
+        using var weight = RandomMatrix(Vocabulary, Hidden, 1);
+        using var hidden = RandomMatrix(16, Hidden, 2);
+        using var projector = new LogitsProjector(weight);
+        float[][] alone = [.. Enumerable.Range(0, 16).Select(b =>
+        {
+            using var row = hidden[b..(b + 1)];
+            using var logits = BatchedHeadProjection.Project(projector, row);
+            return logits.data<float>().ToArray();
+        })];
+
+        foreach (int batch in new[] { 2, 3, 7, 16 })
+        {
+            // Row b sits at a different position beside different companions in every batch size.
+            using var order = tensor(Enumerable.Range(0, batch).Select(i => (long)((i * 5 + batch) % 16)).ToArray());
+            using var rows = hidden.index_select(0, order);
+            using var logits = BatchedHeadProjection.Project(projector, rows);
+            long[] picked = order.data<long>().ToArray();
+            for (int i = 0; i < batch; i++)
+            {
+                using var row = logits[i];
+                CollectionAssert.AreEqual(alone[picked[i]], row.data<float>().ToArray(), $"row {picked[i]} at position {i} of a batch of {batch}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void MatchesAPlainDoubleComputation()
+    {
+        using var weight = RandomMatrix(Vocabulary, Hidden, 3);
+        using var hidden = RandomMatrix(5, Hidden, 4);
+        using var projector = new LogitsProjector(weight);
+        var w = new float[Vocabulary, Hidden];
+        float[] flat = weight.data<float>().ToArray();
+        Buffer.BlockCopy(flat, 0, w, 0, flat.Length * sizeof(float));
+
+        using var logits = BatchedHeadProjection.Project(projector, hidden);
+
+        Assert.AreEqual(ScalarType.Float32, logits.dtype);
+        CollectionAssert.AreEqual(new long[] { 5, Vocabulary }, logits.shape);
+        for (int b = 0; b < 5; b++)
+        {
+            using var row = hidden[b];
+            using var actual = logits[b];
+            Reference.AssertClose(Reference.Project(w, null, row.data<float>().ToArray()), actual.data<float>().ToArray(), 1e-4f, $"row {b}");
+        }
+    }
+
+    [TestMethod]
+    public void AFloat32RowEqualsTheSingleRowProjectionOfTheHead()
+    {
+        // The scheduler's batched head and LogitsProjector sum in the same order, so batching changes no logit at all.
+        using var weight = RandomMatrix(Vocabulary, Hidden, 5);
+        using var hidden = RandomMatrix(4, Hidden, 6);
+        using var projector = new LogitsProjector(weight) { UseSimdKernel = true };
+
+        using var logits = BatchedHeadProjection.Project(projector, hidden);
+
+        for (int b = 0; b < 4; b++)
+        {
+            using var row = hidden[b];
+            using var single = projector.Project(row);
+            using var actual = logits[b];
+            CollectionAssert.AreEqual(single.data<float>().ToArray(), actual.data<float>().ToArray(), $"row {b}");
+        }
+    }
+
+    [TestMethod]
+    public void AHalfPrecisionHeadIsProjectedRowByRowAsTheSingleRowPathDoes()
+    {
+        using var full = RandomMatrix(Vocabulary, Hidden, 7);
+        using var weight = full.to_type(ScalarType.BFloat16);
+        using var hidden = RandomMatrix(3, Hidden, 8);
+        using var projector = new LogitsProjector(weight);
+
+        using var logits = BatchedHeadProjection.Project(projector, hidden);
+
+        Assert.AreEqual(ScalarType.Float32, logits.dtype);
+        for (int b = 0; b < 3; b++)
+        {
+            using var row = hidden[b];
+            using var single = projector.Project(row);
+            using var expected = single.to_type(ScalarType.Float32);
+            using var actual = logits[b];
+            CollectionAssert.AreEqual(expected.data<float>().ToArray(), actual.data<float>().ToArray(), $"row {b}");
+        }
+    }
+}

@@ -3,7 +3,7 @@ using System.Globalization;
 /// <summary>The Generate app's command line: <c>[explain] [prompt] [--model dir] [-t T] [-k K] [-n N] [--seed S] [--stop text]... [--steps N]</c>.</summary>
 internal sealed record GenerateCommandLine(
     bool Explain, string Prompt, string? Model, float Temperature, int TopK, int MaxTokens, ulong? Seed, IReadOnlyList<string> Stops, int Steps, int Candidates,
-    bool StrictContext)
+    bool StrictContext, string? Png)
 {
     public const string Usage = """
         usage: Generate [prompt] [options]            stream text from a prompt
@@ -19,6 +19,7 @@ internal sealed record GenerateCommandLine(
           --stop <text>         stop before this text (repeatable; "\n\n" style escapes allowed)
           --steps <n>           explain: how many tokens to step through (default 3)
           --candidates <n>      explain: rows in the table (default 10)
+          --png <file>          explain: also write a chart of the candidates' probabilities after each stage
         """;
 
     public static GenerateCommandLine? Parse(string[] args)
@@ -29,6 +30,7 @@ internal sealed record GenerateCommandLine(
         float temperature = 0.7f;
         int topK = 50, maxTokens = 120, steps = 3, candidates = 10;
         ulong? seed = null;
+        string? png = null;
         var stops = new List<string>();
         bool promptSeen = false, strictContext = false;
         for (int i = explain ? 1 : 0; i < args.Length; i++)
@@ -48,6 +50,7 @@ internal sealed record GenerateCommandLine(
                     case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--candidates": candidates = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--strict-context": strictContext = true; break;
+                    case "--png": png = Next(); break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
                     default:
                         if (arg.StartsWith('-') || promptSeen)
@@ -67,6 +70,6 @@ internal sealed record GenerateCommandLine(
             }
         }
 
-        return new GenerateCommandLine(explain, prompt, model, temperature, topK, maxTokens, seed, stops, steps, candidates, strictContext);
+        return new GenerateCommandLine(explain, prompt, model, temperature, topK, maxTokens, seed, stops, steps, candidates, strictContext, png);
     }
 }

@@ -2,7 +2,8 @@ using System.Globalization;
 
 /// <summary>The Generate app's command line: <c>[explain] [prompt] [--model dir] [-t T] [-k K] [-n N] [--seed S] [--stop text]... [--steps N]</c>.</summary>
 internal sealed record GenerateCommandLine(
-    bool Explain, string Prompt, string? Model, float Temperature, int TopK, int MaxTokens, ulong? Seed, IReadOnlyList<string> Stops, int Steps, int Candidates)
+    bool Explain, string Prompt, string? Model, float Temperature, int TopK, int MaxTokens, ulong? Seed, IReadOnlyList<string> Stops, int Steps, int Candidates,
+    bool StrictContext, string? Png)
 {
     public const string Usage = """
         usage: Generate [prompt] [options]            stream text from a prompt
@@ -11,11 +12,14 @@ internal sealed record GenerateCommandLine(
           --model <folder>      a GPT-2 folder in the Hugging Face layout (default: the shipped models/tiny-shakespeare)
           -t, --temperature <T> 0 = greedy (default 0.7)
           -k, --top-k <k>       keep the k most likely tokens (default 50; 0 = off)
-          -n, --max-tokens <n>  tokens to generate (default 120; generation also ends when the context is full)
+          -n, --max-tokens <n>  tokens to generate (default 120)
+          --strict-context      refuse a prompt longer than the model's context and stop when it is full (default:
+                                keep the prompt's last tokens and slide the window, so generation runs to -n)
           --seed <s>            reproducible output
           --stop <text>         stop before this text (repeatable; "\n\n" style escapes allowed)
           --steps <n>           explain: how many tokens to step through (default 3)
           --candidates <n>      explain: rows in the table (default 10)
+          --png <file>          explain: also write a chart of the candidates' probabilities after each stage
         """;
 
     public static GenerateCommandLine? Parse(string[] args)
@@ -26,8 +30,9 @@ internal sealed record GenerateCommandLine(
         float temperature = 0.7f;
         int topK = 50, maxTokens = 120, steps = 3, candidates = 10;
         ulong? seed = null;
+        string? png = null;
         var stops = new List<string>();
-        bool promptSeen = false;
+        bool promptSeen = false, strictContext = false;
         for (int i = explain ? 1 : 0; i < args.Length; i++)
         {
             string arg = args[i];
@@ -44,6 +49,8 @@ internal sealed record GenerateCommandLine(
                     case "--stop": stops.Add(System.Text.RegularExpressions.Regex.Unescape(Next())); break;
                     case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--candidates": candidates = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--strict-context": strictContext = true; break;
+                    case "--png": png = Next(); break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
                     default:
                         if (arg.StartsWith('-') || promptSeen)
@@ -63,6 +70,6 @@ internal sealed record GenerateCommandLine(
             }
         }
 
-        return new GenerateCommandLine(explain, prompt, model, temperature, topK, maxTokens, seed, stops, steps, candidates);
+        return new GenerateCommandLine(explain, prompt, model, temperature, topK, maxTokens, seed, stops, steps, candidates, strictContext, png);
     }
 }

@@ -25,6 +25,7 @@ internal static class HeadExplainer
         using var cache = model.CreateKvCache();
         var pending = ids.ToArray();
         AnsiConsole.MarkupLine($"[bold]prompt[/] {Markup.Escape(command.Prompt)}  [grey]({ids.Count} tokens; T = {command.Temperature.ToString(CultureInfo.InvariantCulture)}, k = {(command.TopK > 0 ? command.TopK : "off")})[/]");
+        var explained = new List<ExplainedStep>();
         for (int step = 1; step <= command.Steps; step++)
         {
             using var scope = NewDisposeScope();
@@ -55,6 +56,9 @@ internal static class HeadExplainer
             float[] scaledValues = scaled.data<float>().ToArray();
             float[] filteredValues = filtered.data<float>().ToArray();
             float[] probabilityValues = probabilities.data<float>().ToArray();
+            float[] rawProbabilities = raw.softmax(0).data<float>().ToArray();
+            float[] scaledProbabilities = temperature.IsGreedy ? probabilityValues : scaled.softmax(0).data<float>().ToArray();
+            explained.Add(new ExplainedStep(step, [.. top.Select(id => (Show(tokenizer.Decode([id]) ?? ""), (double)rawProbabilities[id], (double)scaledProbabilities[id], (double)probabilityValues[id], id == drawn))]));
             var table = new Table().Border(TableBorder.Rounded)
                 .Title(Markup.Escape($"step {step}: context vector [{model.Config.HiddenSize}] → logits [{projector.VocabularySize}]"))
                 .AddColumn("token").AddColumn(new TableColumn("id").RightAligned()).AddColumn(new TableColumn("raw logit").RightAligned())
@@ -90,6 +94,11 @@ internal static class HeadExplainer
         }
 
         AnsiConsole.MarkupLine($"[bold]text[/] {Markup.Escape(tokenizer.Decode(ids) ?? "")}");
+        if (command.Png is { } png)
+        {
+            ExplainChart.Write(png, explained, command.Temperature, command.TopK);
+            AnsiConsole.MarkupLine($"[grey]chart written to {Markup.Escape(png)} ({new FileInfo(png).Length:N0} bytes)[/]");
+        }
     }
 
     private static string Show(string token) => "'" + token.Replace("\n", "\\n", StringComparison.Ordinal) + "'";

@@ -60,6 +60,7 @@ try
     {
         MaxNewTokens = command.MaxTokens,
         StopSequences = command.Stops,
+        ContextOverflow = command.StrictContext ? ContextOverflow.Error : ContextOverflow.SlidingWindow,
         Decoding = new() { Temperature = command.Temperature, TopK = command.TopK, Seed = command.Seed },
     };
 }

@@ -32,13 +32,50 @@ public static class ChatPromptFormat
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> is null.</exception>
     /// <exception cref="ArgumentException">A message, or an item of a message's contents, is null; the message names its index.</exception>
     /// <exception cref="NotSupportedException">A message holds content other than text (images, function calls), or has the tool role.</exception>
-    public static string Render(IEnumerable<ChatMessage> messages, string? instructions = null)
+    public static string Render(IEnumerable<ChatMessage> messages, string? instructions = null) => Format(Turns(messages, instructions));
+
+    /// <summary>
+    /// Renders a conversation in at most <paramref name="maxTokens"/> tokens where it can: the oldest turns that are not
+    /// system turns go first, one at a time; the system turns (and <paramref name="instructions"/>) and the last message
+    /// always stay. When those alone are longer, they are returned as they are (the generator then keeps the prompt's
+    /// last tokens).
+    /// </summary>
+    internal static string RenderWithin(IEnumerable<ChatMessage> messages, string? instructions, Func<string, int> countTokens, int maxTokens)
+    {
+        var turns = Turns(messages, instructions);
+        string prompt = Format(turns);
+        for (int drop = FirstDroppable(turns); drop >= 0 && countTokens(prompt) > maxTokens; drop = FirstDroppable(turns))
+        {
+            turns.RemoveAt(drop);
+            prompt = Format(turns);
+        }
+
+        return prompt;
+    }
+
+    // The oldest turn that may be dropped: not a system turn, not the last turn.
+    private static int FirstDroppable(List<(string Role, string Text)> turns) =>
+        turns.FindIndex(t => t.Role != "System") is var i && i >= 0 && i < turns.Count - 1 ? i : -1;
+
+    private static string Format(List<(string Role, string Text)> turns)
+    {
+        var prompt = new StringBuilder();
+        foreach (var (role, text) in turns)
+        {
+            AppendTurn(prompt, role, text);
+        }
+
+        prompt.Append("Assistant:");
+        return prompt.ToString();
+    }
+
+    private static List<(string Role, string Text)> Turns(IEnumerable<ChatMessage> messages, string? instructions)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var prompt = new StringBuilder();
+        var turns = new List<(string Role, string Text)>();
         if (!string.IsNullOrEmpty(instructions))
         {
-            AppendTurn(prompt, "System", instructions);
+            turns.Add(("System", instructions));
         }
 
         int index = 0;
@@ -68,12 +105,11 @@ public static class ChatPromptFormat
                 contentIndex++;
             }
 
-            AppendTurn(prompt, RoleName(message.Role), message.Text);
+            turns.Add((RoleName(message.Role), message.Text));
             index++;
         }
 
-        prompt.Append("Assistant:");
-        return prompt.ToString();
+        return turns;
     }
 
     private static void AppendTurn(StringBuilder prompt, string role, string text) =>

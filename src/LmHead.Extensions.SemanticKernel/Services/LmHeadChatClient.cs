@@ -128,7 +128,13 @@ public sealed class LmHeadChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         var generationOptions = LmHeadPromptExecutionSettings.WithPipeline(ToGenerationOptions(options), Pipeline);
-        string prompt = ChatPromptFormat.Render(messages, options?.Instructions);
+        var generator = _generator.Value;
+        string prompt = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
+            ? ChatPromptFormat.RenderWithin(
+                messages, options?.Instructions,
+                text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt),
+                generator.ContextLength - (generator.ContextLength / 4))
+            : ChatPromptFormat.Render(messages, options?.Instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
         bool started = false;
@@ -139,7 +145,7 @@ public sealed class LmHeadChatClient : IChatClient
         var callerStops = generationOptions.StopSequences.Where(s => s != ChatPromptFormat.TurnStopSequence).ToArray();
         var stops = new StopSequenceMatcher(callerStops);
         generationOptions = generationOptions with { StopSequences = [ChatPromptFormat.TurnStopSequence] };
-        await foreach (var chunk in _generator.Value.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
+        await foreach (var chunk in generator.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
         {
             string text = chunk.Text;
             if (!started)
@@ -235,12 +241,16 @@ public sealed class LmHeadChatClient : IChatClient
     /// </summary>
     public DecodingPipeline? Pipeline { get; init; }
 
+    // A chat keeps working past the model's context: the oldest turns are dropped and generation slides (the
+    // request's "context_overflow" additional property overrides it).
+    private static readonly GenerationOptions ChatDefaults = new() { ContextOverflow = ContextOverflow.SlidingWindow };
+
     private GenerationOptions ToGenerationOptions(ChatOptions? options)
     {
         string[] turnStop = [ChatPromptFormat.TurnStopSequence];
         if (options is null)
         {
-            return new LmHeadPromptExecutionSettings().ToGenerationOptions(turnStop);
+            return new LmHeadPromptExecutionSettings(ChatDefaults).ToGenerationOptions(turnStop);
         }
 
         RejectUnsupported(options);
@@ -260,7 +270,7 @@ public sealed class LmHeadChatClient : IChatClient
             PresencePenalty = options.PresencePenalty ?? decoding.PresencePenalty,
             Seed = options.Seed is { } seed ? (ulong)seed : decoding.Seed,
         };
-        var generation = new GenerationOptions { Decoding = decoding };
+        var generation = ChatDefaults with { Decoding = decoding };
         generation = generation with
         {
             MaxNewTokens = options.MaxOutputTokens ?? generation.MaxNewTokens,

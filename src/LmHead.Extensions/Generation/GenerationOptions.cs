@@ -26,6 +26,7 @@ public sealed record GenerationOptions
     private readonly int _topLogProbabilities;
     private readonly bool _includeLogProbabilities;
     private readonly DecodingOptions _decoding = DecodingOptions.Default;
+    private readonly ContextOverflow _contextOverflow;
 
     /// <summary>The most tokens to generate, at least 1 (default 64).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
@@ -83,6 +84,19 @@ public sealed record GenerationOptions
     public bool IncludeRawLogProbabilities { get; init; }
 
     /// <summary>
+    /// What happens when the prompt or the generation does not fit the model's context (<c>n_positions</c>); JSON
+    /// <c>"context_overflow"</c> (<c>"error"</c> or <c>"sliding_window"</c>). Default <see cref="Generation.ContextOverflow.Error"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined <see cref="Generation.ContextOverflow"/>.</exception>
+    [JsonPropertyName("context_overflow")]
+    public ContextOverflow ContextOverflow
+    {
+        get => _contextOverflow;
+        init => _contextOverflow = Enum.IsDefined(value) ? value
+            : throw new ArgumentOutOfRangeException(nameof(ContextOverflow), value, $"{nameof(ContextOverflow)} (context_overflow) must be Error (\"error\") or SlidingWindow (\"sliding_window\"), but was {(int)value}.");
+    }
+
+    /// <summary>
     /// Whether the literal text of a special token in the prompt (GPT-2's <c>&lt;|endoftext|&gt;</c>) encodes as that
     /// special token (<c>allow_special_tokens</c>). Default <see langword="false"/>: prompts are user text, so such text
     /// encodes as the plain characters it is made of and cannot inject a control token. Set it only for prompts you
@@ -107,6 +121,7 @@ public sealed record GenerationOptions
         other is not null && _maxNewTokens == other._maxNewTokens && _stopSequences.SequenceEqual(other._stopSequences)
         && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
         && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && AllowSpecialTokensInPrompt == other.AllowSpecialTokensInPrompt
+        && _contextOverflow == other._contextOverflow
         && _decoding.Equals(other._decoding) && ReferenceEquals(Pipeline, other.Pipeline);
 
     /// <summary>A hash consistent with <see cref="Equals(GenerationOptions?)"/>.</summary>

@@ -116,6 +116,7 @@ public static class GenerationOptionsJson
         var t when t == typeof(bool) => "true or false",
         var t when t == typeof(IReadOnlyList<string>) => "a list of strings",
         var t when t == typeof(IReadOnlyDictionary<int, float>) => "an object mapping token ids to numbers",
+        var t when t == typeof(ContextOverflow) => "\"error\" or \"sliding_window\"",
         var t => $"a {t.Name}",
     };
 

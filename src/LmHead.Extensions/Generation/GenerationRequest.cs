@@ -27,6 +27,9 @@ internal sealed class GenerationRequest
         Channel.CreateBounded<GenerationChunk>(new BoundedChannelOptions(MaxUnreadChunks) { SingleReader = true, SingleWriter = true });
 
     private readonly int[] _promptIds;
+    private readonly Gpt2Model _model;
+    private readonly bool _slides;
+    private int[] _feed;
     private readonly List<int> _generatedIds = [];
     private readonly SamplingRandom _random;
     private readonly IncrementalTextDecoder _decoder;
@@ -44,13 +47,16 @@ internal sealed class GenerationRequest
         Options = options;
         Pipeline = pipeline;
         _promptIds = promptIds;
+        _feed = promptIds;
+        _model = model;
+        _slides = options.ContextOverflow == ContextOverflow.SlidingWindow;
         History = new TokenHistory(promptIds, _generatedIds);
         ulong? requestSeed = options.Pipeline is { } fixedPipeline ? fixedPipeline.Seed : options.Decoding.Seed;
         _random = requestSeed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
         _decoder = new IncrementalTextDecoder(generator.Tokenizer);
         _matcher = new StopSequenceMatcher(options.StopSequences);
         _endOfText = model.Config.EosTokenId;
-        _budget = Math.Min(options.MaxNewTokens, model.Config.MaxPositions - promptIds.Length + 1);
+        _budget = _slides ? options.MaxNewTokens : Math.Min(options.MaxNewTokens, model.Config.MaxPositions - promptIds.Length + 1);
         Cache = model.CreateKvCache();
     }
 
@@ -66,8 +72,8 @@ internal sealed class GenerationRequest
     /// <summary>The prompt and the tokens generated so far, for penalty stages.</summary>
     internal TokenHistory History { get; }
 
-    /// <summary>The request's own cache; disposed by the scheduler when the request leaves.</summary>
-    internal Gpt2KvCache Cache { get; }
+    /// <summary>The request's own cache; disposed by the scheduler when the request leaves (replaced when the window slides).</summary>
+    internal Gpt2KvCache Cache { get; private set; }
 
     /// <summary>Whether the request is part of the step running now.</summary>
     internal bool InStep { get; set; }
@@ -89,14 +95,47 @@ internal sealed class GenerationRequest
 
     /// <summary>The tokens of the next step: the last generated token, or the next chunk of the prompt.</summary>
     /// <remarks>Chunk boundaries depend only on the prompt's length, never on the other requests.</remarks>
-    internal int[] NextInput() =>
-        _lastToken is { } token ? [token] : _promptIds[_promptFed..Math.Min(_promptIds.Length, _promptFed + GenerationScheduler.PrefillChunkSize)];
+    /// <remarks>
+    /// With <see cref="ContextOverflow.SlidingWindow"/>, a decoding request whose cache is full starts a fresh cache fed
+    /// with the last <c>n_positions / 2</c> tokens (the prompt's and the generated ones, ending with the token just drawn),
+    /// in chunks like a prompt; its next token is drawn from that window.
+    /// </remarks>
+    internal int[] NextInput()
+    {
+        if (SlidePending)
+        {
+            SlideWindow();
+        }
+
+        return _lastToken is { } token ? [token] : _feed[_promptFed..Math.Min(_feed.Length, _promptFed + GenerationScheduler.PrefillChunkSize)];
+    }
+
+    /// <summary>How many times the window slid (each re-encoded <c>n_positions / 2</c> tokens).</summary>
+    internal int Slides { get; private set; }
 
     /// <summary>How many prompt tokens the next step feeds: the next chunk's length while prefilling, else 0.</summary>
-    internal int NextPromptTokens => _lastToken is null ? Math.Min(_promptIds.Length - _promptFed, GenerationScheduler.PrefillChunkSize) : 0;
+    internal int NextPromptTokens =>
+        SlidePending ? Math.Min(Math.Min(_model.Config.MaxPositions / 2, _promptIds.Length + _generatedIds.Count), GenerationScheduler.PrefillChunkSize)
+        : _lastToken is null ? Math.Min(_feed.Length - _promptFed, GenerationScheduler.PrefillChunkSize) : 0;
+
+    // A decoding request whose cache is full and whose policy is the sliding window re-encodes its window next.
+    private bool SlidePending => _slides && _lastToken is not null && Cache.Length >= _model.Config.MaxPositions;
 
     /// <summary>Whether the step that feeds <paramref name="input"/> ends the prompt (or decodes), so a token is drawn from its hidden state.</summary>
-    internal bool DrawsAfter(int[] input) => _lastToken is not null || _promptFed + input.Length == _promptIds.Length;
+    internal bool DrawsAfter(int[] input) => _lastToken is not null || _promptFed + input.Length == _feed.Length;
+
+    private void SlideWindow()
+    {
+        int keep = _model.Config.MaxPositions / 2;
+        int[] all = [.. _promptIds, .. _generatedIds];
+        _feed = all[^Math.Min(keep, all.Length)..];
+        _promptFed = 0;
+        _lastToken = null;
+        var full = Cache;
+        Cache = _model.CreateKvCache();
+        full.Dispose();
+        Slides++;
+    }
 
     /// <summary>Records that the model has taken <paramref name="input"/> into the cache.</summary>
     internal void Fed(int[] input)

@@ -98,7 +98,7 @@ public sealed class TextGenerator
     {
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
-        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt);
+        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt, options.ContextOverflow);
         var pipeline = options.BuildPipeline();
         ThrowIfModelDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -142,8 +142,14 @@ public sealed class TextGenerator
         }
     }
 
+    /// <summary>The model's context window (<c>n_positions</c>).</summary>
+    internal int ContextLength => _model.Config.MaxPositions;
+
+    /// <summary>How many tokens <paramref name="prompt"/> encodes to (before any truncation), for callers that fit a prompt to the context.</summary>
+    internal int CountPromptTokens(string prompt, bool allowSpecialTokens) => PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens).Length;
+
     /// <summary>Encodes a prompt as the generator will feed it to the model, with the same checks.</summary>
-    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens)
+    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens, ContextOverflow overflow = ContextOverflow.Error)
     {
         int[] ids = PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens);
         if (ids.Length == 0)
@@ -161,10 +167,17 @@ public sealed class TextGenerator
                 $"The prompt encodes to token id {unknown}, outside the model's vocabulary of {vocabulary} tokens; is the tokenizer the one the model was trained with?", nameof(prompt));
         }
 
-        if (ids.Length > _model.Config.MaxPositions)
+        int context = _model.Config.MaxPositions;
+        if (overflow == ContextOverflow.SlidingWindow && ids.Length > context - (context / 4))
+        {
+            // Keep the prompt's end, leaving a quarter of the context for generation before the window first slides.
+            ids = ids[^(context - (context / 4))..];
+        }
+
+        if (ids.Length > context)
         {
             throw new ArgumentException(
-                $"The prompt is {ids.Length} tokens long, but the model's context holds at most n_positions = {_model.Config.MaxPositions}.", nameof(prompt));
+                $"The prompt is {ids.Length} tokens long, but the model's context holds at most n_positions = {context}; set GenerationOptions.ContextOverflow (context_overflow) to SlidingWindow (\"sliding_window\") to keep the prompt's last tokens instead.", nameof(prompt));
         }
 
         return ids;

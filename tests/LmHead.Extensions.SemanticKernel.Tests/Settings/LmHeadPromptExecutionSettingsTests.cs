@@ -10,7 +10,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
 {
     private static LmHeadPromptExecutionSettings Everything() => new(new GenerationOptions
     {
-        MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true, AllowSpecialTokensInPrompt = true,
+        MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true, AllowSpecialTokensInPrompt = true, ContextOverflow = ContextOverflow.SlidingWindow,
         Decoding = new()
         {
             Temperature = 0.5f, TopK = 7, Seed = 3, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
@@ -34,6 +34,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
 
         var back = JsonSerializer.Deserialize<LmHeadPromptExecutionSettings>(json)!;
         Assert.AreEqual(7, back.Options.Decoding.TopK);
+        Assert.AreEqual(ContextOverflow.SlidingWindow, back.Options.ContextOverflow);
         Assert.AreEqual(".", back.Options.StopSequences.Single());
         Assert.AreEqual(0.9f, back.Options.Decoding.TopP);
         Assert.AreEqual(float.NegativeInfinity, back.Options.Decoding.LogitBias[50256]);

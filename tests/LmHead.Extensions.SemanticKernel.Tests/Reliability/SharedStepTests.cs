@@ -30,10 +30,9 @@ public sealed class SharedStepTests
     public async Task TextServiceAndChatClientOnOneModelBatchTogetherAndGiveTheirSoloOutputs()
     {
         using var pretrained = Gpt2Pretrained.Load(TinyModels.FolderB);
-        using var provider = new ServiceCollection()
-            .AddLmHeadTextGeneration(pretrained, "b")
-            .AddLmHeadChatClient(pretrained, "b")
-            .BuildServiceProvider();
+        var services = new ServiceCollection().AddLmHeadTextGeneration(pretrained, "b");
+        services.AddLmHeadChatClient(pretrained, "b");   // returns a ChatClientBuilder for middleware
+        using var provider = services.BuildServiceProvider();
         var text = provider.GetRequiredService<ITextGenerationService>();
         var chat = provider.GetRequiredService<IChatClient>();
         var scheduler = chat.GetService<TextGenerator>()!.Scheduler;

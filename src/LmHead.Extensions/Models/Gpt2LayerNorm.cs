@@ -23,5 +23,11 @@ internal sealed class Gpt2LayerNorm : nn.Module
         register_parameter("bias", _bias);
     }
 
+    internal Tensor Weight => _weight;
+
+    internal Tensor Bias => _bias;
+
+    internal double Epsilon => _epsilon;
+
     internal Tensor Forward(Tensor x) => nn.functional.layer_norm(x, _shape, _weight, _bias, _epsilon);
 }

@@ -15,11 +15,18 @@ namespace LmHead.Extensions.Models;
 /// The last hidden state (<see cref="ComputeHiddenStates"/>) and the head (<see cref="GetOutputEmbeddings"/>) are separate
 /// steps, so a <see cref="LogitsProjector"/> and a <see cref="DecodingPipeline"/> can sit between them. Every call runs
 /// under <c>no_grad</c> and leaves no intermediate tensor behind. Load a checkpoint with <see cref="Gpt2Pretrained"/>.
+/// <para>
+/// A cached step of one new token per sequence (decoding) on the CPU, in float32, float16 or bfloat16, runs in managed
+/// SIMD code rather than libtorch (see <see cref="ComputeLastHiddenStates"/> and docs/benchmarks.md): each weight is read
+/// once per step for all sequences, activations stay float32 while weights stay in their dtype, and attention reads the
+/// cache in place. Prompts (more than one new token), calls without a cache and training take the libtorch path.
+/// </para>
 /// </remarks>
-public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
+public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
 {
     private readonly Gpt2Transformer _transformer;
     private readonly Gpt2Embedding? _lmHead;
+    private readonly Lazy<Gpt2DecodeStep?> _decodeStep;
 
     // Readers are forward passes (and TextGenerator steps); the writer is Dispose, so a model disposed while requests
     // are in flight waits for the running native step to finish and never frees parameters under a running kernel.
@@ -59,6 +66,8 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
             _lmHead = new Gpt2Embedding("lm_head", config.VocabularySize, config.HiddenSize, dtype, device);
             register_module("lm_head", _lmHead);
         }
+
+        _decodeStep = new(() => Gpt2DecodeStep.TryCreate(_transformer, Config, DType, Device));
     }
 
     /// <summary>The hyper-parameters.</summary>
@@ -75,7 +84,7 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
 
     /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
     /// <returns>A cache the caller disposes.</returns>
-    public Gpt2KvCache CreateKvCache() => new(Config);
+    public Gpt2KvCache CreateKvCache() => new(Config, DType, Device);
 
     /// <summary>
     /// Marks the calling thread as using the parameters until the returned scope is disposed; <see cref="Dispose(bool)"/>
@@ -214,6 +223,20 @@ public sealed class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
             throw new ArgumentException(
                 $"The sequence would be {past + time} positions long ({past} cached + {time} new), but this GPT-2 model supports at most n_positions = {Config.MaxPositions}.",
                 nameof(inputIds));
+        }
+
+        if (!withGradients && cache is not null && time == 1 && attentionMask is null && DecodeStep is { } step)
+        {
+            long[] tokens = ids.contiguous().data<long>().ToArray();
+            var sequences = new Gpt2DecodeStep.Sequence[batch];
+            for (int row = 0; row < batch; row++)
+            {
+                sequences[row] = new(cache, row, tokens[row]);
+            }
+
+            var decoded = empty([batch, Config.HiddenSize], DType, Device);
+            RunDecodeStep(step, sequences, decoded, [.. Enumerable.Range(0, batch)]);
+            return (single ? decoded : decoded.unsqueeze(1)).MoveToOuterDisposeScope();
         }
 
         var (positions, padding, realCounts) = PositionsAndPadding(batch, time, past, cache, attentionMask);

@@ -134,6 +134,21 @@ public sealed class Gpt2KvCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Forgets every position from <paramref name="length"/> on (the next step overwrites them), for a cache without left
+    /// padding; benchmarks repeat a step at one position with it.
+    /// </summary>
+    internal void Rewind(int length)
+    {
+        if (_padding is not null || length < 0 || length > Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"A cache without padding can be rewound to [0, {Length}].");
+        }
+
+        Length = length;
+        _realCounts = _realCounts is null ? null : [.. _realCounts.Select(_ => (long)length)];
+    }
+
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>Releases every cached tensor.</summary>

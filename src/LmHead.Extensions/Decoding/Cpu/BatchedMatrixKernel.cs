@@ -267,11 +267,15 @@ internal static unsafe class BatchedMatrixKernel
             d1 = Fma.MultiplyAdd(odd, x1, d1);
         }
 
-        t.Output[0] = Finish<TWeights>(a0, a1, w0, t.Plain, t.VectorEnd, t.Inputs);
-        t.Output[1] = Finish<TWeights>(b0, b1, w1, t.Plain, t.VectorEnd, t.Inputs);
-        t.Output[2] = Finish<TWeights>(c0, c1, w2, t.Plain, t.VectorEnd, t.Inputs);
-        t.Output[3] = Finish<TWeights>(d0, d1, w3, t.Plain, t.VectorEnd, t.Inputs);
-        return TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        // Every vector is reduced before the leftover columns, whose float16 conversion is a call (which would make the
+        // register allocator keep the accumulators on the stack through the whole loop).
+        bool special = TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        float sa = Lanes(a0, a1), sb = Lanes(b0, b1), sc = Lanes(c0, c1), sd = Lanes(d0, d1);
+        t.Output[0] = Leftover<TWeights>(sa, w0, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[1] = Leftover<TWeights>(sb, w1, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[2] = Leftover<TWeights>(sc, w2, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[3] = Leftover<TWeights>(sd, w3, t.Plain, t.VectorEnd, t.Inputs);
+        return special;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -298,12 +302,14 @@ internal static unsafe class BatchedMatrixKernel
             d1 = Fma.MultiplyAdd(odd, Avx.LoadVector256(xd + j + 8), d1);
         }
 
+        bool special = TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        float sa = Lanes(a0, a1), sb = Lanes(b0, b1), sc = Lanes(c0, c1), sd = Lanes(d0, d1);
         int n = t.Inputs, s = t.OutputStride;
-        t.Output[0] = Finish<TWeights>(a0, a1, t.Weight, t.Plain, t.VectorEnd, n);
-        t.Output[s] = Finish<TWeights>(b0, b1, t.Weight, t.Plain + n, t.VectorEnd, n);
-        t.Output[2 * s] = Finish<TWeights>(c0, c1, t.Weight, t.Plain + (2 * n), t.VectorEnd, n);
-        t.Output[3 * s] = Finish<TWeights>(d0, d1, t.Weight, t.Plain + (3 * n), t.VectorEnd, n);
-        return TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        t.Output[0] = Leftover<TWeights>(sa, t.Weight, t.Plain, t.VectorEnd, n);
+        t.Output[s] = Leftover<TWeights>(sb, t.Weight, t.Plain + n, t.VectorEnd, n);
+        t.Output[2 * s] = Leftover<TWeights>(sc, t.Weight, t.Plain + (2 * n), t.VectorEnd, n);
+        t.Output[3 * s] = Leftover<TWeights>(sd, t.Weight, t.Plain + (3 * n), t.VectorEnd, n);
+        return special;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -321,16 +327,20 @@ internal static unsafe class BatchedMatrixKernel
             a1 = Fma.MultiplyAdd(odd, Avx.LoadVector256(t.Ordered + j + 8), a1);
         }
 
-        t.Output[0] = Finish<TWeights>(a0, a1, t.Weight, t.Plain, t.VectorEnd, t.Inputs);
-        return TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        bool special = TWeights.SawInfinityOrNaN(unsignedMaximum, signedMaximum);
+        t.Output[0] = Leftover<TWeights>(Lanes(a0, a1), t.Weight, t.Plain, t.VectorEnd, t.Inputs);
+        return special;
     }
 
-    /// <summary>The one order every element ends in: lanes, then the leftover columns in order.</summary>
+    /// <summary>The one order every element ends in, part 1: the two accumulators lane by lane, then across the lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Finish<TWeights>(Vector256<float> first, Vector256<float> second, byte* row, float* plain, int j, int inputs)
+    private static float Lanes(Vector256<float> first, Vector256<float> second) => Vector256.Sum(Avx.Add(first, second));
+
+    /// <summary>The one order every element ends in, part 2: the leftover columns in order.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Leftover<TWeights>(float sum, byte* row, float* plain, int j, int inputs)
         where TWeights : struct, IWeights
     {
-        float sum = Vector256.Sum(Avx.Add(first, second));
         for (; j < inputs; j++)
         {
             sum = MathF.FusedMultiplyAdd(TWeights.Element(row, j), plain[j], sum);

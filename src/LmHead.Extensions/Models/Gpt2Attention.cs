@@ -46,6 +46,11 @@ internal sealed class Gpt2Attention : nn.Module
         if (cache is not null)
         {
             (key, value) = cache.Append(layer, key, value);
+            if (key.dtype != query.dtype)
+            {
+                key = key.to_type(query.dtype);
+                value = value.to_type(query.dtype);
+            }
         }
 
         var scores = query.matmul(key.transpose(-2, -1)) / Math.Sqrt(_headSize);

@@ -248,13 +248,16 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
             blocked = blocked.logical_or(padding.view(batch, 1, 1, past + time));
         }
 
-        var x = _transformer.TokenEmbedding.Forward(ids) + _transformer.PositionEmbedding.Forward(positions);
+        // libtorch's CPU kernels for float16 and bfloat16 are slow (a 512-token float16 prompt took a minute): on the CPU
+        // a half-precision model computes in float32, its weights widened one layer at a time.
+        var activations = DType is ScalarType.Float16 or ScalarType.BFloat16 && Device.type == DeviceType.CPU ? ScalarType.Float32 : DType;
+        var x = _transformer.TokenEmbedding.Forward(ids).to_type(activations) + _transformer.PositionEmbedding.Forward(positions).to_type(activations);
         for (int layer = 0; layer < _transformer.Blocks.Blocks.Count; layer++)
         {
             x = _transformer.Blocks.Blocks[layer].Forward(x, blocked, cache, layer);
         }
 
-        x = _transformer.FinalNorm.Forward(x);
+        x = _transformer.FinalNorm.Forward(x).to_type(DType);
         cache?.Commit(time, batch, padding, realCounts);
         return (single ? x.squeeze(0) : x).MoveToOuterDisposeScope();
     }

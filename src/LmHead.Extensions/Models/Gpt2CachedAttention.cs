@@ -10,6 +10,8 @@ namespace LmHead.Extensions.Models;
 /// </summary>
 internal sealed unsafe class Gpt2CachedAttention
 {
+    private const long MinimumParallelWork = 1 << 16;
+
     private readonly IReadOnlyList<Gpt2DecodeStep.Sequence> _sequences;
     private readonly bool[]?[] _padding;
     private readonly int _heads;
@@ -72,8 +74,10 @@ internal sealed unsafe class Gpt2CachedAttention
                 _padding[i], scores, context + ((long)i * d) + (head * _headSize));
         }
 
+        // Short caches are attended on this thread: below about 64K multiply-adds a parallel region costs more than it saves.
         int items = _sequences.Count * _heads;
-        if (Environment.ProcessorCount > 1 && items > 1)
+        long work = _sequences.Sum(s => (long)s.Cache.Length + 1) * _heads * _headSize;
+        if (Environment.ProcessorCount > 1 && items > 1 && work >= MinimumParallelWork)
         {
             Parallel.For(0, items, Attend);
         }

@@ -43,7 +43,8 @@ internal sealed class Gpt2Conv1D : nn.Module
         using var scope = NewDisposeScope();
         var flat = x.reshape(-1, InFeatures);
         // Activations may be wider than the weights (float32 for a half-precision model on the CPU): widen the weights.
-        var y = flat.dtype == _weight.dtype ? addmm(_bias, flat, _weight, 1, 1) : addmm(_bias.to_type(flat.dtype), flat, _weight.to_type(flat.dtype), 1, 1);
+        // Widening the contiguous [out, in] storage is one vectorised pass; widening the strided parameter is not.
+        var y = flat.dtype == _weight.dtype ? addmm(_bias, flat, _weight, 1, 1) : addmm(_bias.to_type(flat.dtype), flat, RowMajorWeight.to_type(flat.dtype).t(), 1, 1);
         long[] shape = [.. x.shape[..^1], OutFeatures];
         return y.view(shape).MoveToOuterDisposeScope();
     }

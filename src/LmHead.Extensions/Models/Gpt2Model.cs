@@ -84,7 +84,13 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
 
     /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
     /// <returns>A cache the caller disposes.</returns>
-    public Gpt2KvCache CreateKvCache() => new(Config, DType, Device);
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public Gpt2KvCache CreateKvCache()
+    {
+        // The cache's storage takes the parameters' device, which a disposed model no longer has.
+        using var use = EnterUse();
+        return new(Config, DType, Device);
+    }
 
     /// <summary>
     /// Marks the calling thread as using the parameters until the returned scope is disposed; <see cref="Dispose(bool)"/>

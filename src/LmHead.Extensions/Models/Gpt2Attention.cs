@@ -27,6 +27,10 @@ internal sealed class Gpt2Attention : nn.Module
         register_module("c_proj", _proj);
     }
 
+    internal Gpt2Conv1D QueryKeyValue => _attn;
+
+    internal Gpt2Conv1D Projection => _proj;
+
     /// <param name="x">Input <c>[B, T, d]</c>.</param>
     /// <param name="blocked">Where attention is forbidden, broadcastable to <c>[B, H, T, S]</c> (S = cached + T).</param>
     /// <param name="cache">The cache to read and extend, or null.</param>
@@ -42,6 +46,11 @@ internal sealed class Gpt2Attention : nn.Module
         if (cache is not null)
         {
             (key, value) = cache.Append(layer, key, value);
+            if (key.dtype != query.dtype)
+            {
+                key = key.to_type(query.dtype);
+                value = value.to_type(query.dtype);
+            }
         }
 
         var scores = query.matmul(key.transpose(-2, -1)) / Math.Sqrt(_headSize);

@@ -24,6 +24,14 @@ internal sealed class Gpt2Block : nn.Module
         register_module("mlp", _mlp);
     }
 
+    internal Gpt2LayerNorm Norm1 => _ln1;
+
+    internal Gpt2Attention Attention => _attn;
+
+    internal Gpt2LayerNorm Norm2 => _ln2;
+
+    internal Gpt2Mlp Mlp => _mlp;
+
     internal Tensor Forward(Tensor x, Tensor blocked, Gpt2KvCache? cache, int layer)
     {
         using var scope = NewDisposeScope();

@@ -23,5 +23,21 @@ internal sealed class Gpt2LayerNorm : nn.Module
         register_parameter("bias", _bias);
     }
 
-    internal Tensor Forward(Tensor x) => nn.functional.layer_norm(x, _shape, _weight, _bias, _epsilon);
+    internal Tensor Weight => _weight;
+
+    internal Tensor Bias => _bias;
+
+    internal double Epsilon => _epsilon;
+
+    internal Tensor Forward(Tensor x)
+    {
+        if (x.dtype == _weight.dtype)
+        {
+            return nn.functional.layer_norm(x, _shape, _weight, _bias, _epsilon);
+        }
+
+        using var weight = _weight.to_type(x.dtype);
+        using var bias = _bias.to_type(x.dtype);
+        return nn.functional.layer_norm(x, _shape, weight, bias, _epsilon);
+    }
 }

@@ -19,6 +19,10 @@ internal sealed class Gpt2Mlp : nn.Module
         register_module("c_proj", _proj);
     }
 
+    internal Gpt2Conv1D Expansion => _fc;
+
+    internal Gpt2Conv1D Projection => _proj;
+
     internal Tensor Forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -2,27 +2,38 @@ using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Models;
 
+/// <content>Ragged batched steps for continuous batching, and the managed decode step behind every cached decoding step.</content>
 public sealed partial class Gpt2Model
 {
+    /// <summary>
+    /// Whether cached one-token steps take the managed decode step (<see langword="true"/>, the default, where the model
+    /// supports it) or libtorch; tests and benchmarks compare the two.
+    /// </summary>
+    internal bool UseManagedDecodeStep { get; set; } = true;
+
+    /// <summary>The managed decode step, or <see langword="null"/> where the model takes the libtorch path.</summary>
+    private Gpt2DecodeStep? DecodeStep => UseManagedDecodeStep ? _decodeStep.Value : null;
+
     /// <summary>
     /// Runs one forward step for several independent sequences at once, each with its own cache (and so its own
     /// position), each extended by its own new tokens; returns the last hidden state (after <c>ln_f</c>) of each sequence.
     /// </summary>
     /// <remarks>
-    /// This version runs the sequences one after another through <see cref="ComputeHiddenStates"/>, so each row is
-    /// exactly the row a single-sequence call gives, whatever else is in the batch. Every argument is checked before any
-    /// cache is extended, so a rejected call leaves every cache as it was.
+    /// Sequences with one new token (decoding) run together in one managed decode step on the CPU, which reads every weight
+    /// once for all of them; a sequence's result is bit-identical whichever other sequences share the step, and equal to
+    /// its single-sequence cached step (<see cref="ComputeHiddenStates"/> with one token). Sequences with several new
+    /// tokens (a prompt chunk) run one at a time on the libtorch path.
     /// </remarks>
-    /// <param name="caches">One single-sequence cache per sequence (from <see cref="CreateKvCache"/>), each at most once.</param>
-    /// <param name="newTokens">Per sequence, its new token ids (one for a decoding sequence, a prompt chunk for a prefilling one).</param>
+    /// <param name="caches">One single-sequence cache per sequence (from <see cref="CreateKvCache"/>), each extended by this call.</param>
+    /// <param name="newTokens">The new token ids of each sequence: one for a decoding sequence, a chunk for a prefilling one.</param>
     /// <returns>Hidden states <c>[B, d]</c> in <see cref="DType"/>, row i for sequence i; the caller owns the tensor.</returns>
-    /// <exception cref="ArgumentNullException">An argument, a cache or a token array is null.</exception>
+    /// <exception cref="ArgumentNullException">A list, a cache or a token array is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The lists are empty or differ in length, a token array is empty, a cache appears twice or holds a batch of more
-    /// than one sequence, or a sequence would exceed <c>n_positions</c>.
+    /// The lists are empty or of different lengths, a cache appears twice, holds a batch of more than one sequence or was
+    /// disposed, a token array is empty, or a sequence would exceed <c>n_positions</c>.
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
-    /// <exception cref="ObjectDisposedException">A cache or the model was disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public Tensor ComputeLastHiddenStates(IReadOnlyList<Gpt2KvCache> caches, IReadOnlyList<int[]> newTokens)
     {
         ArgumentNullException.ThrowIfNull(caches);
@@ -30,14 +41,29 @@ public sealed partial class Gpt2Model
         ValidateBatch(caches, newTokens);
         using var use = EnterUse();
         using var scope = NewDisposeScope();
-        var rows = new Tensor[caches.Count];
-        for (int i = 0; i < rows.Length; i++)
+        using var noGrad = no_grad();
+        int count = caches.Count;
+        var output = empty([count, Config.HiddenSize], DType, Device);
+        var step = DecodeStep;
+        int[] decoding = step is null ? [] : [.. Enumerable.Range(0, count).Where(i => newTokens[i].Length == 1)];
+        if (decoding.Length > 0)
         {
-            using var ids = tensor(Array.ConvertAll(newTokens[i], id => (long)id), device: Device);
-            rows[i] = ComputeHiddenStates(ids, caches[i])[-1];
+            RunDecodeStep(step!, [.. decoding.Select(i => new Gpt2DecodeStep.Sequence(caches[i], 0, newTokens[i][0]))], output, decoding);
         }
 
-        return stack(rows).MoveToOuterDisposeScope();
+        for (int i = 0; i < count; i++)
+        {
+            if (step is not null && newTokens[i].Length == 1)
+            {
+                continue;
+            }
+
+            var ids = tensor(newTokens[i], ScalarType.Int64).to(Device);
+            var hidden = ForwardHidden(ids, caches[i], null, withGradients: false);
+            output[i].copy_(hidden[hidden.shape[0] - 1]);
+        }
+
+        return output.MoveToOuterDisposeScope();
     }
 
     private void ValidateBatch(IReadOnlyList<Gpt2KvCache> caches, IReadOnlyList<int[]> newTokens)
@@ -45,7 +71,7 @@ public sealed partial class Gpt2Model
         if (caches.Count == 0 || caches.Count != newTokens.Count)
         {
             throw new ArgumentException(
-                $"caches and newTokens must hold one entry per sequence, at least one, but hold {caches.Count} and {newTokens.Count}.", nameof(newTokens));
+                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Count} and {newTokens.Count}.", nameof(newTokens));
         }
 
         var seen = new HashSet<Gpt2KvCache>(ReferenceEqualityComparer.Instance);
@@ -61,7 +87,7 @@ public sealed partial class Gpt2Model
 
             if (cache.BatchSize is > 1)
             {
-                throw new ArgumentException($"caches[{i}] holds a batch of {cache.BatchSize} sequences; each entry must be a single-sequence cache.", nameof(caches));
+                throw new ArgumentException($"caches[{i}] holds a batch of {cache.BatchSize} sequences; each cache must hold one sequence.", nameof(caches));
             }
 
             if (tokens.Length == 0)
@@ -76,11 +102,32 @@ public sealed partial class Gpt2Model
                     nameof(newTokens));
             }
 
-            if (Array.FindIndex(tokens, id => id < 0 || id >= Config.VocabularySize) is var bad and >= 0)
+            foreach (int token in tokens)
             {
-                throw new ArgumentOutOfRangeException(
-                    nameof(newTokens), $"Token ids must be in [0, {Config.VocabularySize}), but newTokens[{i}][{bad}] is {tokens[bad]}.");
+                if (token < 0 || token >= Config.VocabularySize)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(newTokens), token, $"newTokens[{i}] holds token id {token}; ids must be in [0, {Config.VocabularySize}).");
+                }
             }
+        }
+    }
+
+    /// <summary>Runs the managed step for one new token per sequence, writing row <c>rows[i]</c> of <paramref name="output"/>, and commits the caches.</summary>
+    private static void RunDecodeStep(Gpt2DecodeStep step, IReadOnlyList<Gpt2DecodeStep.Sequence> sequences, Tensor output, IReadOnlyList<int> rows)
+    {
+        var caches = sequences.Select(s => s.Cache).Distinct(ReferenceEqualityComparer.Instance).Cast<Gpt2KvCache>().ToArray();
+        foreach (var cache in caches)
+        {
+            cache.Reserve(cache.BatchSize ?? sequences.Count(s => ReferenceEquals(s.Cache, cache)), cache.Length + 1);
+        }
+
+        step.Run(sequences, output, rows);
+        foreach (var cache in caches)
+        {
+            int batch = cache.BatchSize ?? sequences.Count(s => ReferenceEquals(s.Cache, cache));
+            long[] before = cache.RealCounts ?? new long[batch];
+            using var padding = cache.Padding is { } past ? cat([past, zeros(batch, 1, ScalarType.Bool, past.device)], 1) : null;
+            cache.Commit(1, batch, padding, [.. before.Select(c => c + 1)]);
         }
     }
 }

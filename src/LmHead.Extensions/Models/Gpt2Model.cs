@@ -15,11 +15,18 @@ namespace LmHead.Extensions.Models;
 /// The last hidden state (<see cref="ComputeHiddenStates"/>) and the head (<see cref="GetOutputEmbeddings"/>) are separate
 /// steps, so a <see cref="LogitsProjector"/> and a <see cref="DecodingPipeline"/> can sit between them. Every call runs
 /// under <c>no_grad</c> and leaves no intermediate tensor behind. Load a checkpoint with <see cref="Gpt2Pretrained"/>.
+/// <para>
+/// A cached step of one new token per sequence (decoding) on the CPU, in float32, float16 or bfloat16, runs in managed
+/// SIMD code rather than libtorch (see <see cref="ComputeLastHiddenStates"/> and docs/benchmarks.md): each weight is read
+/// once per step for all sequences, activations stay float32 while weights stay in their dtype, and attention reads the
+/// cache in place. Prompts (more than one new token), calls without a cache and training take the libtorch path.
+/// </para>
 /// </remarks>
 public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
 {
     private readonly Gpt2Transformer _transformer;
     private readonly Gpt2Embedding? _lmHead;
+    private readonly Lazy<Gpt2DecodeStep?> _decodeStep;
 
     // Readers are forward passes (and TextGenerator steps); the writer is Dispose, so a model disposed while requests
     // are in flight waits for the running native step to finish and never frees parameters under a running kernel.
@@ -59,6 +66,8 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
             _lmHead = new Gpt2Embedding("lm_head", config.VocabularySize, config.HiddenSize, dtype, device);
             register_module("lm_head", _lmHead);
         }
+
+        _decodeStep = new(() => Gpt2DecodeStep.TryCreate(_transformer, Config, DType, Device));
     }
 
     /// <summary>The hyper-parameters.</summary>
@@ -75,7 +84,13 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
 
     /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
     /// <returns>A cache the caller disposes.</returns>
-    public Gpt2KvCache CreateKvCache() => new(Config);
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public Gpt2KvCache CreateKvCache()
+    {
+        // The cache's storage takes the parameters' device, which a disposed model no longer has.
+        using var use = EnterUse();
+        return new(Config, DType, Device);
+    }
 
     /// <summary>
     /// Marks the calling thread as using the parameters until the returned scope is disposed; <see cref="Dispose(bool)"/>
@@ -216,6 +231,20 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
                 nameof(inputIds));
         }
 
+        if (!withGradients && cache is not null && time == 1 && attentionMask is null && DecodeStep is { } step)
+        {
+            long[] tokens = ids.contiguous().data<long>().ToArray();
+            var sequences = new Gpt2DecodeStep.Sequence[batch];
+            for (int row = 0; row < batch; row++)
+            {
+                sequences[row] = new(cache, row, tokens[row]);
+            }
+
+            var decoded = empty([batch, Config.HiddenSize], DType, Device);
+            RunDecodeStep(step, sequences, decoded, [.. Enumerable.Range(0, batch)]);
+            return (single ? decoded : decoded.unsqueeze(1)).MoveToOuterDisposeScope();
+        }
+
         var (positions, padding, realCounts) = PositionsAndPadding(batch, time, past, cache, attentionMask);
         var queryPositions = arange(past, past + time, device: Device).unsqueeze(1);
         var keyPositions = arange(past + time, device: Device).unsqueeze(0);
@@ -225,13 +254,16 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
             blocked = blocked.logical_or(padding.view(batch, 1, 1, past + time));
         }
 
-        var x = _transformer.TokenEmbedding.Forward(ids) + _transformer.PositionEmbedding.Forward(positions);
+        // libtorch's CPU kernels for float16 and bfloat16 are slow (a 512-token float16 prompt took a minute): on the CPU
+        // a half-precision model computes in float32, its weights widened one layer at a time.
+        var activations = DType is ScalarType.Float16 or ScalarType.BFloat16 && Device.type == DeviceType.CPU ? ScalarType.Float32 : DType;
+        var x = _transformer.TokenEmbedding.Forward(ids).to_type(activations) + _transformer.PositionEmbedding.Forward(positions).to_type(activations);
         for (int layer = 0; layer < _transformer.Blocks.Blocks.Count; layer++)
         {
             x = _transformer.Blocks.Blocks[layer].Forward(x, blocked, cache, layer);
         }
 
-        x = _transformer.FinalNorm.Forward(x);
+        x = _transformer.FinalNorm.Forward(x).to_type(DType);
         cache?.Commit(time, batch, padding, realCounts);
         return (single ? x.squeeze(0) : x).MoveToOuterDisposeScope();
     }

@@ -1,0 +1,153 @@
+using LmHead.Extensions.Decoding.Cpu;
+using WeightFormat = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.WeightFormat;
+
+namespace LmHead.Extensions.Tests.Decoding.Cpu;
+
+[TestClass]
+public sealed unsafe class BatchedMatrixKernelTests
+{
+    /// <summary>Random weights as stored bits (float32 bits, or float16 / bfloat16 bits in the low half) and their exact values.</summary>
+    private static (byte[] Stored, double[] Values) Weights(WeightFormat format, int count, Random random)
+    {
+        var values = new double[count];
+        var stored = new byte[count * (format == WeightFormat.Float32 ? 4 : 2)];
+        for (int i = 0; i < count; i++)
+        {
+            float v = (float)((random.NextDouble() * 2) - 1);
+            switch (format)
+            {
+                case WeightFormat.Float32:
+                    BitConverter.TryWriteBytes(stored.AsSpan(i * 4), v);
+                    values[i] = v;
+                    break;
+                case WeightFormat.Float16:
+                    var half = (Half)v;
+                    BitConverter.TryWriteBytes(stored.AsSpan(i * 2), BitConverter.HalfToUInt16Bits(half));
+                    values[i] = (double)half;
+                    break;
+                default:
+                    ushort bits = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
+                    BitConverter.TryWriteBytes(stored.AsSpan(i * 2), bits);
+                    values[i] = BitConverter.UInt32BitsToSingle((uint)bits << 16);
+                    break;
+            }
+        }
+
+        return (stored, values);
+    }
+
+    private static float[] Multiply(byte[] weight, WeightFormat format, int outputs, int inputs, float[] x, int batch, byte[]? bias)
+    {
+        var y = new float[batch * outputs];
+        fixed (byte* w = weight)
+        fixed (float* px = x)
+        fixed (byte* b = bias)
+        fixed (float* py = y)
+        {
+            BatchedMatrixKernel.Multiply((nint)w, format, outputs, inputs, px, batch, (nint)b, py);
+        }
+
+        return y;
+    }
+
+    [TestMethod]
+    [DataRow("Float32", 37, 40)]
+    [DataRow("Float32", 130, 768)]
+    [DataRow("Float16", 37, 40)]
+    [DataRow("Float16", 130, 768)]
+    [DataRow("BFloat16", 37, 40)]
+    [DataRow("BFloat16", 130, 768)]
+    public void MatchesADoubleLoopForEveryBatchSize(string formatName, int outputs, int inputs)
+    {
+        var format = Enum.Parse<WeightFormat>(formatName);
+        var random = new Random(outputs + inputs);
+        var (weight, values) = Weights(format, outputs * inputs, random);
+        var (bias, biasValues) = Weights(format, outputs, random);
+        for (int batch = 1; batch <= 9; batch++)
+        {
+            float[] x = [.. Enumerable.Range(0, batch * inputs).Select(_ => (float)((random.NextDouble() * 4) - 2))];
+
+            float[] y = Multiply(weight, format, outputs, inputs, x, batch, bias);
+
+            for (int b = 0; b < batch; b++)
+            {
+                for (int o = 0; o < outputs; o++)
+                {
+                    double expected = biasValues[o], magnitude = Math.Abs(biasValues[o]);
+                    for (int i = 0; i < inputs; i++)
+                    {
+                        expected += values[(o * inputs) + i] * x[(b * inputs) + i];
+                        magnitude += Math.Abs(values[(o * inputs) + i] * x[(b * inputs) + i]);
+                    }
+
+                    // float32 accumulation: a few ulp of the sum of magnitudes.
+                    Assert.AreEqual(expected, y[(b * outputs) + o], 1e-6 * magnitude, $"{format} B={batch} row {b} output {o}");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
+    [DataRow("Float32")]
+    [DataRow("Float16")]
+    [DataRow("BFloat16")]
+    public void EveryRowIsBitIdenticalWhateverTheBatch(string formatName)
+    {
+        var format = Enum.Parse<WeightFormat>(formatName);
+        const int Outputs = 70, Inputs = 200, Batch = 16;
+        var random = new Random(3);
+        var (weight, _) = Weights(format, Outputs * Inputs, random);
+        float[] x = [.. Enumerable.Range(0, Batch * Inputs).Select(_ => (float)((random.NextDouble() * 4) - 2))];
+
+        float[] all = Multiply(weight, format, Outputs, Inputs, x, Batch, null);
+
+        foreach (int size in new[] { 1, 3, 4, 5 })
+        {
+            for (int first = 0; first + size <= Batch; first += size)
+            {
+                float[] part = Multiply(weight, format, Outputs, Inputs, x[(first * Inputs)..((first + size) * Inputs)], size, null);
+                CollectionAssert.AreEqual(all[(first * Outputs)..((first + size) * Outputs)], part, $"rows {first}..{first + size - 1} in a batch of {size}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void Float16RowsTooLargeToPrescaleAndInfiniteWeightsGiveExactResults()
+    {
+        const int Outputs = 8, Inputs = 32, Batch = 5;
+        var random = new Random(4);
+        var (weight, values) = Weights(WeightFormat.Float16, Outputs * Inputs, random);
+        // Output 2 meets an infinite weight; row 3 of X holds a value beyond 2^16, which the 2^112 prescale would overflow.
+        BitConverter.TryWriteBytes(weight.AsSpan(((2 * Inputs) + 5) * 2), (ushort)0x7C00);
+        values[(2 * Inputs) + 5] = double.PositiveInfinity;
+        float[] x = [.. Enumerable.Range(0, Batch * Inputs).Select(_ => (float)(random.NextDouble() + 0.5))];
+        x[(3 * Inputs) + 7] = 100_000f;
+        float[] separately = [.. Enumerable.Range(0, Batch).SelectMany(b => Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x[(b * Inputs)..((b + 1) * Inputs)], 1, null))];
+
+        float[] y = Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x, Batch, null);
+
+        for (int b = 0; b < Batch; b++)
+        {
+            for (int o = 0; o < Outputs; o++)
+            {
+                double expected = 0, magnitude = 0;
+                for (int i = 0; i < Inputs; i++)
+                {
+                    expected += values[(o * Inputs) + i] * x[(b * Inputs) + i];
+                    magnitude += Math.Abs(values[(o * Inputs) + i] * x[(b * Inputs) + i]);
+                }
+
+                if (double.IsInfinity(expected))
+                {
+                    Assert.AreEqual(float.PositiveInfinity, y[(b * Outputs) + o], $"row {b} output {o}");
+                }
+                else
+                {
+                    Assert.AreEqual(expected, y[(b * Outputs) + o], 1e-6 * magnitude, $"row {b} output {o}");
+                }
+            }
+        }
+
+        CollectionAssert.AreEqual(separately, y, "each row alone (most of them prescaled) vs all together (all exact)");
+    }
+}

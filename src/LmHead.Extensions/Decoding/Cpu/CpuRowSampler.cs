@@ -227,8 +227,10 @@ internal sealed class CpuRowSampler
         float shift = TemperatureScaler.ShiftFor(max, temperature);
         float maxProcessed = (max - shift) / temperature;
         bool topP = _plan.TopP < 1f;
-        double rowTotal = topP ? ExponentialSum(row, temperature, shift, maxProcessed) : 0;
-        double width = topP ? NucleusWindow.TopPWidth : NucleusWindow.MinPWidth(_plan.MinP);
+        // The normaliser, and the mass within each of the NucleusWindow.Widths: the narrowest that holds p (with room) is tried first.
+        Span<double> levels = stackalloc double[NucleusWindow.Widths.Length];
+        double rowTotal = topP ? NucleusWindow.Normaliser(row, temperature, shift, maxProcessed, levels) : 0;
+        double width = topP ? NucleusWindow.FirstWidth(levels, rowTotal, _plan.TopP) : NucleusWindow.MinPWidth(_plan.MinP);
         for (int attempt = 0; ; attempt++, width *= 4)
         {
             float threshold = topP && attempt > NucleusWindow.Widenings ? float.NegativeInfinity
@@ -563,62 +565,15 @@ internal sealed class CpuRowSampler
     }
 
     /// <summary>Whether the weights can be computed as <c>x · (1/T) − maxProcessed</c> (see <see cref="Exponentials"/>).</summary>
-    private static bool UsesInverse(float temperature, float shift, float maxProcessed) =>
+    internal static bool UsesInverse(float temperature, float shift, float maxProcessed) =>
         shift == 0f && float.IsFinite(1f / temperature) && Math.Abs(maxProcessed) <= TemperatureScaler.ShiftLimit;
-
-    /// <summary>
-    /// The softmax normaliser <c>Σ exp((x − shift) / T − maxProcessed)</c> of the whole row, as <see cref="SampleAll"/>
-    /// computes it but without storing the weights.
-    /// </summary>
-    internal static double ExponentialSum(ReadOnlySpan<float> row, float temperature, float shift, float maxProcessed)
-    {
-        if (!UsesInverse(temperature, shift, maxProcessed))
-        {
-            double sum = 0;
-            foreach (float x in row)
-            {
-                sum += FastExp.Exp(Vector256.Create((x - shift) / temperature - maxProcessed)).ToScalar();
-            }
-
-            return sum;
-        }
-
-        int n = row.Length;
-        ref float source = ref MemoryMarshal.GetReference(row);
-        var inverse = Vector256.Create(1f / temperature);
-        var offset = Vector256.Create(-maxProcessed);
-        double total = 0;
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= n - Block; i += Block)
-            {
-                var acc0 = Vector256<float>.Zero;
-                var acc1 = Vector256<float>.Zero;
-                for (int j = i; j < i + Block; j += 16)
-                {
-                    acc0 += FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)j), inverse, offset));
-                    acc1 += FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)(j + 8)), inverse, offset));
-                }
-
-                total += Vector256.Sum(acc0 + acc1);
-            }
-        }
-
-        for (; i < n; i++)
-        {
-            total += FastExp.Exp(Vector256.Create(row[i] * (1f / temperature) - maxProcessed)).ToScalar();
-        }
-
-        return total;
-    }
 
     /// <summary>Adds the raw log-probabilities (log softmax of the raw row) to a report.</summary>
     private static LogProbabilityReport WithRaw(LogProbabilityReport report, ReadOnlySpan<float> raw)
     {
         RowScan.Run(raw, null, null, float.NegativeInfinity, out float max);
         float shift = TemperatureScaler.ShiftFor(max, 1f);
-        double logSum = Math.Log(ExponentialSum(raw, 1f, shift, max - shift));
+        double logSum = Math.Log(NucleusWindow.Normaliser(raw, 1f, shift, max - shift, []));
         var top = new ScoredToken[report.Top.Count];
         for (int t = 0; t < top.Length; t++)
         {

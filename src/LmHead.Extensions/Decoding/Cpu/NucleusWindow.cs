@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
@@ -16,11 +19,115 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// </remarks>
 internal static class NucleusWindow
 {
-    /// <summary>The first window top-p tries, in processed-logit units (tokens below it weigh under e^-8 ≈ 3e-4 of the top one).</summary>
-    public const double TopPWidth = 8;
+    /// <summary>The windows whose mass <see cref="Normaliser"/> measures, in processed-logit units below the maximum.</summary>
+    public static ReadOnlySpan<double> Widths => [1, 2, 4, 8];
+
+    /// <summary>The first window top-p tries when none of <see cref="Widths"/> holds the mass (the next ones are 4 times wider).</summary>
+    public const double WidestGuess = 16;
+
+    /// <summary>
+    /// The narrowest of <see cref="Widths"/> whose measured mass exceeds p of the normaliser with room to spare (the
+    /// measure uses float32 weights; the caller checks the window exactly), else <see cref="WidestGuess"/>.
+    /// </summary>
+    public static double FirstWidth(ReadOnlySpan<double> levelMass, double total, float topP)
+    {
+        for (int level = 0; level < levelMass.Length; level++)
+        {
+            if (levelMass[level] >= (topP + 1e-3) * total)
+            {
+                return Widths[level];
+            }
+        }
+
+        return WidestGuess;
+    }
+
+    /// <summary>
+    /// The softmax normaliser <c>Σ exp((x − shift) / T − maxProcessed)</c> of the whole row in one vectorised pass (the
+    /// weights of <see cref="CpuRowSampler.Exponentials"/>, not stored), and in <paramref name="levelMass"/> (empty: not
+    /// measured) the part of it from the weights above <c>exp(−width)</c> for each of <see cref="Widths"/>.
+    /// </summary>
+    public static double Normaliser(ReadOnlySpan<float> row, float temperature, float shift, float maxProcessed, Span<double> levelMass)
+    {
+        levelMass.Clear();
+        if (!CpuRowSampler.UsesInverse(temperature, shift, maxProcessed))
+        {
+            double sum = 0;
+            foreach (float x in row)
+            {
+                float weight = FastExp.Exp(Vector256.Create((x - shift) / temperature - maxProcessed)).ToScalar();
+                sum += weight;
+                AddToLevels(levelMass, weight);
+            }
+
+            return sum;
+        }
+
+        int n = row.Length;
+        ref float source = ref MemoryMarshal.GetReference(row);
+        var inverse = Vector256.Create(1f / temperature);
+        var offset = Vector256.Create(-maxProcessed);
+        bool measure = levelMass.Length > 0;
+        var c1 = Vector256.Create(MathF.Exp(-(float)Widths[0]));
+        var c2 = Vector256.Create(MathF.Exp(-(float)Widths[1]));
+        var c4 = Vector256.Create(MathF.Exp(-(float)Widths[2]));
+        var c8 = Vector256.Create(MathF.Exp(-(float)Widths[3]));
+        double total = 0;
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            const int Block = CpuRowSampler.Block;
+            for (; i <= n - Block; i += Block)
+            {
+                var acc = Vector256<float>.Zero;
+                var l1 = Vector256<float>.Zero;
+                var l2 = Vector256<float>.Zero;
+                var l4 = Vector256<float>.Zero;
+                var l8 = Vector256<float>.Zero;
+                for (int j = i; j < i + Block; j += 8)
+                {
+                    var e = FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)j), inverse, offset));
+                    acc += e;
+                    if (measure)
+                    {
+                        l1 += e & Vector256.GreaterThan(e, c1);
+                        l2 += e & Vector256.GreaterThan(e, c2);
+                        l4 += e & Vector256.GreaterThan(e, c4);
+                        l8 += e & Vector256.GreaterThan(e, c8);
+                    }
+                }
+
+                total += Vector256.Sum(acc);
+                if (measure)
+                {
+                    levelMass[0] += Vector256.Sum(l1);
+                    levelMass[1] += Vector256.Sum(l2);
+                    levelMass[2] += Vector256.Sum(l4);
+                    levelMass[3] += Vector256.Sum(l8);
+                }
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            float weight = FastExp.Exp(Vector256.Create(row[i] * (1f / temperature) - maxProcessed)).ToScalar();
+            total += weight;
+            AddToLevels(levelMass, weight);
+        }
+
+        return total;
+    }
+
+    private static void AddToLevels(Span<double> levelMass, float weight)
+    {
+        for (int level = 0; level < levelMass.Length; level++)
+        {
+            levelMass[level] += weight > MathF.Exp(-(float)Widths[level]) ? weight : 0;
+        }
+    }
 
     /// <summary>How many times a too narrow top-p window is widened (×4 each) before the whole row is taken.</summary>
-    public const int Widenings = 2;
+    public const int Widenings = 3;
 
     /// <summary>The window min-p needs: tokens further below the maximum have a probability under min_p times the top one.</summary>
     public static double MinPWidth(float minP) => -Math.Log(minP) * (1 + 1e-6) + 1e-3;

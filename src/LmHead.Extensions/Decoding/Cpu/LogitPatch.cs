@@ -2,8 +2,8 @@ namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
 /// The logit bias and the repetition, frequency and presence penalties for the CPU sampler: they change only the few
-/// logits of biased or previously seen tokens, so the row is copied once and only those entries are recomputed, with the
-/// stages' float32 arithmetic in their order (<see cref="Decoding.LogitBias"/> adds, <see cref="Decoding.RepetitionPenalty"/>
+/// logits of biased or previously seen tokens, so only those entries are recomputed (and written over a copy of the
+/// row where a whole processed row is needed), with the stages' float32 arithmetic in their order (<see cref="Decoding.LogitBias"/> adds, <see cref="Decoding.RepetitionPenalty"/>
 /// multiplies a negative logit by the penalty and divides a positive one, <see cref="FrequencyPresencePenalty"/> subtracts
 /// <c>count × frequency + presence</c>). Instances hold scratch collections and are not thread-safe.
 /// </summary>
@@ -12,19 +12,28 @@ internal sealed class LogitPatch
     private readonly HashSet<int> _seen = [];
     private readonly Dictionary<int, int> _counts = [];
 
+    private readonly Dictionary<int, float> _values = [];
+
+    /// <summary>How many ids the stages change.</summary>
+    public int Count => _values.Count;
+
+    /// <summary>The changed ids and their processed values.</summary>
+    public IReadOnlyDictionary<int, float> Values => _values;
+
+    /// <summary>The processed value of <paramref name="id"/> when a stage changes it.</summary>
+    public bool TryGetValue(int id, out float value) => _values.TryGetValue(id, out value);
+
     /// <summary>
-    /// Writes the processed row into <paramref name="patched"/> when a stage changes it. <see langword="false"/> when the
-    /// history or the bias names a token outside the row (the tensor stages report it).
+    /// Computes the processed value of every id the stages change. <see langword="false"/> when the history or the bias
+    /// names a token outside the row (the tensor stages report it).
     /// </summary>
     /// <param name="plan">The stages.</param>
     /// <param name="row">The raw logits.</param>
     /// <param name="history">The tokens seen so far.</param>
-    /// <param name="patched">Scratch, grown to the row's length when needed; holds the processed row when <paramref name="changed"/>.</param>
-    /// <param name="changed">Whether any logit changed (otherwise <paramref name="patched"/> is untouched).</param>
-    public bool TryApply(CpuSamplingPlan plan, ReadOnlySpan<float> row, TokenHistory history, ref float[] patched, out bool changed)
+    public bool TryCompute(CpuSamplingPlan plan, ReadOnlySpan<float> row, TokenHistory history)
     {
         int n = row.Length;
-        changed = false;
+        _values.Clear();
         if (plan.LogitBias.Length > 0 && plan.LogitBias[^1].Key >= n)
         {
             return false;
@@ -56,37 +65,36 @@ internal sealed class LogitPatch
             }
         }
 
-        if (plan.LogitBias.Length == 0 && _seen.Count == 0 && _counts.Count == 0)
-        {
-            return true;
-        }
-
-        if (patched.Length < n)
-        {
-            patched = new float[n];
-        }
-
-        var target = patched.AsSpan(0, n);
-        row.CopyTo(target);
+        // Stage by stage, each on its own ids, in the library's order.
         foreach (var (token, bias) in plan.LogitBias)
         {
-            target[token] += bias;
+            _values[token] = row[token] + bias;
         }
 
         float penalty = plan.RepetitionPenalty;
         foreach (int token in _seen)
         {
-            float value = target[token];
-            target[token] = value < 0f ? value * penalty : value / penalty;
+            float value = _values.TryGetValue(token, out float biased) ? biased : row[token];
+            _values[token] = value < 0f ? value * penalty : value / penalty;
         }
 
         foreach (var (token, count) in _counts)
         {
-            target[token] -= count * plan.FrequencyPenalty + plan.PresencePenalty;
+            float value = _values.TryGetValue(token, out float penalised) ? penalised : row[token];
+            _values[token] = value - (count * plan.FrequencyPenalty + plan.PresencePenalty);
         }
 
-        changed = true;
         return true;
+    }
+
+    /// <summary>Writes the processed row: <paramref name="row"/> with the changed ids replaced.</summary>
+    public void WriteTo(ReadOnlySpan<float> row, Span<float> target)
+    {
+        row.CopyTo(target);
+        foreach (var (token, value) in _values)
+        {
+            target[token] = value;
+        }
     }
 
     private static bool InVocabulary(IReadOnlyList<int> tokens, int n)

@@ -20,7 +20,7 @@ namespace LmHead.Extensions.Decoding.Cpu;
 internal static class NucleusWindow
 {
     /// <summary>The windows whose mass <see cref="Normaliser"/> measures, in processed-logit units below the maximum.</summary>
-    public static ReadOnlySpan<double> Widths => [1, 2, 4, 8];
+    public static ReadOnlySpan<double> Widths => [2, 4, 6, 8];
 
     /// <summary>The first window top-p tries when none of <see cref="Widths"/> holds the mass (the next ones are 4 times wider).</summary>
     public const double WidestGuess = 16;
@@ -68,10 +68,10 @@ internal static class NucleusWindow
         var inverse = Vector256.Create(1f / temperature);
         var offset = Vector256.Create(-maxProcessed);
         bool measure = levelMass.Length > 0;
-        var c1 = Vector256.Create(MathF.Exp(-(float)Widths[0]));
-        var c2 = Vector256.Create(MathF.Exp(-(float)Widths[1]));
-        var c4 = Vector256.Create(MathF.Exp(-(float)Widths[2]));
-        var c8 = Vector256.Create(MathF.Exp(-(float)Widths[3]));
+        var t0 = Vector256.Create(MathF.Exp(-(float)Widths[0]));
+        var t1 = Vector256.Create(MathF.Exp(-(float)Widths[1]));
+        var t2 = Vector256.Create(MathF.Exp(-(float)Widths[2]));
+        var t3 = Vector256.Create(MathF.Exp(-(float)Widths[3]));
         double total = 0;
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
@@ -80,30 +80,30 @@ internal static class NucleusWindow
             for (; i <= n - Block; i += Block)
             {
                 var acc = Vector256<float>.Zero;
-                var l1 = Vector256<float>.Zero;
-                var l2 = Vector256<float>.Zero;
-                var l4 = Vector256<float>.Zero;
-                var l8 = Vector256<float>.Zero;
+                var m0 = Vector256<float>.Zero;
+                var m1 = Vector256<float>.Zero;
+                var m2 = Vector256<float>.Zero;
+                var m3 = Vector256<float>.Zero;
                 for (int j = i; j < i + Block; j += 8)
                 {
                     var e = FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)j), inverse, offset));
                     acc += e;
                     if (measure)
                     {
-                        l1 += e & Vector256.GreaterThan(e, c1);
-                        l2 += e & Vector256.GreaterThan(e, c2);
-                        l4 += e & Vector256.GreaterThan(e, c4);
-                        l8 += e & Vector256.GreaterThan(e, c8);
+                        m0 += e & Vector256.GreaterThan(e, t0);
+                        m1 += e & Vector256.GreaterThan(e, t1);
+                        m2 += e & Vector256.GreaterThan(e, t2);
+                        m3 += e & Vector256.GreaterThan(e, t3);
                     }
                 }
 
                 total += Vector256.Sum(acc);
                 if (measure)
                 {
-                    levelMass[0] += Vector256.Sum(l1);
-                    levelMass[1] += Vector256.Sum(l2);
-                    levelMass[2] += Vector256.Sum(l4);
-                    levelMass[3] += Vector256.Sum(l8);
+                    levelMass[0] += Vector256.Sum(m0);
+                    levelMass[1] += Vector256.Sum(m1);
+                    levelMass[2] += Vector256.Sum(m2);
+                    levelMass[3] += Vector256.Sum(m3);
                 }
             }
         }

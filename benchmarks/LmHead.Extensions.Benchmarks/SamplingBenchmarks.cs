@@ -8,7 +8,10 @@ using static TorchSharp.torch;
 
 namespace LmHead.Extensions.Benchmarks;
 
-/// <summary>One sampling step over a GPT-2-sized row (V = 50257, T = 0.7), top-k 50 and top-k off (k = V), side by side.</summary>
+/// <summary>
+/// One sampling step over a GPT-2-sized row (V = 50257, T = 0.7) for several stage combinations, side by side with the
+/// one-pass floor, the tensor path and llama.cpp's sampler chain given the same samplers.
+/// </summary>
 [MemoryDiagnoser(false)]
 [InProcessShortJob]
 public class SamplingBenchmarks
@@ -25,10 +28,19 @@ public class SamplingBenchmarks
     private SamplingRandom _random = null!;
     private SafeLLamaSamplerChainHandle _llama = null!;
     private LLamaTokenData[] _llamaBuffer = null!;
+    private TokenHistory _history = null!;
 
-    /// <summary>Top-k; 50257 means no top-k stage.</summary>
-    [Params(50, Vocabulary)]
-    public int K { get; set; }
+    /// <summary>The stages after T = 0.7 (the penalty case reads a history of 64 ids).</summary>
+    [Params("top-k 50", "k = V", "top-p 0.9", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1")]
+    public string Stages { get; set; } = "top-k 50";
+
+    private DecodingOptions Options => Stages switch
+    {
+        "top-k 50" => new() { Temperature = Temperature, TopK = 50 },
+        "k = V" => new() { Temperature = Temperature, TopK = null },
+        "top-p 0.9" => new() { Temperature = Temperature, TopK = null, TopP = 0.9f },
+        _ => new() { Temperature = Temperature, TopK = 50, TopP = 0.95f, MinP = 0.05f, RepetitionPenalty = 1.1f },
+    };
 
     [GlobalSetup]
     public void Setup()
@@ -37,24 +49,42 @@ public class SamplingBenchmarks
         _logits = randn(Vocabulary, generator: new Generator(1)).mul(3);
         _batch = randn(32, Vocabulary, generator: new Generator(2)).mul(3);
         _row = _logits.data<float>().ToArray();
-        var builder = new DecodingPipelineBuilder().UseTemperature(Temperature);
-        if (K < Vocabulary)
-        {
-            builder.UseTopK(K);
-        }
-
-        _fast = builder.Build();
-        _tensor = builder.Build();
+        // A prompt of 48 ids and 16 generated ones, some repeated, as a chat turn would have.
+        var ids = new Random(3);
+        _history = new TokenHistory([.. Enumerable.Range(0, 48).Select(_ => ids.Next(Vocabulary))], [.. Enumerable.Range(0, 16).Select(i => ids.Next(Vocabulary) / (1 + i % 3))]);
+        var options = Options;
+        _fast = DecodingPipeline.Create(options);
+        _tensor = DecodingPipeline.Create(options);
         _tensor.UseCpuFastPath = false;
         _rowSampler = new CpuRowSampler(_fast.CpuPlan!, 0);
         _random = new SamplingRandom(7);
 
         // Touching NativeApi first runs LLamaSharp's loader, which picks the avx2/avx512 build of llama.cpp for this CPU.
         NativeApi.llama_empty_call();
+        // llama.cpp's own order: penalties, top-k, top-p, min-p, temperature, then the draw.
         _llama = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
-        if (K < Vocabulary)
+        if (options.HasRepetitionPenalty)
         {
-            _llama.AddTopK(K);
+            _llama.AddPenalties(_history.PromptTokens.Count + _history.GeneratedTokens.Count, options.RepetitionPenalty!.Value, 0f, 0f);
+            foreach (int id in _history.PromptTokens.Concat(_history.GeneratedTokens))
+            {
+                _llama.Accept((LLamaToken)id);
+            }
+        }
+
+        if (options.TopK is { } k)
+        {
+            _llama.AddTopK(k);
+        }
+
+        if (options.TopP is { } p)
+        {
+            _llama.AddTopP(p, 1);
+        }
+
+        if (options.MinP is { } minP)
+        {
+            _llama.AddMinP(minP, 1);
         }
 
         _llama.AddTemperature(Temperature);
@@ -97,7 +127,7 @@ public class SamplingBenchmarks
     {
         using var scope = NewDisposeScope();
         var scaled = _logits.div(Temperature);
-        var (values, indexes) = scaled.topk(K);
+        var (values, indexes) = scaled.topk(Options.TopK ?? Vocabulary);
         var filtered = full_like(scaled, float.NegativeInfinity).scatter(0, indexes, values);
         var probabilities = filtered.softmax(0);
         return multinomial(probabilities, 1).item<long>();
@@ -105,17 +135,17 @@ public class SamplingBenchmarks
 
     /// <summary>Our pipeline on the tensor path (TorchSharp stages, float64 inverse CDF).</summary>
     [Benchmark]
-    public int PipelineTensorPath() => _tensor.NextToken(_logits, _random).TokenId;
+    public int PipelineTensorPath() => _tensor.NextToken(_logits, _random, _history).TokenId;
 
     /// <summary>Our pipeline with the CPU fast path (what NextToken does by default), 10 candidates included.</summary>
     [Benchmark]
-    public int PipelineFastPath() => _fast.NextToken(_logits, _random).TokenId;
+    public int PipelineFastPath() => _fast.NextToken(_logits, _random, _history).TokenId;
 
     /// <summary>The fast path's row sampler alone, on a managed array (no tensor wrapper, no candidates).</summary>
     [Benchmark]
-    public int FastRowSampler() => _rowSampler.Sample(_row, _random.NextDouble())!.TokenId;
+    public int FastRowSampler() => _rowSampler.Sample(_row, _random.NextDouble(), _history)!.TokenId;
 
-    /// <summary>llama.cpp's sampler chain (top-k, temperature, dist) through LLamaSharp, including filling its token array.</summary>
+    /// <summary>llama.cpp's sampler chain (the same samplers, temperature, dist) through LLamaSharp, including filling its token array.</summary>
     [Benchmark]
     public int LlamaCppChain()
     {
@@ -132,7 +162,7 @@ public class SamplingBenchmarks
 
     /// <summary>32 rows through the fast path (rows in parallel on both cores), per batch.</summary>
     [Benchmark]
-    public int FastPathBatchOf32() => _fast.NextTokens(_batch, _random)[31].TokenId;
+    public int FastPathBatchOf32() => _fast.NextTokens(_batch, _random, _history)[31].TokenId;
 
     /// <summary>32 rows through the fast path one row at a time on one core, per batch.</summary>
     [Benchmark]
@@ -142,7 +172,7 @@ public class SamplingBenchmarks
         for (int r = 0; r < 32; r++)
         {
             using var row = _batch[r];
-            last = _fast.NextToken(row, _random).TokenId;
+            last = _fast.NextToken(row, _random, _history).TokenId;
         }
 
         return last;

@@ -13,13 +13,15 @@ namespace LmHead.Extensions.Decoding;
 /// Greedy decoding: when a stage is a <see cref="TemperatureScaler"/> with T = 0, the pipeline takes the argmax of the
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
 /// <para>
-/// Fast path: the pipeline's <see cref="Options"/> choose it. When they ask only for a temperature, a top-k (optionally
-/// followed by top-p and/or min-p) and/or greedy decoding (no penalties or bias, no top-p or min-p without a top-k) and
-/// the logits are a float32 tensor in CPU memory, <see cref="NextToken"/> and <see cref="NextTokens"/>
-/// run a managed SIMD sampler on the tensor's memory instead (top-k by a bounded heap, top-p and min-p on the
-/// survivors, softmax over what is left, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
-/// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a CDF
-/// boundary). Logits on another device always stay on the tensor path; nothing is copied to the CPU.
+/// Fast path: the pipeline's <see cref="Options"/> choose it. Every built-in stage (logit bias, the penalties,
+/// temperature, top-k, top-p, min-p, greedy) runs there when the logits are a float32 tensor in CPU memory:
+/// <see cref="NextToken"/> and <see cref="NextTokens"/> then run a managed SIMD sampler on the tensor's memory (bias and
+/// penalties on the touched ids of a copy of the row, top-k by a threshold scan, top-p and min-p on the k survivors or,
+/// without a top-k, on the window of tokens near the maximum that can reach their threshold, softmax over what is
+/// left, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
+/// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a
+/// boundary). A pipeline composed by hand (no options), other dtypes and other devices stay on the tensor path;
+/// nothing is copied to the CPU.
 /// </para>
 /// </remarks>
 public sealed class DecodingPipeline
@@ -41,7 +43,7 @@ public sealed class DecodingPipeline
         DrawsKeyedByStep = drawsKeyedByStep && seed is not null;
         Options = options;
         _runOrder = TopKBeforeTemperature(stages);
-        _cpuPlan = options is null ? null : CpuSamplingPlan.TryCreate(options);
+        _cpuPlan = options is null ? null : CpuSamplingPlan.Create(options);
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
         IsGreedy = options?.IsGreedy ?? stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
@@ -151,10 +153,26 @@ public sealed class DecodingPipeline
     /// <param name="history">The tokens seen so far, for penalty stages; <see langword="null"/> means none.</param>
     /// <returns>The chosen token, its probability and the top candidates.</returns>
     /// <exception cref="ArgumentException">The logits are not a single row, are invalid, or every token was removed.</exception>
-    public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
+    public NextTokenResult NextToken(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null) =>
+        NextTokenCore(logits, random, history, null);
+
+    /// <summary>
+    /// <see cref="NextToken"/>, and the chosen token's log-probability under the processed distribution with the
+    /// <see cref="LogProbabilityRequest.Top"/> most likely tokens (and their raw log-probabilities when asked), in
+    /// <see cref="NextTokenResult.LogProbabilities"/>. The fast path computes them from the row it sampled; the tensor path
+    /// takes <c>log_softmax</c> of <see cref="Process"/>'s output. Tokens a filter removed are not listed.
+    /// </summary>
+    internal NextTokenResult NextTokenWithLogProbabilities(Tensor logits, SamplingRandom? random, TokenHistory? history, LogProbabilityRequest request)
+    {
+        var next = NextTokenCore(logits, random, history, request);
+        next.LogProbabilities ??= LogProbabilitiesWithTensors(logits, history, next.TokenId, request);
+        return next;
+    }
+
+    private NextTokenResult NextTokenCore(Tensor logits, SamplingRandom? random, TokenHistory? history, LogProbabilityRequest? request)
     {
         ArgumentNullException.ThrowIfNull(logits);
-        if (TryNextTokenOnCpu(logits, random) is { } single)
+        if (TryNextTokenOnCpu(logits, random, history, request) is { } single)
         {
             return single;
         }
@@ -170,6 +188,32 @@ public sealed class DecodingPipeline
         return NextTokensWithTensors(row, random, history)[0];
     }
 
+    /// <summary>The log-probabilities of one row <c>[V]</c> on the tensor path: <c>log_softmax</c> of the processed (and raw) logits.</summary>
+    private LogProbabilityReport LogProbabilitiesWithTensors(Tensor logits, TokenHistory? history, int chosen, LogProbabilityRequest request)
+    {
+        using var scope = NewDisposeScope();
+        var processed = Process(logits, history).log_softmax(-1).to_type(ScalarType.Float32);
+        var raw = request.IncludeRaw ? logits.log_softmax(-1).to_type(ScalarType.Float32) : null;
+        ScoredToken Score(int id, float logProbability) => new(id, logProbability, raw is null ? null : raw[id].item<float>());
+        var top = new List<ScoredToken>();
+        int count = (int)Math.Min(request.Top, processed.shape[0]);
+        if (count > 0)
+        {
+            var (values, indexes) = processed.topk(count);
+            float[] topValues = values.data<float>().ToArray();
+            long[] topIds = indexes.data<long>().ToArray();
+            for (int i = 0; i < count; i++)
+            {
+                if (!float.IsNegativeInfinity(topValues[i]))
+                {
+                    top.Add(Score((int)topIds[i], topValues[i]));
+                }
+            }
+        }
+
+        return new LogProbabilityReport(Score(chosen, processed[chosen].item<float>()), top);
+    }
+
     /// <summary>Chooses the next token for every row of a batch.</summary>
     /// <param name="logits">Logits <c>[B, V]</c> (or <c>[V]</c>, treated as one row).</param>
     /// <param name="random">The generator to draw from, or <see langword="null"/> for the pipeline's own.</param>
@@ -179,11 +223,11 @@ public sealed class DecodingPipeline
     public IReadOnlyList<NextTokenResult> NextTokens(Tensor logits, SamplingRandom? random = null, TokenHistory? history = null)
     {
         LogitsGuard.RequireRows(logits, nameof(logits));
-        return TryNextTokensOnCpu(logits, random) ?? NextTokensWithTensors(logits, random, history);
+        return TryNextTokensOnCpu(logits, random, history) ?? NextTokensWithTensors(logits, random, history);
     }
 
     /// <summary>The managed CPU fast path, or <see langword="null"/> when it does not apply or a row is invalid (the tensor path then reports it).</summary>
-    private NextTokenResult[]? TryNextTokensOnCpu(Tensor logits, SamplingRandom? random)
+    private NextTokenResult[]? TryNextTokensOnCpu(Tensor logits, SamplingRandom? random, TokenHistory? history)
     {
         if (!UseCpuFastPath || _cpuPlan is null || !CpuBatchSampler.Supports(logits))
         {
@@ -192,7 +236,7 @@ public sealed class DecodingPipeline
 
         int rows = logits.dim() == 1 ? 1 : checked((int)logits.size(0));
         double[] uniforms = _cpuPlan.IsGreedy ? [] : _sampler.DrawUniforms(rows, random);
-        return CpuBatchSampler.Sample(logits, _cpuPlan, CandidateCount, uniforms);
+        return CpuBatchSampler.Sample(logits, _cpuPlan, CandidateCount, uniforms, history);
     }
 
     /// <summary>
@@ -200,7 +244,7 @@ public sealed class DecodingPipeline
     /// so only the device, dtype and shape are read (once each). <see langword="null"/> when it does not apply or the row
     /// is invalid; the general path then checks and reports (the uniform drawn here is consumed either way, as before).
     /// </summary>
-    private NextTokenResult? TryNextTokenOnCpu(Tensor logits, SamplingRandom? random)
+    private NextTokenResult? TryNextTokenOnCpu(Tensor logits, SamplingRandom? random, TokenHistory? history, LogProbabilityRequest? request)
     {
         if (!UseCpuFastPath || _cpuPlan is not { } plan)
         {
@@ -223,7 +267,7 @@ public sealed class DecodingPipeline
 
         // One cached sampler (its heaps and scratch) serves single-row calls; a concurrent call builds its own.
         var sampler = Interlocked.Exchange(ref _rowSampler, null) ?? new CpuRowSampler(plan, CandidateCount);
-        var result = CpuBatchSampler.SampleRow(logits, sampler, u);
+        var result = CpuBatchSampler.SampleRow(logits, sampler, u, history, request);
         _rowSampler = sampler;
         return result;
     }

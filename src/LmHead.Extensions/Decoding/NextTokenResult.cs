@@ -18,4 +18,7 @@ public sealed class NextTokenResult
 
     /// <summary>The highest raw logits, best first, each with its processed logit and probability.</summary>
     public IReadOnlyList<TokenCandidate> Candidates { get; }
+
+    /// <summary>The step's log-probabilities, when the caller asked for them (<see cref="DecodingPipeline"/>'s log-probability step).</summary>
+    internal LogProbabilityReport? LogProbabilities { get; set; }
 }

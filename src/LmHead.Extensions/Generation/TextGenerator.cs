@@ -187,27 +187,15 @@ public sealed class TextGenerator
     internal (int TokenId, TokenLogProbability? LogProbability) Step(
         Tensor logits, DecodingPipeline pipeline, SamplingRandom random, GenerationOptions options, TokenHistory history)
     {
-        var next = pipeline.NextToken(logits, random, history);
         if (!options.IncludeLogProbabilities)
         {
-            return (next.TokenId, null);
+            return (pipeline.NextToken(logits, random, history).TokenId, null);
         }
 
         // Log-probabilities under the processed distribution the token was drawn from (and, on request, the raw one).
-        var processed = pipeline.Process(logits, history).log_softmax(0);
-        var raw = options.IncludeRawLogProbabilities ? logits.log_softmax(0) : null;
-        double? RawOf(int id) => raw is null ? null : raw[id].item<float>();
-        int count = Math.Min(options.TopLogProbabilities, (int)processed.shape[0]);
-        TokenAlternative[] alternatives = [];
-        if (count > 0)
-        {
-            var top = processed.topk(count);
-            long[] topIds = top.indexes.data<long>().ToArray();
-            float[] topValues = top.values.data<float>().ToArray();
-            alternatives = [.. topIds.Select((id, i) => new TokenAlternative((int)id, _tokenizer.Decode([(int)id]), topValues[i], RawOf((int)id)))];
-        }
-
-        double chosen = processed[next.TokenId].item<float>();
-        return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), chosen, alternatives, RawOf(next.TokenId)));
+        var next = pipeline.NextTokenWithLogProbabilities(logits, random, history, new(options.TopLogProbabilities, options.IncludeRawLogProbabilities));
+        var report = next.LogProbabilities!;
+        TokenAlternative[] alternatives = [.. report.Top.Select(a => new TokenAlternative(a.TokenId, _tokenizer.Decode([a.TokenId]), a.LogProbability, a.RawLogProbability))];
+        return (next.TokenId, new TokenLogProbability(next.TokenId, _tokenizer.Decode([next.TokenId]), report.Chosen.LogProbability, alternatives, report.Chosen.RawLogProbability));
     }
 }

@@ -9,8 +9,8 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// walk, with about a third of the work of sifting each value through a heap.
 /// </summary>
 /// <remarks>
-/// A value at or below the threshold cannot enter the top k: its key is at most the worst kept key (dividing by a
-/// positive temperature never reverses an order) and its id is higher than every id kept so far, so it ranks below.
+/// A value at or below the threshold cannot enter the top k: it is at most the worst kept value and its id is higher
+/// than every id kept so far, so it ranks below.
 /// Values equal to <c>-infinity</c> are never appended; a row with fewer than k values above the floor reports fewer
 /// survivors and the caller falls back to the heap scan, which handles it exactly.
 /// </remarks>
@@ -19,8 +19,6 @@ internal static class BufferedTopK
     /// <summary>Scans <paramref name="row"/> for its best <paramref name="k"/> entries above <paramref name="floor"/>.</summary>
     /// <param name="row">The logits.</param>
     /// <param name="k">How many to keep.</param>
-    /// <param name="temperature">The temperature keys are divided by when <paramref name="scaleKeys"/>.</param>
-    /// <param name="scaleKeys">Whether entries rank by <c>raw / temperature</c> (else by raw).</param>
     /// <param name="floor">Values at or below it are never appended (−infinity: none skipped).</param>
     /// <param name="buffer">Scratch of at least 2k entries; the survivors are its first <paramref name="count"/> entries, in id order.</param>
     /// <param name="keys">Scratch of at least <paramref name="buffer"/>'s length.</param>
@@ -29,9 +27,9 @@ internal static class BufferedTopK
     /// <returns><see langword="false"/> when the row holds NaN or +infinity.</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Run(
-        ReadOnlySpan<float> row, int k, float temperature, bool scaleKeys, float floor, RankedEntry[] buffer, float[] keys, out int count, out float max)
+        ReadOnlySpan<float> row, int k, float floor, RankedEntry[] buffer, float[] keys, out int count, out float max)
     {
-        var sink = new BufferSink(buffer, keys, k, temperature, scaleKeys, floor);
+        var sink = new BufferSink(buffer, keys, k, floor);
         bool valid = RowScan.Scan(row, 0, floor, ref sink, out max);
         int filled = sink.Filled;
         count = filled > k ? Compact(buffer, keys, filled, k, out _) : filled;
@@ -39,7 +37,7 @@ internal static class BufferedTopK
     }
 
     /// <summary>Appends values to the buffer, compacting it to the best k when it is full.</summary>
-    private struct BufferSink(RankedEntry[] buffer, float[] keys, int k, float temperature, bool scaleKeys, float floor) : RowScan.ISink
+    private struct BufferSink(RankedEntry[] buffer, float[] keys, int k, float floor) : RowScan.ISink
     {
         private float _threshold = floor;
 
@@ -47,7 +45,7 @@ internal static class BufferedTopK
 
         public float Accept(float value, int id)
         {
-            buffer[Filled++] = new RankedEntry(scaleKeys ? value / temperature : value, value, id);
+            buffer[Filled++] = new RankedEntry(value, value, id);
             if (Filled == buffer.Length)
             {
                 Filled = Compact(buffer, keys, Filled, k, out _threshold);

@@ -23,11 +23,11 @@ internal static class CpuBatchSampler
 
     /// <summary>Samples a single contiguous-or-not row <c>[V]</c> (float32, CPU, V &gt; 0, as the caller checked) with <paramref name="sampler"/>.</summary>
     /// <returns>The result, or <see langword="null"/> when the row is invalid (the tensor path then reports the error).</returns>
-    public static NextTokenResult? SampleRow(Tensor row, CpuRowSampler sampler, double u)
+    public static NextTokenResult? SampleRow(Tensor row, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? logProbabilities = null)
     {
         using var copy = row.is_contiguous() ? null : row.contiguous();
         var data = MemoryMarshal.Cast<byte, float>((copy ?? row).bytes);
-        return sampler.Sample(data, u);
+        return sampler.Sample(data, u, history, logProbabilities);
     }
 
     /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, CPU).</summary>
@@ -35,8 +35,9 @@ internal static class CpuBatchSampler
     /// <param name="plan">The stages.</param>
     /// <param name="candidateCount">Candidates reported per row.</param>
     /// <param name="uniforms">One uniform per row (empty when greedy).</param>
+    /// <param name="history">The tokens seen so far (the same for every row), or <see langword="null"/>.</param>
     /// <returns>One result per row, or <see langword="null"/> when a row is invalid (the tensor path then reports the error).</returns>
-    public static unsafe NextTokenResult[]? Sample(Tensor rows, CpuSamplingPlan plan, int candidateCount, double[] uniforms)
+    public static unsafe NextTokenResult[]? Sample(Tensor rows, CpuSamplingPlan plan, int candidateCount, double[] uniforms, TokenHistory? history)
     {
         // No new tensor handle unless a copy is needed: each handle costs a native allocation and a finalizer.
         using var copy = rows.is_contiguous() ? null : rows.contiguous();
@@ -54,7 +55,7 @@ internal static class CpuBatchSampler
             {
                 Parallel.For(0, batch, () => new CpuRowSampler(plan, candidateCount), (row, _, sampler) =>
                 {
-                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms);
+                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms, history);
                     return sampler;
                 }, _ => { });
             }
@@ -63,7 +64,7 @@ internal static class CpuBatchSampler
                 var sampler = new CpuRowSampler(plan, candidateCount);
                 for (int row = 0; row < batch; row++)
                 {
-                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms);
+                    results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms, history);
                 }
             }
         }
@@ -76,9 +77,9 @@ internal static class CpuBatchSampler
         return invalid ? null : Array.ConvertAll(results, r => r!);
     }
 
-    private static unsafe NextTokenResult? SampleRow(CpuRowSampler sampler, nint address, int row, int vocabulary, CpuSamplingPlan plan, double[] uniforms)
+    private static unsafe NextTokenResult? SampleRow(CpuRowSampler sampler, nint address, int row, int vocabulary, CpuSamplingPlan plan, double[] uniforms, TokenHistory? history)
     {
         var span = new ReadOnlySpan<float>((float*)address + (long)row * vocabulary, vocabulary);
-        return sampler.Sample(span, plan.IsGreedy ? 0 : uniforms[row]);
+        return sampler.Sample(span, plan.IsGreedy ? 0 : uniforms[row], history);
     }
 }

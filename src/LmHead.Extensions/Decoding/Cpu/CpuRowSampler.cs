@@ -27,15 +27,25 @@ internal sealed class CpuRowSampler
 {
     private readonly CpuSamplingPlan _plan;
     private readonly int _candidateCount;
+    private readonly LogitPatch _patch = new();
 
     // Scratch reused across rows (the sampler is not thread-safe): the two heaps and the survivors sorted by id.
     private BoundedMinHeap? _keep;
     private BoundedMinHeap? _candidates;
+    private BoundedMinHeap? _top;
     private RankedEntry[] _survivors = [];
     private RankedEntry[] _ranked = [];
+    private RankedEntry[] _best = [];
+    private RankedEntry[] _rawRanked = [];
+    private RankedEntry[] _window = [];
     private float[] _processed = [];
+    private float[] _patched = [];
     private double[] _weights = [];
     private RankedEntry[] _byProbability = [];
+
+    // Per call: the candidates ranked on the raw row when the bias or a penalty changed it, and what to report.
+    private int _rawRankedCount = -1;
+    private LogProbabilityRequest? _request;
 
     /// <summary>Creates a sampler for a plan; <paramref name="candidateCount"/> candidates are reported per row.</summary>
     public CpuRowSampler(CpuSamplingPlan plan, int candidateCount)
@@ -45,21 +55,193 @@ internal sealed class CpuRowSampler
     }
 
     /// <summary>Chooses a token for <paramref name="row"/> with the uniform <paramref name="u"/> (ignored when greedy).</summary>
-    /// <returns>The result, or <see langword="null"/> when the row is invalid (NaN, +infinity, or all -infinity) and the tensor path must report it.</returns>
-    public NextTokenResult? Sample(ReadOnlySpan<float> row, double u)
+    /// <param name="row">The raw logits.</param>
+    /// <param name="u">The row's uniform draw.</param>
+    /// <param name="history">The tokens seen so far, for the penalties; <see langword="null"/> means none.</param>
+    /// <param name="logProbabilities">What to report in <see cref="NextTokenResult.LogProbabilities"/>, or <see langword="null"/> for nothing.</param>
+    /// <returns>The result, or <see langword="null"/> when the row is invalid (NaN, +infinity, all -infinity, or a bias or history token outside it) and the tensor path must report it.</returns>
+    public NextTokenResult? Sample(ReadOnlySpan<float> row, double u, TokenHistory? history = null, LogProbabilityRequest? logProbabilities = null)
+    {
+        _request = logProbabilities is { Top: > 0 } or { IncludeRaw: true } ? logProbabilities : logProbabilities is null ? null : new(0, false);
+        _rawRankedCount = -1;
+        var raw = row;
+        int candidateCount = Math.Min(_candidateCount, row.Length);
+        if (_plan.ChangesLogits)
+        {
+            if (!_patch.TryCompute(_plan, row, history ?? TokenHistory.Empty))
+            {
+                return null;
+            }
+
+            if (_patch.Count > 0)
+            {
+                if (TrySampleOverlaid(row, candidateCount, u, out var overlaid))
+                {
+                    return Finish(overlaid, raw);
+                }
+
+                // Candidates rank the raw logits (before any stage); everything else runs on a patched copy.
+                if (!RankRaw(row, candidateCount))
+                {
+                    return null;
+                }
+
+                if (_patched.Length < row.Length)
+                {
+                    _patched = new float[row.Length];
+                }
+
+                _patch.WriteTo(row, _patched);
+                candidateCount = 0;
+                row = _patched.AsSpan(0, row.Length);
+            }
+        }
+
+        return Finish(SampleProcessed(row, candidateCount, u), raw);
+    }
+
+    private NextTokenResult? Finish(NextTokenResult? result, ReadOnlySpan<float> raw)
+    {
+        if (result?.LogProbabilities is { } report && _request is { IncludeRaw: true })
+        {
+            result.LogProbabilities = WithRaw(report, raw);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Top-k with a bias or penalties, without copying the row: an untouched token keeps its raw logit, so the best k
+    /// of the processed row lie among the best <c>k + t</c> raw entries (t touched ids) and the touched ids themselves.
+    /// The buffered scan collects those raw entries (and the raw candidates with them), the touched values replace
+    /// theirs and the best k of that small set survive. <see langword="false"/> when the copy path must decide.
+    /// </summary>
+    private bool TrySampleOverlaid(ReadOnlySpan<float> row, int candidateCount, double u, out NextTokenResult? result)
+    {
+        result = null;
+        int k = _plan.TopK;
+        int wide = k + _patch.Count;
+        if (_plan.IsGreedy || !UseBuffer || wide >= row.Length || candidateCount > wide)
+        {
+            return false;
+        }
+
+        int capacity = Math.Max(2 * wide, 64);
+        if (_buffer.Length < capacity)
+        {
+            _buffer = new RankedEntry[capacity];
+            _bufferKeys = new float[capacity];
+        }
+
+        float floor = UseFloor ? RowScan.EstimateFloor(row, wide) : float.NegativeInfinity;
+        if (!BufferedTopK.Run(row, wide, floor, _buffer, _bufferKeys, out int count, out float max) || float.IsNegativeInfinity(max))
+        {
+            return true;
+        }
+
+        var best = _buffer.AsSpan(0, count);
+        float worst = float.PositiveInfinity;
+        foreach (var entry in best)
+        {
+            worst = Math.Min(worst, entry.Key);
+        }
+
+        if (count < wide || (!float.IsNegativeInfinity(floor) && !(worst > floor)))
+        {
+            return false;
+        }
+
+        var reported = Best(best, candidateCount, ref _rawRanked);
+        _rawRankedCount = reported.Length;
+
+        // The processed values of the collected entries and of every touched id (once each).
+        if (_overlay.Length < wide + _patch.Count)
+        {
+            _overlay = new RankedEntry[wide + _patch.Count];
+        }
+
+        int filled = 0;
+        foreach (var entry in best)
+        {
+            float value = _patch.TryGetValue(entry.Id, out float patched) ? patched : entry.Raw;
+            _overlay[filled++] = new RankedEntry(value, value, entry.Id);
+        }
+
+        foreach (var (id, value) in _patch.Values)
+        {
+            if (!float.IsFinite(value) && !float.IsNegativeInfinity(value))
+            {
+                result = null;
+                return true;
+            }
+
+            if (row[id] < worst || !Contains(best, id))
+            {
+                _overlay[filled++] = new RankedEntry(value, value, id);
+            }
+        }
+
+        var survivors = Best(_overlay.AsSpan(0, filled), k, ref _best);
+        float shift = TemperatureScaler.ShiftFor(survivors[0].Key, _plan.Temperature);
+        result = SampleSurvivors(survivors, sortedById: false, Reported([]), _plan.Temperature, shift, u);
+        return true;
+    }
+
+    private static bool Contains(ReadOnlySpan<RankedEntry> entries, int id)
+    {
+        foreach (var entry in entries)
+        {
+            if (entry.Id == id)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private RankedEntry[] _overlay = [];
+
+    /// <summary>The best raw logits into <see cref="_rawRanked"/> (false when the raw row holds NaN or +infinity).</summary>
+    private bool RankRaw(ReadOnlySpan<float> row, int candidateCount)
+    {
+        var heap = candidateCount > 0 ? Heap(ref _candidates, candidateCount) : null;
+        if (!RowScan.Run(row, null, heap, float.NegativeInfinity, out _))
+        {
+            return false;
+        }
+
+        var ranked = Ranked(heap);
+        if (_rawRanked.Length < ranked.Length)
+        {
+            _rawRanked = new RankedEntry[ranked.Length];
+        }
+
+        ranked.CopyTo(_rawRanked);
+        _rawRankedCount = ranked.Length;
+        return true;
+    }
+
+    /// <summary>The candidates to report: the raw-row ranking when the row was patched, else those the scan found.</summary>
+    private ReadOnlySpan<RankedEntry> Reported(ReadOnlySpan<RankedEntry> found) =>
+        _rawRankedCount >= 0 ? _rawRanked.AsSpan(0, _rawRankedCount) : found;
+
+    private NextTokenResult? SampleProcessed(ReadOnlySpan<float> row, int candidateCount, double u)
     {
         int n = row.Length;
         float temperature = _plan.Temperature;
-        // Top-p and min-p need the survivors even when top-k keeps the whole row (k ≥ V): then all V are kept.
-        bool filter = !_plan.IsGreedy && (_plan.TopK < n || _plan.FiltersSurvivors);
+        if (!_plan.IsGreedy && _plan.TopK >= n && _plan.FiltersSurvivors)
+        {
+            return SampleNucleus(row, candidateCount, u);
+        }
+
+        bool filter = !_plan.IsGreedy && _plan.TopK < n;
         int k = Math.Min(_plan.TopK, n);
-        int candidateCount = Math.Min(_candidateCount, n);
         // With top-k, the candidates are usually the best raw values among the survivors: no second heap during the scan
-        // (not with k of them: the last would be the root itself, so the check below would fail for scaled keys).
+        // (not with k of them: the last would be the root itself).
         bool derive = filter && candidateCount > 0 && candidateCount < k && DeriveCandidates;
-        bool scaleKeys = _plan.ScaleBeforeTopK;
-        if (filter && _plan.TopK < n && (candidateCount == 0 || derive) && UseBuffer
-            && TrySampleBuffered(row, temperature, scaleKeys, candidateCount, u, out var buffered))
+        if (filter && (candidateCount == 0 || derive) && UseBuffer
+            && TrySampleBuffered(row, temperature, candidateCount, u, out var buffered))
         {
             return buffered;
         }
@@ -69,19 +251,16 @@ internal sealed class CpuRowSampler
 
         // A floor estimated from a sample skips most heap offers; when it cannot be proved harmless, scan again without it.
         float floor = UseFloor ? RowScan.EstimateFloor(row, Math.Max(keep?.Capacity ?? 0, candidates?.Capacity ?? 0)) : float.NegativeInfinity;
-        if (!RowScan.Run(row, keep, candidates, temperature, scaleKeys, floor, out float max) || float.IsNegativeInfinity(max))
+        if (!RowScan.Run(row, keep, candidates, floor, out float max) || float.IsNegativeInfinity(max))
         {
             return null;
         }
 
-        // Tiny temperatures (or huge logits): the row is scaled as (x - max) / T, like TemperatureScaler; scaled keys follow.
-        float shift = _plan.IsGreedy ? 0f : TemperatureScaler.ShiftFor(max, temperature);
-        if ((!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, temperature, scaleKeys, floor))
-            || (shift != 0f && scaleKeys && keep is not null))
+        if (!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(keep, candidates, floor))
         {
             keep?.Clear();
             candidates?.Clear();
-            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max, shift);
+            RowScan.Run(row, keep, candidates, float.NegativeInfinity, out max);
         }
 
         ReadOnlySpan<RankedEntry> ranked;
@@ -89,33 +268,107 @@ internal sealed class CpuRowSampler
         {
             ranked = Ranked(candidates);
         }
-        else if (!TryDeriveCandidates(keep!.Items, keep.Root.Key, candidateCount, scaleKeys, out ranked))
+        else
         {
-            // A tie at the k-th key among the best raw values: let a candidate heap decide, exactly as without deriving.
-            keep!.Clear();
-            candidates = Heap(ref _candidates, candidateCount);
-            RowScan.Run(row, keep, candidates, temperature, scaleKeys, float.NegativeInfinity, out max, shift);
-            ranked = Ranked(candidates);
+            ranked = CandidatesFromSurvivors(keep!.Items, candidateCount);
         }
 
+        ranked = Reported(ranked);
         if (_plan.IsGreedy)
         {
-            int argmax = RowScan.IndexOfFirst(row, max);
-            var greedy = new TokenCandidate[ranked.Length];
-            for (int c = 0; c < ranked.Length; c++)
-            {
-                var entry = ranked[c];
-                greedy[c] = entry.Id == argmax
-                    ? new TokenCandidate(entry.Id, entry.Raw, entry.Raw, 1f)
-                    : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
-            }
-
-            return new NextTokenResult(argmax, 1f, greedy);
+            return Greedy(row, ranked, max);
         }
 
+        // Tiny temperatures (or huge logits): the row is scaled as (x - max) / T, like TemperatureScaler.
+        float shift = TemperatureScaler.ShiftFor(max, temperature);
         return filter
             ? SampleSurvivors(keep!.Items, sortedById: false, ranked, temperature, shift, u)
             : SampleAll(row, ranked, max, temperature, shift, u);
+    }
+
+    private NextTokenResult Greedy(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max)
+    {
+        int argmax = RowScan.IndexOfFirst(row, max);
+        var greedy = new TokenCandidate[ranked.Length];
+        for (int c = 0; c < ranked.Length; c++)
+        {
+            var entry = ranked[c];
+            greedy[c] = entry.Id == argmax
+                ? new TokenCandidate(entry.Id, entry.Raw, row[argmax], 1f)
+                : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
+        }
+
+        var result = new NextTokenResult(argmax, 1f, greedy);
+        if (_request is { } request)
+        {
+            // Only the argmax is left: log 1 = 0 for it, and no other token can be produced.
+            var chosen = new ScoredToken(argmax, 0, null);
+            result.LogProbabilities = new LogProbabilityReport(chosen, request.Top > 0 ? [chosen] : []);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Top-p and/or min-p with no top-k (<see cref="NucleusWindow"/>): the maximum (and the candidates) in one pass, the
+    /// softmax normaliser of the whole row for top-p in a second, the entries of the window in a third, and then the
+    /// survivors' rules on those entries only.
+    /// </summary>
+    private NextTokenResult? SampleNucleus(ReadOnlySpan<float> row, int candidateCount, double u)
+    {
+        var candidates = candidateCount > 0 ? Heap(ref _candidates, candidateCount) : null;
+        float floor = UseFloor && candidates is not null ? RowScan.EstimateFloor(row, candidateCount) : float.NegativeInfinity;
+        if (!RowScan.Run(row, null, candidates, floor, out float max) || float.IsNegativeInfinity(max))
+        {
+            return null;
+        }
+
+        if (!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(null, candidates, floor))
+        {
+            candidates!.Clear();
+            RowScan.Run(row, null, candidates, float.NegativeInfinity, out max);
+        }
+
+        var ranked = Reported(Ranked(candidates));
+        float temperature = _plan.Temperature;
+        float shift = TemperatureScaler.ShiftFor(max, temperature);
+        float maxProcessed = (max - shift) / temperature;
+        bool topP = _plan.TopP < 1f;
+        // The normaliser, and the mass within each of the NucleusWindow.Widths: the narrowest that holds p (with room) is tried first.
+        Span<double> levels = stackalloc double[NucleusWindow.Widths.Length];
+        double rowTotal = topP ? NucleusWindow.Normaliser(row, temperature, shift, maxProcessed, levels) : 0;
+        double width = topP ? NucleusWindow.FirstWidth(levels, rowTotal, _plan.TopP) : NucleusWindow.MinPWidth(_plan.MinP);
+        for (int attempt = 0; ; attempt++, width *= 4)
+        {
+            float threshold = topP && attempt > NucleusWindow.Widenings ? float.NegativeInfinity
+                : (float)(((double)maxProcessed - width) * temperature + shift);
+            float processedThreshold = (threshold - shift) / temperature;
+            if (!(processedThreshold < maxProcessed))
+            {
+                // Rounding left no room below the maximum (huge logits): take the whole row.
+                threshold = processedThreshold = float.NegativeInfinity;
+            }
+
+            int count = NucleusWindow.Collect(row, threshold, ref _window);
+            int kept = 0;
+            double mass = 0;
+            for (int e = 0; e < count; e++)
+            {
+                var entry = _window[e];
+                float processed = (entry.Raw - shift) / temperature;
+                if (processed > processedThreshold)
+                {
+                    _window[kept++] = entry;
+                    mass += topP ? Math.Exp((double)processed - maxProcessed) : 0;
+                }
+            }
+
+            // The top-p crossing lies inside the window when the window's mass reaches p (with room for rounding).
+            if (!topP || float.IsNegativeInfinity(threshold) || mass >= (_plan.TopP + 1e-9) * rowTotal)
+            {
+                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+            }
+        }
     }
 
     /// <summary>Whether top-k pipelines collect the survivors with <see cref="BufferedTopK"/> (on by default; tests turn it off to compare).</summary>
@@ -126,11 +379,10 @@ internal sealed class CpuRowSampler
 
     /// <summary>
     /// The top-k row through <see cref="BufferedTopK"/>. <see langword="false"/> when the heap scan must decide (too few
-    /// values above the floor, a floor that could have mattered, or candidates tied at the k-th key); otherwise
-    /// <paramref name="result"/> is the sample, or <see langword="null"/> for a row the tensor path must report (NaN,
-    /// +infinity, all -infinity).
+    /// values above the floor, or a floor that could have mattered); otherwise <paramref name="result"/> is the sample,
+    /// or <see langword="null"/> for a row the tensor path must report (NaN, +infinity, all -infinity).
     /// </summary>
-    private bool TrySampleBuffered(ReadOnlySpan<float> row, float temperature, bool scaleKeys, int candidateCount, double u, out NextTokenResult? result)
+    private bool TrySampleBuffered(ReadOnlySpan<float> row, float temperature, int candidateCount, double u, out NextTokenResult? result)
     {
         result = null;
         int k = _plan.TopK;
@@ -142,7 +394,7 @@ internal sealed class CpuRowSampler
         }
 
         float floor = UseFloor ? RowScan.EstimateFloor(row, k) : float.NegativeInfinity;
-        if (!BufferedTopK.Run(row, k, temperature, scaleKeys, floor, _buffer, _bufferKeys, out int count, out float max) || float.IsNegativeInfinity(max))
+        if (!BufferedTopK.Run(row, k, floor, _buffer, _bufferKeys, out int count, out float max) || float.IsNegativeInfinity(max))
         {
             return true;
         }
@@ -153,30 +405,19 @@ internal sealed class CpuRowSampler
         }
 
         var survivors = _buffer.AsSpan(0, k);
-        float worstKey = float.PositiveInfinity;
+        float worst = float.PositiveInfinity;
         foreach (var entry in survivors)
         {
-            worstKey = Math.Min(worstKey, entry.Key);
+            worst = Math.Min(worst, entry.Key);
         }
 
-        if (!float.IsNegativeInfinity(floor) && !(worstKey > (scaleKeys ? floor / temperature : floor)))
+        if (!float.IsNegativeInfinity(floor) && !(worst > floor))
         {
             return false;
         }
 
-        // A row scaled as (x - max) / T (tiny temperatures) ranks by other keys: the heap scan computes them.
-        if (TemperatureScaler.ShiftFor(max, temperature) != 0f)
-        {
-            return false;
-        }
-
-        ReadOnlySpan<RankedEntry> ranked = [];
-        if (candidateCount > 0 && !TryDeriveCandidates(survivors, worstKey, candidateCount, scaleKeys, out ranked))
-        {
-            return false;
-        }
-
-        result = SampleSurvivors(survivors, sortedById: true, ranked, temperature, 0f, u);
+        var ranked = Reported(candidateCount > 0 ? CandidatesFromSurvivors(survivors, candidateCount) : []);
+        result = SampleSurvivors(survivors, sortedById: true, ranked, temperature, TemperatureScaler.ShiftFor(max, temperature), u);
         return true;
     }
 
@@ -184,20 +425,27 @@ internal sealed class CpuRowSampler
     internal bool DeriveCandidates { get; set; } = true;
 
     /// <summary>
-    /// The best <paramref name="count"/> survivors by raw logit (lower id on ties), best first. They are the row's best
-    /// when the last of them has a key above the heap root's: every token outside the heap has a key at most the
-    /// root's, so a lower raw value than that last one (for unscaled keys, where key = raw, ties also rank alike).
+    /// The best <paramref name="count"/> survivors by raw logit (lower id on ties), best first: they are the row's best,
+    /// since every token outside the top k ranks below every survivor (<paramref name="count"/> &lt; k).
     /// </summary>
-    private bool TryDeriveCandidates(ReadOnlySpan<RankedEntry> survivors, float worstKey, int count, bool scaleKeys, out ReadOnlySpan<RankedEntry> ranked)
+    private ReadOnlySpan<RankedEntry> CandidatesFromSurvivors(ReadOnlySpan<RankedEntry> survivors, int count) => Best(survivors, count, ref _ranked);
+
+    /// <summary>The best <paramref name="count"/> entries by key (lower id on ties), best first, into <paramref name="scratch"/>.</summary>
+    private static ReadOnlySpan<RankedEntry> Best(ReadOnlySpan<RankedEntry> entries, int count, ref RankedEntry[] scratch)
     {
-        if (_ranked.Length < count)
+        if (count == 0)
         {
-            _ranked = new RankedEntry[count];
+            return [];
         }
 
-        var top = _ranked.AsSpan(0, count);
+        if (scratch.Length < count)
+        {
+            scratch = new RankedEntry[count];
+        }
+
+        var top = scratch.AsSpan(0, count);
         int filled = 0;
-        foreach (var entry in survivors)
+        foreach (var entry in entries)
         {
             int at;
             if (filled < count)
@@ -222,12 +470,11 @@ internal sealed class CpuRowSampler
             top[at] = entry;
         }
 
-        ranked = top[..filled];
-        return filled == count && (!scaleKeys || top[count - 1].Key > worstKey);
+        return top[..filled];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool RanksAbove(RankedEntry a, RankedEntry b) => a.Raw > b.Raw || (a.Raw == b.Raw && a.Id < b.Id);
+    private static bool RanksAbove(RankedEntry a, RankedEntry b) => a.Key > b.Key || (a.Key == b.Key && a.Id < b.Id);
 
     /// <summary>Whether the scan may skip values below a sampled floor (on by default; tests turn it off to compare).</summary>
     internal bool UseFloor { get; set; } = true;
@@ -243,7 +490,12 @@ internal sealed class CpuRowSampler
         return heap;
     }
 
-    private NextTokenResult SampleSurvivors(ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u)
+    /// <summary>
+    /// Samples among <paramref name="kept"/> after top-p and min-p; <paramref name="rowTotal"/> is the softmax normaliser
+    /// of the whole row when the kept entries are only a window of it (top-p without top-k), else 0.
+    /// </summary>
+    private NextTokenResult SampleSurvivors(
+        ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u, double rowTotal = 0)
     {
         int count = kept.Length;
         if (_survivors.Length < count)
@@ -283,7 +535,7 @@ internal sealed class CpuRowSampler
                 _byProbability = new RankedEntry[count];
             }
 
-            total = SurvivorFilter.Apply(processed, weights, total, _plan.TopP, _plan.MinP, _byProbability);
+            total = SurvivorFilter.Apply(processed, weights, rowTotal > 0 ? rowTotal : total, _plan.TopP, _plan.MinP, _byProbability);
         }
 
         double target = u * total;
@@ -319,7 +571,30 @@ internal sealed class CpuRowSampler
                 : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
         }
 
-        return new NextTokenResult(survivors[chosen].Id, (float)(weights[chosen] / total), result);
+        var next = new NextTokenResult(survivors[chosen].Id, (float)(weights[chosen] / total), result);
+        if (_request is { } request)
+        {
+            // log softmax of what is left: s − max − ln Σ exp(s − max); the maximum always survives the filters.
+            double logTotal = maxProcessed + Math.Log(total);
+            for (int s = 0; s < count; s++)
+            {
+                survivors[s] = new RankedEntry(processed[s], survivors[s].Raw, survivors[s].Id);
+            }
+
+            var top = Best(survivors, Math.Min(request.Top, count), ref _best);
+            var scored = new List<ScoredToken>(top.Length);
+            foreach (var entry in top)
+            {
+                if (!float.IsNegativeInfinity(entry.Key))
+                {
+                    scored.Add(new ScoredToken(entry.Id, entry.Key - logTotal, null));
+                }
+            }
+
+            next.LogProbabilities = new LogProbabilityReport(new ScoredToken(next.TokenId, processed[chosen] - logTotal, null), scored);
+        }
+
+        return next;
     }
 
     /// <summary>The position of <paramref name="id"/> in entries sorted by id, or -1.</summary>
@@ -348,7 +623,7 @@ internal sealed class CpuRowSampler
         return -1;
     }
 
-    private static NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, float shift, double u)
+    private NextTokenResult SampleAll(ReadOnlySpan<float> row, ReadOnlySpan<RankedEntry> ranked, float max, float temperature, float shift, double u)
     {
         int n = row.Length;
         float maxProcessed = (max - shift) / temperature;
@@ -359,7 +634,7 @@ internal sealed class CpuRowSampler
             var weights = rented.AsSpan(0, n);
             // x · (1/T) − max/T is exact enough while |max / T| <= ShiftLimit and 1/T is finite (every usual row); past
             // that, (x − shift) / T − maxProcessed as the tensor path computes it, so nothing becomes inf − inf or 0 · inf.
-            double total = shift == 0f && float.IsFinite(1f / temperature) && Math.Abs(maxProcessed) <= TemperatureScaler.ShiftLimit
+            double total = UsesInverse(temperature, shift, maxProcessed)
                 ? Exponentials(row, weights, blockSums, temperature, maxProcessed)
                 : ShiftedExponentials(row, weights, blockSums, temperature, shift, maxProcessed);
             int chosen = Walk(weights, blockSums, u * total);
@@ -368,16 +643,51 @@ internal sealed class CpuRowSampler
             for (int c = 0; c < ranked.Length; c++)
             {
                 var entry = ranked[c];
-                result[c] = new TokenCandidate(entry.Id, entry.Raw, (entry.Raw - shift) / temperature, (float)(rented[entry.Id] / total));
+                result[c] = new TokenCandidate(entry.Id, entry.Raw, (row[entry.Id] - shift) / temperature, (float)(rented[entry.Id] / total));
             }
 
-            return new NextTokenResult(chosen, (float)(chosenWeight / total), result);
+            var next = new NextTokenResult(chosen, (float)(chosenWeight / total), result);
+            if (_request is { } request)
+            {
+                // Every token is possible: the best by processed logit are the best of the row (one more pass, only when asked).
+                double logTotal = maxProcessed + Math.Log(total);
+                var heap = request.Top > 0 ? Heap(ref _top, Math.Min(request.Top, n)) : null;
+                RowScan.Run(row, null, heap, float.NegativeInfinity, out _);
+                var scored = new List<ScoredToken>();
+                foreach (var entry in Ranked(heap))
+                {
+                    scored.Add(new ScoredToken(entry.Id, (entry.Raw - shift) / temperature - logTotal, null));
+                }
+
+                next.LogProbabilities = new LogProbabilityReport(new ScoredToken(chosen, (row[chosen] - shift) / temperature - logTotal, null), scored);
+            }
+
+            return next;
         }
         finally
         {
             ArrayPool<double>.Shared.Return(blockSums);
             ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>Whether the weights can be computed as <c>x · (1/T) − maxProcessed</c> (see <see cref="Exponentials"/>).</summary>
+    internal static bool UsesInverse(float temperature, float shift, float maxProcessed) =>
+        shift == 0f && float.IsFinite(1f / temperature) && Math.Abs(maxProcessed) <= TemperatureScaler.ShiftLimit;
+
+    /// <summary>Adds the raw log-probabilities (log softmax of the raw row) to a report.</summary>
+    private static LogProbabilityReport WithRaw(LogProbabilityReport report, ReadOnlySpan<float> raw)
+    {
+        RowScan.Run(raw, null, null, float.NegativeInfinity, out float max);
+        float shift = TemperatureScaler.ShiftFor(max, 1f);
+        double logSum = Math.Log(NucleusWindow.Normaliser(raw, 1f, shift, max - shift, []));
+        var top = new ScoredToken[report.Top.Count];
+        for (int t = 0; t < top.Length; t++)
+        {
+            top[t] = report.Top[t] with { RawLogProbability = (double)raw[report.Top[t].TokenId] - max - logSum };
+        }
+
+        return new LogProbabilityReport(report.Chosen with { RawLogProbability = (double)raw[report.Chosen.TokenId] - max - logSum }, top);
     }
 
     /// <summary>Weights are summed in blocks of this many tokens; the walk skips whole blocks by their sums.</summary>

@@ -10,24 +10,19 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// for up to two bounded heaps (the top-k survivors and the reported candidates).
 /// </summary>
 /// <remarks>
-/// Each heap, once full, admits only values above its root's raw logit. Dividing by a positive temperature never
-/// reverses an order, so a raw value at or below that threshold cannot rank above the root even when the heap ranks
-/// scaled values; the scan therefore compares 32 raw values at a time against the lower of the two thresholds and
-/// touches the heaps only for the rare values above it.
+/// Each heap, once full, admits only values above its root's raw logit; the scan therefore compares 32 raw values at a
+/// time against the lower of the two thresholds and touches the heaps only for the rare values above it.
 /// </remarks>
 internal static class RowScan
 {
     /// <summary>Scans <paramref name="row"/>, filling the heaps; returns false when the row holds NaN or +infinity.</summary>
     /// <param name="row">The logits.</param>
-    /// <param name="keep">The top-k heap (ranked by <c>raw / temperature</c> when <paramref name="scaleKeys"/>, else raw), or null.</param>
-    /// <param name="candidates">The candidate heap (ranked by raw), or null.</param>
-    /// <param name="temperature">The temperature the keys are divided by.</param>
-    /// <param name="scaleKeys">Whether the top-k heap ranks scaled values.</param>
+    /// <param name="keep">The top-k heap (ranked by raw logit), or null.</param>
+    /// <param name="candidates">The candidate heap (ranked by raw logit), or null.</param>
     /// <param name="floor">Values at or below it are never offered (−infinity: none skipped); see <see cref="FloorWasSafe"/>.</param>
     /// <param name="max">The row maximum (raw).</param>
-    /// <param name="shift">Subtracted before the division for scaled keys (<see cref="TemperatureScaler.ShiftFor"/>; 0 in the common case).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, out float max, float shift = 0f)
+    public static bool Run(ReadOnlySpan<float> row, BoundedMinHeap? keep, BoundedMinHeap? candidates, float floor, out float max)
     {
         int n = row.Length;
         bool floored = !float.IsNegativeInfinity(floor);
@@ -40,10 +35,10 @@ internal static class RowScan
             float v = row[i];
             bad |= float.IsNaN(v);
             scalarMax = v > scalarMax ? v : scalarMax;
-            Offer(v, i, keep, candidates, temperature, scaleKeys, shift);
+            Offer(v, i, keep, candidates);
         }
 
-        var sink = new HeapSink(keep, candidates, temperature, scaleKeys, floor, shift);
+        var sink = new HeapSink(keep, candidates, floor);
         bool valid = Scan(row, i, Math.Max(floor, Threshold(keep, candidates)), ref sink, out float restMax);
         max = Math.Max(scalarMax, restMax);
         return valid && !bad && !float.IsPositiveInfinity(max);
@@ -133,11 +128,11 @@ internal static class RowScan
     }
 
     /// <summary>Offers values to the top-k and candidate heaps; the threshold is the lower heap root, at least the floor.</summary>
-    private struct HeapSink(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor, float shift) : ISink
+    private struct HeapSink(BoundedMinHeap? keep, BoundedMinHeap? candidates, float floor) : ISink
     {
         public readonly float Accept(float value, int id)
         {
-            Offer(value, id, keep, candidates, temperature, scaleKeys, shift);
+            Offer(value, id, keep, candidates);
             return Math.Max(floor, Threshold(keep, candidates));
         }
     }
@@ -195,9 +190,9 @@ internal static class RowScan
     /// <summary>
     /// Whether a scan with <paramref name="floor"/> kept exactly what a scan without it would: both heaps are full, so
     /// each holds enough entries above the floor, and every skipped value (at most the floor) ranks strictly below the
-    /// top-k root (for scaled keys, <c>floor / T</c> rounds below the root's key, so no skipped value can tie with it).
+    /// top-k root.
     /// </summary>
-    public static bool FloorWasSafe(BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float floor)
+    public static bool FloorWasSafe(BoundedMinHeap? keep, BoundedMinHeap? candidates, float floor)
     {
         if (candidates is not null && !candidates.IsFull)
         {
@@ -209,7 +204,7 @@ internal static class RowScan
             return true;
         }
 
-        return keep.IsFull && keep.Root.Key > (scaleKeys ? floor / temperature : floor);
+        return keep.IsFull && keep.Root.Key > floor;
     }
 
     /// <summary>The index of the first entry equal to <paramref name="value"/>, or -1.</summary>
@@ -264,10 +259,9 @@ internal static class RowScan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Offer(float v, int id, BoundedMinHeap? keep, BoundedMinHeap? candidates, float temperature, bool scaleKeys, float shift)
+    private static void Offer(float v, int id, BoundedMinHeap? keep, BoundedMinHeap? candidates)
     {
-        // (v - 0) / T is v / T exactly, so the common case keeps the tensor path's keys; a shift keeps them finite.
-        keep?.Offer(new RankedEntry(scaleKeys ? (v - shift) / temperature : v, v, id));
+        keep?.Offer(new RankedEntry(v, v, id));
         candidates?.Offer(new RankedEntry(v, v, id));
     }
 }

@@ -155,17 +155,14 @@ public sealed class CpuRowSamplerTests
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f), new TemperatureScaler(2f)));
         Assert.IsNull(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3), new TemperatureScaler(2f)));
         Assert.IsNull(PlanOrNull(new TopKFilter(3), new TopPFilter(0.5f, minTokensToKeep: 2)), "only minTokensToKeep 1 is on the fast path");
-        var scaledAfter = PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f));
-        Assert.IsNotNull(scaledAfter);
-        Assert.IsFalse(scaledAfter.ScaleBeforeTopK, "top-k ranks the raw logits");
-        Assert.IsFalse(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3))!.ScaleBeforeTopK, "top-k ranks the raw logits in either order");
+        Assert.IsNotNull(PlanOrNull(new TopKFilter(3), new TemperatureScaler(2f)), "top-k ranks the raw logits in either order");
+        Assert.IsNotNull(PlanOrNull(new TemperatureScaler(2f), new TopKFilter(3)));
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Temperature = 0.5f, TopK = 9 }).CpuPlan);
-        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = null, MinP = 0.1f }).CpuPlan);
         Assert.IsNotNull(DecodingPipeline.Create(new DecodingOptions { Greedy = true, TopP = 0.5f }).CpuPlan, "greedy keeps the argmax whatever top-p keeps");
     }
 
     [TestMethod]
-    public void TakesTopPAndMinPAfterTopKButNotWithoutIt()
+    public void TakesEveryBuiltInStageWithOrWithoutTopK()
     {
         var both = DecodingPipeline.Create(new DecodingOptions { Temperature = 0.7f, TopK = 50, TopP = 0.9f, MinP = 0.05f }).CpuPlan;
         Assert.IsNotNull(both);
@@ -178,9 +175,20 @@ public sealed class CpuRowSamplerTests
         var off = DecodingPipeline.Create(new DecodingOptions { TopK = 5, TopP = 1f, MinP = 0f }).CpuPlan;
         Assert.IsNotNull(off);
         Assert.IsFalse(off.FiltersSurvivors, "top-p 1 and min-p 0 are off");
-        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = null, TopP = 0.9f }).CpuPlan, "top-p without top-k is not on the fast path yet");
-        Assert.IsNull(new DecodingPipelineBuilder().UseTemperature(0.7f).UseMinP(0.1f).Build().CpuPlan, "min-p without top-k is not on the fast path yet");
-        Assert.IsNull(DecodingPipeline.Create(new DecodingOptions { TopK = 5, TopP = 0.9f, PresencePenalty = 0.5f }).CpuPlan);
+        var alone = DecodingPipeline.Create(new DecodingOptions { TopK = null, TopP = 0.9f }).CpuPlan;
+        Assert.IsNotNull(alone);
+        Assert.AreEqual(int.MaxValue, alone.TopK);
+        Assert.IsNotNull(new DecodingPipelineBuilder().UseTemperature(0.7f).UseMinP(0.1f).Build().CpuPlan);
+        var penalised = DecodingPipeline.Create(new DecodingOptions
+        {
+            TopK = 5, TopP = 0.9f, PresencePenalty = 0.5f, FrequencyPenalty = 0.25f, RepetitionPenalty = 1.1f, PenaltyWindow = 8,
+            LogitBias = new Dictionary<int, float> { [7] = -1f, [3] = 2f },
+        }).CpuPlan;
+        Assert.IsNotNull(penalised);
+        Assert.IsTrue(penalised.ChangesLogits && penalised.UsesHistory);
+        Assert.AreEqual(1.1f, penalised.RepetitionPenalty);
+        Assert.AreEqual(8, penalised.PenaltyWindow);
+        CollectionAssert.AreEqual(new[] { 3, 7 }, penalised.LogitBias.Select(b => b.Key).ToArray(), "the bias is kept by ascending id");
     }
 
     [TestMethod]
@@ -188,14 +196,19 @@ public sealed class CpuRowSamplerTests
     [DataRow(1.0f, 60, 0.5f, 0f)]
     [DataRow(1.5f, 100, 1f, 0.3f)]
     [DataRow(0.7f, 250, 0.95f, 0.05f)]
+    [DataRow(0.7f, 0, 0.9f, 0f)]
+    [DataRow(1.0f, 0, 0.5f, 0.05f)]
+    [DataRow(1.5f, 0, 1f, 0.3f)]
     public void DrawsMatchSoftmaxOfMinPOfTopPOfTopKByChiSquare(float temperature, int k, float p, float minP)
     {
+        // k = 0: no top-k, so top-p and min-p select from the whole row (NucleusWindow).
         var logits = Reference.RandomLogits(new Random(12), 300, 3f);
+        k = k == 0 ? logits.Length : k;
         var filtered = Reference.TopK(Reference.Scale(logits, temperature), k);
         filtered = p < 1f ? ReferenceFilters.TopP(filtered, p) : filtered;
         filtered = minP > 0f ? ReferenceFilters.MinP(filtered, minP) : filtered;
         var expected = Reference.Softmax(filtered);
-        var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = temperature, TopK = k, TopP = p, MinP = minP }).CpuPlan!;
+        var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = temperature, TopK = k < logits.Length ? k : null, TopP = p, MinP = minP }).CpuPlan!;
         var counts = DrawMany(logits, plan, seed: 78);
 
         for (int id = 0; id < logits.Length; id++)
@@ -210,14 +223,39 @@ public sealed class CpuRowSamplerTests
     }
 
     [TestMethod]
+    [DataRow(0.7f, 0.9f)]
+    [DataRow(1.5f, 0.95f)]
+    [DataRow(0.4f, 0.5f)]
+    public void TopPAloneOverAWideRowDrawsMatchSoftmaxOfTheNucleusByChiSquare(float temperature, float p)
+    {
+        // Logits spread over ±40: the nucleus is a narrow window below the maximum, far from the whole row.
+        var logits = Reference.RandomLogits(new Random(13), 4000, 40f);
+        var expected = Reference.Softmax(ReferenceFilters.TopP(Reference.Scale(logits, temperature), p));
+        var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = temperature, TopK = null, TopP = p }).CpuPlan!;
+        var counts = DrawMany(logits, plan, seed: 79);
+
+        for (int id = 0; id < logits.Length; id++)
+        {
+            Assert.IsFalse(expected[id] == 0 && counts[id] > 0, $"token {id} was drawn but is outside the nucleus");
+        }
+
+        int cells = expected.Count(q => q > 0);
+        Assert.IsGreaterThan(3, cells, "the nucleus holds several tokens");
+        Assert.IsLessThan(logits.Length / 4, cells, "the nucleus is a small part of the row");
+        double chi = Reference.ChiSquare(counts, [.. expected.Select(q => (double)q)], Draws);
+        Assert.IsLessThan(Reference.ChiSquareCritical001(cells - 1), chi, $"chi-square {chi:F1} over {cells - 1} degrees of freedom");
+    }
+
+    [TestMethod]
     public void TopPKeepsTheCrossingTokenAndTiesGoToTheLowerIds()
     {
         // Four tied tokens of probability 1/4 after top-k 4: p = 0.5 keeps exactly two (the mass before the third is
-        // 0.5, not below p), and the tie ranks ids 10 and 20 first; p = 0.6 keeps the crossing third (id 30).
-        float[] logits = [.. Enumerable.Range(0, 50).Select(i => i is 10 or 20 or 30 or 40 ? 2f : 0f)];
-        foreach (var (p, allowed) in new[] { (0.5f, new[] { 10, 20 }), (0.6f, new[] { 10, 20, 30 }) })
+        // 0.5, not below p), and the tie ranks ids 10 and 20 first; p = 0.6 keeps the crossing third (id 30). Without a
+        // top-k the other tokens are -infinity, so the four have the same probabilities.
+        foreach (var (p, allowed, k) in new[] { (0.5f, new[] { 10, 20 }, (int?)4), (0.6f, new[] { 10, 20, 30 }, 4), (0.5f, new[] { 10, 20 }, null), (0.6f, new[] { 10, 20, 30 }, null) })
         {
-            var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = 1f, TopK = 4, TopP = p }).CpuPlan!;
+            float[] logits = [.. Enumerable.Range(0, 50).Select(i => i is 10 or 20 or 30 or 40 ? 2f : k is null ? float.NegativeInfinity : 0f)];
+            var plan = DecodingPipeline.Create(new DecodingOptions { Temperature = 1f, TopK = k, TopP = p }).CpuPlan!;
             var sampler = new CpuRowSampler(plan, candidateCount: 4);
             var seen = new HashSet<int>();
             var random = new SamplingRandom(9);

@@ -6,7 +6,7 @@ namespace LmHead.Extensions.Tests.Decoding.Cpu;
 [TestClass]
 public sealed class FastPathAgreementTests
 {
-    private static DecodingPipeline Build(Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, bool fast)
+    internal static DecodingPipeline Build(Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, bool fast)
     {
         var pipeline = configure(new DecodingPipelineBuilder().UseCandidateCount(10)).Build();
         pipeline.UseCpuFastPath = fast;
@@ -82,12 +82,16 @@ public sealed class FastPathAgreementTests
     /// on all but at most one row in 300 (a uniform within float rounding of a CDF boundary). Candidates are matched by
     /// id because torch.topk orders tied values arbitrarily; only the first tensor must have no ties among them.
     /// </summary>
-    private static void AssertPathsAgree(string name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, Tensor untied, params Tensor[] others)
+    internal static void AssertPathsAgree(string name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, Tensor untied, params Tensor[] others) =>
+        AssertPathsAgree(name, configure, null, untied, others);
+
+    /// <inheritdoc cref="AssertPathsAgree(string, Func{DecodingPipelineBuilder, DecodingPipelineBuilder}, Tensor, Tensor[])"/>
+    internal static void AssertPathsAgree(string name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure, TokenHistory? history, Tensor untied, params Tensor[] others)
     {
         foreach (var rows in others.Prepend(untied))
         {
-            var fast = Build(configure, true).NextTokens(rows, new SamplingRandom(123));
-            var slow = Build(configure, false).NextTokens(rows, new SamplingRandom(123));
+            var fast = Build(configure, true).NextTokens(rows, new SamplingRandom(123), history);
+            var slow = Build(configure, false).NextTokens(rows, new SamplingRandom(123), history);
             int mismatches = 0;
             for (int r = 0; r < fast.Count; r++)
             {

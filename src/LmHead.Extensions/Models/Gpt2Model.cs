@@ -297,10 +297,20 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
         int batch, int time, int past, Gpt2KvCache? cache, Tensor? attentionMask)
     {
         long[] before = cache?.RealCounts ?? new long[batch];
-        var offset = tensor(before, device: Device).unsqueeze(1);
         if (attentionMask is null)
         {
-            var positions = offset + arange(time, device: Device).unsqueeze(0);
+            // Built in managed code: one tensor, no scalar arithmetic. Tensor + tensor with TorchSharp's implicit alpha
+            // failed once in CI under concurrent requests on two models ("alpha must not be a floating point number").
+            long[] flat = new long[batch * time];
+            for (int b = 0; b < batch; b++)
+            {
+                for (int t = 0; t < time; t++)
+                {
+                    flat[(b * time) + t] = before[b] + t;
+                }
+            }
+
+            var positions = tensor(flat, device: Device).view(batch, time);
             var padding = cache?.Padding is { } pastPadding ? cat([pastPadding, zeros(batch, time, ScalarType.Bool, Device)], 1) : null;
             return (positions, padding, [.. before.Select(c => c + time)]);
         }
@@ -311,6 +321,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
                 $"attentionMask must have shape [{batch}, {time}] like inputIds, but has shape [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
         }
 
+        var offset = tensor(before, device: Device).unsqueeze(1);
         var real = attentionMask.to(ScalarType.Int64, Device).ne(0);
         var realLong = real.to_type(ScalarType.Int64);
         var maskedPositions = (offset + realLong.cumsum(1) - 1).clamp_min(0);

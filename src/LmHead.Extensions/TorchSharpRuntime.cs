@@ -131,32 +131,17 @@ public static class TorchSharpRuntime
         return candidates.FirstOrDefault(File.Exists);
     }
 
-    private static bool ShimNeedsMissingGlibcxx(string shim)
+    // True only when the shim still holds a strong (not yet weak) requirement for the version and the host lacks it: a
+    // patched shim that fails to load fails for another reason (most often no libtorch runtime package in the app).
+    internal static bool ShimNeedsMissingGlibcxx(string shim)
     {
         try
         {
-            byte[] needle = Encoding.ASCII.GetBytes(RequiredGlibcxx + "\0");
-            if (!File.ReadAllBytes(shim).AsSpan().Contains(needle))
-            {
-                return false;
-            }
-
-            string[] libstdcxx =
-            [
-                "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
-                "/usr/lib/aarch64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/lib64/libstdc++.so.6",
-            ];
-            string? host = libstdcxx.FirstOrDefault(File.Exists);
-            return host is not null && !File.ReadAllBytes(host).AsSpan().Contains(needle);
+            return GlibcxxWeakVersion.Patch(File.ReadAllBytes(shim)) > 0 && !GlibcxxWeakVersion.HostHasVersion();
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             return false;
         }
     }
-}
-
-file static class SpanSearch
-{
-    public static bool Contains(this Span<byte> haystack, byte[] needle) => haystack.IndexOf(needle) >= 0;
 }

@@ -69,6 +69,29 @@ public sealed class TorchSharpShimRepairTests
     }
 
     [TestMethod]
+    public void TheLoadErrorBlamesGlibcxxOnlyWhileTheShimStillRequiresItStrongly()
+    {
+        string folder = Directory.CreateTempSubdirectory("lmhead-shim-").FullName;
+        try
+        {
+            string copy = Path.Combine(folder, "libLibTorchSharp.so");
+            File.Copy(OriginalShim(), copy);
+            bool hostLacksVersion = !GlibcxxWeakVersion.HostHasVersion();
+
+            Assert.AreEqual(hostLacksVersion, TorchSharpRuntime.ShimNeedsMissingGlibcxx(copy), "The original shim is the cause exactly where the host lacks the version.");
+            GlibcxxWeakVersion.PatchFile(copy);
+            Assert.IsFalse(TorchSharpRuntime.ShimNeedsMissingGlibcxx(copy),
+                "A patched shim that fails to load fails for another reason (for example no TorchSharp-cpu in the application), which the message must not hide.");
+            File.WriteAllText(copy, "not an ELF file");
+            Assert.IsFalse(TorchSharpRuntime.ShimNeedsMissingGlibcxx(copy), "A damaged file is not diagnosed as a GLIBCXX problem.");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void DamagedFilesAreRefusedWithoutBeingChanged()
     {
         byte[] original = File.ReadAllBytes(OriginalShim());

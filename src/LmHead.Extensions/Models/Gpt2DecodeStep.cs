@@ -48,8 +48,11 @@ internal sealed unsafe class Gpt2DecodeStep
         _layers = [.. transformer.Blocks.Blocks.Select(block => new LayerWeights(block))];
     }
 
-    /// <summary>One sequence of a step: the cache that holds it, its row in that cache, and its new token.</summary>
-    internal readonly record struct Sequence(Gpt2KvCache Cache, int Row, long Token);
+    /// <summary>
+    /// One sequence of a step: the cache that holds it, its row in that cache, and its new tokens (one when decoding, a
+    /// prompt chunk when prefilling; only a single-sequence cache takes more than one).
+    /// </summary>
+    internal readonly record struct Sequence(Gpt2KvCache Cache, int Row, int[] Tokens);
 
     /// <summary>The step for a model on the CPU in float32, float16 or bfloat16 with AVX2 and FMA; otherwise null (the torch path).</summary>
     internal static Gpt2DecodeStep? TryCreate(Gpt2Transformer transformer, Gpt2Config config, ScalarType dtype, Device device)
@@ -70,13 +73,18 @@ internal sealed unsafe class Gpt2DecodeStep
     }
 
     /// <summary>
-    /// Runs the step for every sequence and writes the last hidden state (after <c>ln_f</c>) of sequence i to row
-    /// <c>outputRows[i]</c> of <paramref name="output"/> (<c>[N, d]</c>, contiguous, the model's dtype). The caller has
-    /// validated the tokens and positions, reserved room for one more position in every cache, and commits the caches after.
+    /// Runs the step for every sequence and writes the last hidden state (after <c>ln_f</c>) of sequence i's last new token
+    /// to row <c>outputRows[i]</c> of <paramref name="output"/> (<c>[N, d]</c>, contiguous, the model's dtype). The caller
+    /// has validated the tokens and positions, reserved room for the new positions in every cache, and commits the caches after.
     /// </summary>
+    /// <remarks>
+    /// Every new token is one row of the step's activations (a prompt chunk of L tokens is L rows), so the weights are read
+    /// once for every decoding and prefilling sequence together; row j of a chunk attends over the cache and the chunk's
+    /// rows before it (causal).
+    /// </remarks>
     internal void Run(IReadOnlyList<Sequence> sequences, Tensor output, IReadOnlyList<int> outputRows)
     {
-        int batch = sequences.Count, d = _hidden;
+        int batch = sequences.Sum(s => s.Tokens.Length), d = _hidden;
         var attention = new Gpt2CachedAttention(sequences, _heads, _headSize, _format);
         long floats = (long)batch * ((7L * d) + _inner);
         float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 32);
@@ -99,12 +107,14 @@ internal sealed unsafe class Gpt2DecodeStep
                 AddInPlace(x, update, batch * d);
             }
 
-            Normalize(x, h, batch, new NormWeights(_finalWeight, _finalBias, _finalEpsilon));
+            var final = new NormWeights(_finalWeight, _finalBias, _finalEpsilon);
             byte* target = Address(output);
             int elementSize = _format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort);
-            for (int i = 0; i < batch; i++)
+            for (int i = 0; i < sequences.Count; i++)
             {
-                Gpt2DecodeKernels.Store(h + ((long)i * d), target + ((long)outputRows[i] * d * elementSize), d, _format);
+                long last = (long)(attention.FirstRow(i) + sequences[i].Tokens.Length - 1) * d;
+                Gpt2DecodeKernels.LayerNorm(x + last, h, d, final.Weight, final.Bias, _format, final.Epsilon);
+                Gpt2DecodeKernels.Store(h, target + ((long)outputRows[i] * d * elementSize), d, _format);
             }
         }
         finally
@@ -117,11 +127,15 @@ internal sealed unsafe class Gpt2DecodeStep
     {
         for (int i = 0; i < sequences.Count; i++)
         {
-            float* row = x + ((long)i * _hidden);
-            long token = sequences[i].Token * _hidden, position = attention.Position(i) * _hidden;
-            for (int j = 0; j < _hidden; j++)
+            int[] tokens = sequences[i].Tokens;
+            for (int t = 0; t < tokens.Length; t++)
             {
-                row[j] = Gpt2DecodeKernels.Element(_tokenEmbedding, token + j, _format) + Gpt2DecodeKernels.Element(_positionEmbedding, position + j, _format);
+                float* row = x + ((long)(attention.FirstRow(i) + t) * _hidden);
+                long token = (long)tokens[t] * _hidden, position = (attention.Position(i) + t) * _hidden;
+                for (int j = 0; j < _hidden; j++)
+                {
+                    row[j] = Gpt2DecodeKernels.Element(_tokenEmbedding, token + j, _format) + Gpt2DecodeKernels.Element(_positionEmbedding, position + j, _format);
+                }
             }
         }
     }

@@ -19,10 +19,11 @@ public sealed partial class Gpt2Model
     /// position), each extended by its own new tokens; returns the last hidden state (after <c>ln_f</c>) of each sequence.
     /// </summary>
     /// <remarks>
-    /// Sequences with one new token (decoding) run together in one managed decode step on the CPU, which reads every weight
-    /// once for all of them; a sequence's result is bit-identical whichever other sequences share the step, and equal to
-    /// its single-sequence cached step (<see cref="ComputeHiddenStates"/> with one token). Sequences with several new
-    /// tokens (a prompt chunk) run one at a time on the libtorch path.
+    /// On the CPU every sequence runs in one managed step, decoding sequences (one new token) and prefilling ones (a prompt
+    /// chunk, one activation row per token, attending causally) together, which reads every weight once for all of them
+    /// and never enters libtorch's thread pool; a sequence's result is bit-identical whichever other sequences share the
+    /// step, and a one-token step equals its single-sequence cached step (<see cref="ComputeHiddenStates"/> with one
+    /// token). Elsewhere (another device or dtype) the sequences run one at a time on the libtorch path.
     /// </remarks>
     /// <param name="caches">One single-sequence cache per sequence (from <see cref="CreateKvCache"/>), each extended by this call.</param>
     /// <param name="newTokens">The new token ids of each sequence: one for a decoding sequence, a chunk for a prefilling one.</param>
@@ -44,23 +45,18 @@ public sealed partial class Gpt2Model
         using var noGrad = no_grad();
         int count = caches.Count;
         var output = empty([count, Config.HiddenSize], DType, Device);
-        var step = DecodeStep;
-        int[] decoding = step is null ? [] : [.. Enumerable.Range(0, count).Where(i => newTokens[i].Length == 1)];
-        if (decoding.Length > 0)
+        if (DecodeStep is { } step)
         {
-            RunDecodeStep(step!, [.. decoding.Select(i => new Gpt2DecodeStep.Sequence(caches[i], 0, newTokens[i][0]))], output, decoding);
+            RunDecodeStep(step, [.. Enumerable.Range(0, count).Select(i => new Gpt2DecodeStep.Sequence(caches[i], 0, newTokens[i]))], output, [.. Enumerable.Range(0, count)]);
         }
-
-        for (int i = 0; i < count; i++)
+        else
         {
-            if (step is not null && newTokens[i].Length == 1)
+            for (int i = 0; i < count; i++)
             {
-                continue;
+                var ids = tensor(newTokens[i], ScalarType.Int64).to(Device);
+                var hidden = ForwardHidden(ids, caches[i], null, withGradients: false);
+                output[i].copy_(hidden[hidden.shape[0] - 1]);
             }
-
-            var ids = tensor(newTokens[i], ScalarType.Int64).to(Device);
-            var hidden = ForwardHidden(ids, caches[i], null, withGradients: false);
-            output[i].copy_(hidden[hidden.shape[0] - 1]);
         }
 
         return output.MoveToOuterDisposeScope();
@@ -112,22 +108,26 @@ public sealed partial class Gpt2Model
         }
     }
 
-    /// <summary>Runs the managed step for one new token per sequence, writing row <c>rows[i]</c> of <paramref name="output"/>, and commits the caches.</summary>
+    /// <summary>
+    /// Runs the managed step for the sequences' new tokens (one per row of a batch cache; any number for a single-sequence
+    /// cache), writing row <c>rows[i]</c> of <paramref name="output"/>, and commits the caches.
+    /// </summary>
     private static void RunDecodeStep(Gpt2DecodeStep step, IReadOnlyList<Gpt2DecodeStep.Sequence> sequences, Tensor output, IReadOnlyList<int> rows)
     {
-        var caches = sequences.Select(s => s.Cache).Distinct(ReferenceEqualityComparer.Instance).Cast<Gpt2KvCache>().ToArray();
-        foreach (var cache in caches)
+        var caches = sequences.GroupBy(s => s.Cache, ReferenceEqualityComparer.Instance)
+            .Select(g => (Cache: (Gpt2KvCache)g.Key!, Rows: g.Count(), Added: g.First().Tokens.Length)).ToArray();
+        foreach (var (cache, count, added) in caches)
         {
-            cache.Reserve(cache.BatchSize ?? sequences.Count(s => ReferenceEquals(s.Cache, cache)), cache.Length + 1);
+            cache.Reserve(cache.BatchSize ?? count, cache.Length + added);
         }
 
         step.Run(sequences, output, rows);
-        foreach (var cache in caches)
+        foreach (var (cache, count, added) in caches)
         {
-            int batch = cache.BatchSize ?? sequences.Count(s => ReferenceEquals(s.Cache, cache));
+            int batch = cache.BatchSize ?? count;
             long[] before = cache.RealCounts ?? new long[batch];
-            using var padding = cache.Padding is { } past ? cat([past, zeros(batch, 1, ScalarType.Bool, past.device)], 1) : null;
-            cache.Commit(1, batch, padding, [.. before.Select(c => c + 1)]);
+            using var padding = cache.Padding is { } past ? cat([past, zeros(batch, added, ScalarType.Bool, past.device)], 1) : null;
+            cache.Commit(added, batch, padding, [.. before.Select(c => c + added)]);
         }
     }
 }

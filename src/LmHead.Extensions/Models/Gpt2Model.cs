@@ -237,7 +237,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
             var sequences = new Gpt2DecodeStep.Sequence[batch];
             for (int row = 0; row < batch; row++)
             {
-                sequences[row] = new(cache, row, tokens[row]);
+                sequences[row] = new(cache, row, [(int)tokens[row]]);
             }
 
             var decoded = empty([batch, Config.HiddenSize], DType, Device);

@@ -19,6 +19,7 @@ public sealed class LastHiddenStatesContractTests
         int[][] prompts = [[1, 2, 3], [7], [4, 5, 6, 7, 8, 9, 10], [12, 13]];
         var caches = prompts.Select(_ => model.CreateKvCache()).ToArray();
         var alone = prompts.Select(_ => model.CreateKvCache()).ToArray();
+        var history = prompts.Select(_ => new List<int>()).ToArray();
         try
         {
             // Two steps: the prompts (ragged), then one token each at different positions.
@@ -28,11 +29,16 @@ public sealed class LastHiddenStatesContractTests
                 Assert.AreEqual(prompts.Length, (int)batched.shape[0]);
                 for (int i = 0; i < step.Length; i++)
                 {
-                    using var ids = tensor(step[i].Select(t => (long)t).ToArray());
-                    using var single = model.ComputeHiddenStates(ids, alone[i]);
-                    using var last = single[-1];
+                    using var single = model.ComputeLastHiddenStates([alone[i]], [step[i]]);
+                    using var last = single[0];
                     using var row = batched[i];
                     CollectionAssert.AreEqual(last.data<float>().ToArray(), row.data<float>().ToArray(), $"sequence {i}");
+                    history[i].AddRange(step[i]);
+                    using var ids = tensor(history[i].Select(t => (long)t).ToArray());
+                    using var full = model.ComputeHiddenStates(ids);
+                    using var recomputed = full[-1];
+                    float worst = recomputed.data<float>().ToArray().Zip(row.data<float>().ToArray(), (a, b) => Math.Abs(a - b)).Max();
+                    Assert.IsLessThan(1e-4f, worst, $"sequence {i}: the cached batched step vs a full recompute on the libtorch path");
                 }
             }
 

@@ -55,23 +55,108 @@ internal static unsafe class BatchedHeadProjection
         return output;
     }
 
+    /// <summary>Weight rows that stay in L2 while every group of four hidden states passes over them.</summary>
+    private const int RowsPerTile = 64;
+
     private static void MultiplyBlock(float* weight, float* hidden, float* output, int rows, int columns, int batch, int block)
     {
         int first = block * RowsPerBlock, end = Math.Min(rows, first + RowsPerBlock);
-        for (int i = first; i < end; i++)
+        for (int tile = first; tile < end; tile += RowsPerTile)
         {
-            float* w = weight + (long)i * columns;
+            int tileEnd = Math.Min(end, tile + RowsPerTile);
             int b = 0;
-            for (; b + 1 < batch; b += 2)
+
+            // Four hidden states (L1) against each weight row of the tile (L2 after the first group; memory once).
+            for (; b + 4 <= batch; b += 4)
             {
-                DotPair(w, hidden + (long)b * columns, hidden + (long)(b + 1) * columns, columns, out output[(long)b * rows + i], out output[(long)(b + 1) * rows + i]);
+                float* h = hidden + ((long)b * columns);
+                for (int i = tile; i < tileEnd; i++)
+                {
+                    float* y = output + ((long)b * rows) + i;
+                    DotFour(weight + ((long)i * columns), h, columns, y, rows);
+                }
             }
 
-            if (b < batch)
+            for (int i = tile; i < tileEnd; i++)
             {
-                DotPair(w, hidden + (long)b * columns, null, columns, out output[(long)b * rows + i], out _);
+                float* w = weight + ((long)i * columns);
+                int rest = b;
+                for (; rest + 1 < batch; rest += 2)
+                {
+                    DotPair(w, hidden + ((long)rest * columns), hidden + ((long)(rest + 1) * columns), columns, out output[((long)rest * rows) + i], out output[((long)(rest + 1) * rows) + i]);
+                }
+
+                if (rest < batch)
+                {
+                    DotPair(w, hidden + ((long)rest * columns), null, columns, out output[((long)rest * rows) + i], out _);
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// Four dot products of one weight row with four consecutive hidden states (<paramref name="columns"/> apart), each
+    /// summed in <see cref="MatrixVectorKernel"/>'s order like <see cref="DotPair"/>; results <paramref name="outputStride"/> apart.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotFour(float* w, float* h, int columns, float* output, int outputStride)
+    {
+        if (!MatrixVectorKernel.IsAccelerated)
+        {
+            for (int r = 0; r < 4; r += 2)
+            {
+                DotPair(w, h + ((long)r * columns), h + ((long)(r + 1) * columns), columns, out output[(long)r * outputStride], out output[(long)(r + 1) * outputStride]);
+            }
+
+            return;
+        }
+
+        float* h0 = h, h1 = h0 + columns, h2 = h1 + columns, h3 = h2 + columns;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector256<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        int j = 0;
+        for (; j <= columns - 32; j += 32)
+        {
+            var w0 = Avx.LoadVector256(w + j);
+            a0 = Fma.MultiplyAdd(w0, Avx.LoadVector256(h0 + j), a0);
+            b0 = Fma.MultiplyAdd(w0, Avx.LoadVector256(h1 + j), b0);
+            c0 = Fma.MultiplyAdd(w0, Avx.LoadVector256(h2 + j), c0);
+            d0 = Fma.MultiplyAdd(w0, Avx.LoadVector256(h3 + j), d0);
+            var w1 = Avx.LoadVector256(w + j + 8);
+            a1 = Fma.MultiplyAdd(w1, Avx.LoadVector256(h0 + j + 8), a1);
+            b1 = Fma.MultiplyAdd(w1, Avx.LoadVector256(h1 + j + 8), b1);
+            c1 = Fma.MultiplyAdd(w1, Avx.LoadVector256(h2 + j + 8), c1);
+            d1 = Fma.MultiplyAdd(w1, Avx.LoadVector256(h3 + j + 8), d1);
+            var w2 = Avx.LoadVector256(w + j + 16);
+            a2 = Fma.MultiplyAdd(w2, Avx.LoadVector256(h0 + j + 16), a2);
+            b2 = Fma.MultiplyAdd(w2, Avx.LoadVector256(h1 + j + 16), b2);
+            c2 = Fma.MultiplyAdd(w2, Avx.LoadVector256(h2 + j + 16), c2);
+            d2 = Fma.MultiplyAdd(w2, Avx.LoadVector256(h3 + j + 16), d2);
+            var w3 = Avx.LoadVector256(w + j + 24);
+            a3 = Fma.MultiplyAdd(w3, Avx.LoadVector256(h0 + j + 24), a3);
+            b3 = Fma.MultiplyAdd(w3, Avx.LoadVector256(h1 + j + 24), b3);
+            c3 = Fma.MultiplyAdd(w3, Avx.LoadVector256(h2 + j + 24), c3);
+            d3 = Fma.MultiplyAdd(w3, Avx.LoadVector256(h3 + j + 24), d3);
+        }
+
+        float sa = Vector256.Sum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));
+        float sb = Vector256.Sum(Avx.Add(Avx.Add(b0, b1), Avx.Add(b2, b3)));
+        float sc = Vector256.Sum(Avx.Add(Avx.Add(c0, c1), Avx.Add(c2, c3)));
+        float sd = Vector256.Sum(Avx.Add(Avx.Add(d0, d1), Avx.Add(d2, d3)));
+        for (; j < columns; j++)
+        {
+            sa += w[j] * h0[j];
+            sb += w[j] * h1[j];
+            sc += w[j] * h2[j];
+            sd += w[j] * h3[j];
+        }
+
+        output[0] = sa;
+        output[outputStride] = sb;
+        output[2L * outputStride] = sc;
+        output[3L * outputStride] = sd;
     }
 
     /// <summary>Two dot products of one weight row (the second skipped when <paramref name="h1"/> is null), each summed in <see cref="MatrixVectorKernel"/>'s order.</summary>

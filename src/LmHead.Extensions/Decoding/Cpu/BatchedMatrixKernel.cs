@@ -135,31 +135,35 @@ internal static unsafe class BatchedMatrixKernel
             int elementSize = TWeights.ElementSize;
             long stride = (long)inputs * elementSize;
             int vectorEnd = inputs & ~15;
+
+            // Rows of X four at a time against every weight row of the block: the four rows stay in L1 while the block's
+            // weight rows stream past (from memory for the first four, from L2 after), which keeps long prompt chunks from
+            // re-reading all of X from L2 for every weight row.
+            int b = 0;
+            for (; batch >= 4 && b + 4 <= batch; b += 4)
+            {
+                for (int o = first; o < first + count; o++)
+                {
+                    var tile = new Tile((byte*)weight + (o * stride), stride, xs + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs);
+                    if (OneWeightRowFourInputs<TWeights>(tile) && exact != null)
+                    {
+                        OneWeightRowFourInputs<ExactHalfWeights>(tile.WithOrdered(exact + ((long)b * inputs)));
+                    }
+                }
+            }
+
             for (int o = first; o < first + count; o += 4)
             {
                 int rows = Math.Min(4, first + count - o);
                 byte* w = (byte*)weight + (o * stride);
-                int b = 0;
-                for (; batch >= 4 && b + 4 <= batch; b += 4)
+                for (int rest = b; rest < batch; rest++)
                 {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        var tile = new Tile(w + (r * stride), stride, xs + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o + r, outputs);
-                        if (OneWeightRowFourInputs<TWeights>(tile) && exact != null)
-                        {
-                            OneWeightRowFourInputs<ExactHalfWeights>(tile.WithOrdered(exact + ((long)b * inputs)));
-                        }
-                    }
-                }
-
-                for (; b < batch; b++)
-                {
-                    var tile = new Tile(w, stride, xs + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs);
+                    var tile = new Tile(w, stride, xs + ((long)rest * inputs), x + ((long)rest * inputs), inputs, vectorEnd, y + ((long)rest * outputs) + o, outputs);
                     if (rows == 4)
                     {
                         if (FourWeightRowsOneInput<TWeights>(tile) && exact != null)
                         {
-                            FourWeightRowsOneInput<ExactHalfWeights>(tile.WithOrdered(exact + ((long)b * inputs)));
+                            FourWeightRowsOneInput<ExactHalfWeights>(tile.WithOrdered(exact + ((long)rest * inputs)));
                         }
 
                         continue;
@@ -170,7 +174,7 @@ internal static unsafe class BatchedMatrixKernel
                         var single = tile.WithRow(w + (r * stride), tile.Output + r);
                         if (OneWeightRowOneInput<TWeights>(single) && exact != null)
                         {
-                            OneWeightRowOneInput<ExactHalfWeights>(single.WithOrdered(exact + ((long)b * inputs)));
+                            OneWeightRowOneInput<ExactHalfWeights>(single.WithOrdered(exact + ((long)rest * inputs)));
                         }
                     }
                 }

@@ -5,7 +5,7 @@ namespace LmHead.Extensions.Models;
 
 /// <summary>
 /// The attention of a managed decode step: writes each sequence's new key and value into its cache's storage (slot
-/// <see cref="Gpt2KvCache.Length"/>), then attends each sequence's query, head by head in parallel, over that cache in
+/// <see cref="KvCache.Length"/>), then attends each sequence's query, head by head in parallel, over that cache in
 /// place (nothing is copied or concatenated).
 /// </summary>
 internal sealed unsafe class Gpt2CachedAttention

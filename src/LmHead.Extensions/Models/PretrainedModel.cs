@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML.Tokenizers;
 using static TorchSharp.torch;
@@ -8,14 +7,14 @@ namespace LmHead.Extensions.Models;
 /// <summary>
 /// A Hugging Face checkpoint folder of any supported architecture: <see cref="Load"/> reads <c>config.json</c>'s
 /// <c>model_type</c> and hands the folder to that family's loader (<c>gpt2</c>, also when the key is absent:
-/// <see cref="Gpt2Pretrained"/>). The result is a
+/// <see cref="Gpt2Pretrained"/>; <c>llama</c>, <c>qwen2</c>, <c>mistral</c>: <see cref="LlamaPretrained"/>). The result is a
 /// <see cref="CausalLanguageModel"/> and its tokenizer, which <see cref="Generation.TextGenerator"/>, the Semantic
 /// Kernel service and the server take whatever the architecture.
 /// </summary>
 public sealed class PretrainedModel : IDisposable
 {
     /// <summary>The <c>model_type</c> values <see cref="Load"/> accepts.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", .. LlamaConfig.SupportedModelTypes];
 
     private PretrainedModel(CausalLanguageModel model, Tokenizer tokenizer, string modelType)
     {
@@ -56,7 +55,16 @@ public sealed class PretrainedModel : IDisposable
             return new PretrainedModel(gpt2.Model, gpt2.Tokenizer, modelType);
         }
 
-        throw new UnreachableException(modelType);
+        var llama = LlamaPretrained.LoadModel(directory, dtype, device);
+        try
+        {
+            return new PretrainedModel(llama, LlamaPretrained.LoadTokenizer(directory), modelType);
+        }
+        catch
+        {
+            llama.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Loads only the model of a folder, whichever supported architecture it holds.</summary>
@@ -70,7 +78,7 @@ public sealed class PretrainedModel : IDisposable
     public static CausalLanguageModel LoadModel(string directory, ScalarType? dtype = null, Device? device = null) =>
         ReadModelType(directory) == "gpt2"
             ? Gpt2Pretrained.LoadModel(directory, dtype ?? ScalarType.Float32, device)
-            : throw new UnreachableException();
+            : LlamaPretrained.LoadModel(directory, dtype, device);
 
     /// <summary>Reads <c>model_type</c> from a folder's <c>config.json</c> and checks that it is supported.</summary>
     /// <param name="directory">The folder.</param>

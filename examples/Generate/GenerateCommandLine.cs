@@ -9,7 +9,7 @@ internal sealed record GenerateCommandLine(
         usage: Generate [prompt] [options]            stream text from a prompt
                Generate explain [prompt] [options]    show how the LM head picks each next token
         options:
-          --model <folder>      a GPT-2 folder in the Hugging Face layout (default: the shipped models/tiny-shakespeare)
+          --model <folder>      a GPT-2, Llama, Qwen2 or Mistral folder in the Hugging Face layout (default: the shipped models/tiny-shakespeare)
           -t, --temperature <T> 0 = greedy (default 0.7)
           -k, --top-k <k>       keep the k most likely tokens (default 50; 0 = off)
           -n, --max-tokens <n>  tokens to generate (default 120)

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class HeadExplainer
 {
-    public static void Run(Gpt2Pretrained pretrained, GenerateCommandLine command)
+    public static void Run(PretrainedModel pretrained, GenerateCommandLine command)
     {
         var model = pretrained.Model;
         var tokenizer = pretrained.Tokenizer;
@@ -60,7 +60,7 @@ internal static class HeadExplainer
             float[] scaledProbabilities = temperature.IsGreedy ? probabilityValues : scaled.softmax(0).data<float>().ToArray();
             explained.Add(new ExplainedStep(step, [.. top.Select(id => (Show(tokenizer.Decode([id]) ?? ""), (double)rawProbabilities[id], (double)scaledProbabilities[id], (double)probabilityValues[id], id == drawn))]));
             var table = new Table().Border(TableBorder.Rounded)
-                .Title(Markup.Escape($"step {step}: context vector [{model.Config.HiddenSize}] → logits [{projector.VocabularySize}]"))
+                .Title(Markup.Escape($"step {step}: context vector [{model.HiddenSize}] → logits [{projector.VocabularySize}]"))
                 .AddColumn("token").AddColumn(new TableColumn("id").RightAligned()).AddColumn(new TableColumn("raw logit").RightAligned())
                 .AddColumn(new TableColumn("÷ T").RightAligned()).AddColumn(new TableColumn("top-k").RightAligned())
                 .AddColumn(new TableColumn("p").RightAligned()).AddColumn("").AddColumn("");
@@ -87,7 +87,7 @@ internal static class HeadExplainer
             AnsiConsole.MarkupLine($"  {survivors:N0} of {projector.VocabularySize:N0} tokens survive the filters; drawn [bold green]{Markup.Escape(Show(tokenizer.Decode([drawn]) ?? ""))}[/] with p = {probabilityValues[drawn]:P2}");
             ids.Add(drawn);
             pending = [drawn];
-            if (cache.Length >= model.Config.MaxPositions)
+            if (cache.Length >= model.ContextLength)
             {
                 break;
             }

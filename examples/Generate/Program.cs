@@ -24,10 +24,10 @@ catch (DirectoryNotFoundException ex)
     return 1;
 }
 
-Gpt2Pretrained pretrained;
+PretrainedModel pretrained;
 try
 {
-    pretrained = Gpt2Pretrained.Load(folder);
+    pretrained = PretrainedModel.Load(folder);
 }
 catch (Exception ex) when (ex is ModelFormatException or DirectoryNotFoundException or FileNotFoundException)
 {
@@ -36,7 +36,7 @@ catch (Exception ex) when (ex is ModelFormatException or DirectoryNotFoundExcept
 }
 
 using var owner = pretrained;
-Console.Error.WriteLine($"[model {Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'))}: d={pretrained.Config.HiddenSize}, layers={pretrained.Config.LayerCount}, context={pretrained.Config.MaxPositions}; loaded in {clock.ElapsedMilliseconds} ms]");
+Console.Error.WriteLine($"[model {Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'))}: {pretrained.ModelType}, d={pretrained.Model.HiddenSize}, layers={pretrained.Model.LayerCount}, context={pretrained.Model.ContextLength}; loaded in {clock.ElapsedMilliseconds} ms]");
 
 if (command.Explain)
 {

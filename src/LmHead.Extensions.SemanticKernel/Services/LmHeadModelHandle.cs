@@ -16,7 +16,7 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// </remarks>
 internal sealed class LmHeadModelHandle : IDisposable
 {
-    private readonly Lazy<Gpt2Pretrained> _pretrained;
+    private readonly Lazy<PretrainedModel> _pretrained;
 
     // Orders a first load against Dispose: a request arriving after (or while) the provider is disposed must not load
     // a model nobody will dispose; it fails with ObjectDisposedException like requests on a loaded model.
@@ -28,7 +28,7 @@ internal sealed class LmHeadModelHandle : IDisposable
     internal LmHeadModelHandle(string folder, ILogger? logger = null)
     {
         _logger = logger;
-        _pretrained = new Lazy<Gpt2Pretrained>(() => Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
+        _pretrained = new Lazy<PretrainedModel>(() => Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
         Generator = new Lazy<TextGenerator>(() => new TextGenerator(_pretrained.Value), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
@@ -53,25 +53,25 @@ internal sealed class LmHeadModelHandle : IDisposable
         }
     }
 
-    private Gpt2Pretrained Load(string folder)
+    private PretrainedModel Load(string folder)
     {
         lock (_gate)
         {
             if (_disposed)
             {
                 throw new ObjectDisposedException(
-                    nameof(Gpt2Model), $"The service provider that owned the model folder '{folder}' has been disposed; the model is no longer available.");
+                    nameof(CausalLanguageModel), $"The service provider that owned the model folder '{folder}' has been disposed; the model is no longer available.");
             }
 
             long started = Stopwatch.GetTimestamp();
-            var pretrained = Gpt2Pretrained.Load(folder);
+            var pretrained = PretrainedModel.Load(folder);
             if (_logger is not null)
             {
-                var config = pretrained.Config;
+                var model = pretrained.Model;
                 double milliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 string dtype = pretrained.Model.DType.ToString();
                 string device = pretrained.Model.Device.ToString();
-                LmHeadLog.ModelLoaded(_logger, folder, milliseconds, dtype, device, config.LayerCount, config.HiddenSize, config.MaxPositions);
+                LmHeadLog.ModelLoaded(_logger, folder, milliseconds, dtype, device, model.LayerCount, model.HiddenSize, model.ContextLength);
             }
 
             return pretrained;

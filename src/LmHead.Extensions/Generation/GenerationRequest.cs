@@ -27,21 +27,21 @@ internal sealed class GenerationRequest
         Channel.CreateBounded<GenerationChunk>(new BoundedChannelOptions(MaxUnreadChunks) { SingleReader = true, SingleWriter = true });
 
     private readonly int[] _promptIds;
-    private readonly Gpt2Model _model;
+    private readonly CausalLanguageModel _model;
     private readonly bool _slides;
     private int[] _feed;
     private readonly List<int> _generatedIds = [];
     private readonly SamplingRandom _random;
     private readonly IncrementalTextDecoder _decoder;
     private readonly StopSequenceMatcher _matcher;
-    private readonly int? _endOfText;
+    private readonly IReadOnlyList<int> _endOfText;
     private readonly int _budget;
     private int _promptFed;
     private int? _lastToken;
     private Exception? _failure;
 
     /// <summary>Creates a request and its (empty) cache.</summary>
-    internal GenerationRequest(TextGenerator generator, Gpt2Model model, int[] promptIds, GenerationOptions options, DecodingPipeline pipeline)
+    internal GenerationRequest(TextGenerator generator, CausalLanguageModel model, int[] promptIds, GenerationOptions options, DecodingPipeline pipeline)
     {
         Generator = generator;
         Options = options;
@@ -55,8 +55,8 @@ internal sealed class GenerationRequest
         _random = requestSeed is { } seed ? new SamplingRandom(seed) : SamplingRandom.CreateUnseeded();
         _decoder = new IncrementalTextDecoder(generator.Tokenizer);
         _matcher = new StopSequenceMatcher(options.StopSequences);
-        _endOfText = model.Config.EosTokenId;
-        _budget = _slides ? options.MaxNewTokens : Math.Min(options.MaxNewTokens, model.Config.MaxPositions - promptIds.Length + 1);
+        _endOfText = model.EosTokenIds;
+        _budget = _slides ? options.MaxNewTokens : Math.Min(options.MaxNewTokens, model.ContextLength - promptIds.Length + 1);
         Cache = model.CreateKvCache();
     }
 
@@ -73,7 +73,7 @@ internal sealed class GenerationRequest
     internal TokenHistory History { get; }
 
     /// <summary>The request's own cache; disposed by the scheduler when the request leaves (replaced when the window slides).</summary>
-    internal Gpt2KvCache Cache { get; private set; }
+    internal KvCache Cache { get; private set; }
 
     /// <summary>Whether the request is part of the step running now.</summary>
     internal bool InStep { get; set; }
@@ -115,18 +115,18 @@ internal sealed class GenerationRequest
 
     /// <summary>How many prompt tokens the next step feeds: the next chunk's length while prefilling, else 0.</summary>
     internal int NextPromptTokens =>
-        SlidePending ? Math.Min(Math.Min(_model.Config.MaxPositions / 2, _promptIds.Length + _generatedIds.Count), GenerationScheduler.PrefillChunkSize)
+        SlidePending ? Math.Min(Math.Min(_model.ContextLength / 2, _promptIds.Length + _generatedIds.Count), GenerationScheduler.PrefillChunkSize)
         : _lastToken is null ? Math.Min(_feed.Length - _promptFed, GenerationScheduler.PrefillChunkSize) : 0;
 
     // A decoding request whose cache is full and whose policy is the sliding window re-encodes its window next.
-    private bool SlidePending => _slides && _lastToken is not null && Cache.Length >= _model.Config.MaxPositions;
+    private bool SlidePending => _slides && _lastToken is not null && Cache.Length >= _model.ContextLength;
 
     /// <summary>Whether the step that feeds <paramref name="input"/> ends the prompt (or decodes), so a token is drawn from its hidden state.</summary>
     internal bool DrawsAfter(int[] input) => _lastToken is not null || _promptFed + input.Length == _feed.Length;
 
     private void SlideWindow()
     {
-        int keep = _model.Config.MaxPositions / 2;
+        int keep = _model.ContextLength / 2;
         int[] all = [.. _promptIds, .. _generatedIds];
         _feed = all[^Math.Min(keep, all.Length)..];
         _promptFed = 0;
@@ -159,7 +159,7 @@ internal sealed class GenerationRequest
         int generated = _generatedIds.Count;
         FinishReason? finish = null;
         string text = "";
-        if (tokenId == _endOfText)
+        if (_endOfText.Contains(tokenId))
         {
             finish = FinishReason.EndOfText;
         }

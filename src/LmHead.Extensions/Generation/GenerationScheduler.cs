@@ -5,9 +5,9 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Generation;
 
 /// <summary>
-/// Continuous batching for one <see cref="Gpt2Model"/>: every step gathers the next input of each active request (one
+/// Continuous batching for one <see cref="CausalLanguageModel"/>: every step gathers the next input of each active request (one
 /// token for a decoding request, one prompt chunk for a prefilling one), runs one
-/// <see cref="Gpt2Model.ComputeLastHiddenStates"/> call for all of them, projects the rows that draw a token with one
+/// <see cref="CausalLanguageModel.ComputeLastHiddenStates"/> call for all of them, projects the rows that draw a token with one
 /// batched head projection, and lets each request choose, decode and deliver its token on its own. Requests join and
 /// leave between steps.
 /// </summary>
@@ -29,18 +29,18 @@ internal sealed class GenerationScheduler
 
     // The model is the shared resource, so its scheduler is found from the model: generators created independently over
     // one model (a kernel's text service and chat client) batch together. Weak keys: the entry dies with the model.
-    private static readonly ConditionalWeakTable<Gpt2Model, GenerationScheduler> s_byModel = [];
+    private static readonly ConditionalWeakTable<CausalLanguageModel, GenerationScheduler> s_byModel = [];
 
-    private readonly Gpt2Model _model;
+    private readonly CausalLanguageModel _model;
     private readonly Lock _sync = new();
     private readonly List<GenerationRequest> _active = [];
     private bool _running;
     private TaskCompletionSource? _idle;
 
-    private GenerationScheduler(Gpt2Model model) => _model = model;
+    private GenerationScheduler(CausalLanguageModel model) => _model = model;
 
     /// <summary>The scheduler of <paramref name="model"/>, created on first use.</summary>
-    internal static GenerationScheduler For(Gpt2Model model) => s_byModel.GetValue(model, m => new GenerationScheduler(m));
+    internal static GenerationScheduler For(CausalLanguageModel model) => s_byModel.GetValue(model, m => new GenerationScheduler(m));
 
     /// <summary>
     /// For tests: called on the step thread after every successful step, once its tensors are freed and finished requests'

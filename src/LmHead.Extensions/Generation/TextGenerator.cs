@@ -25,7 +25,7 @@ namespace LmHead.Extensions.Generation;
 /// </remarks>
 public sealed class TextGenerator
 {
-    private readonly Gpt2Model _model;
+    private readonly CausalLanguageModel _model;
     private readonly Tokenizer _tokenizer;
     private readonly GenerationScheduler _scheduler;
 
@@ -33,7 +33,7 @@ public sealed class TextGenerator
     /// <param name="model">The model; the caller keeps ownership.</param>
     /// <param name="tokenizer">The tokenizer.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    public TextGenerator(Gpt2Model model, Tokenizer tokenizer)
+    public TextGenerator(CausalLanguageModel model, Tokenizer tokenizer)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -46,6 +46,14 @@ public sealed class TextGenerator
     /// <param name="pretrained">The checkpoint; the caller keeps ownership.</param>
     /// <exception cref="ArgumentNullException"><paramref name="pretrained"/> is null.</exception>
     public TextGenerator(Gpt2Pretrained pretrained)
+        : this((pretrained ?? throw new ArgumentNullException(nameof(pretrained))).Model, pretrained.Tokenizer)
+    {
+    }
+
+    /// <summary>Creates a generator over a loaded checkpoint's model and tokenizer, whatever its architecture.</summary>
+    /// <param name="pretrained">The checkpoint; the caller keeps ownership.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="pretrained"/> is null.</exception>
+    public TextGenerator(PretrainedModel pretrained)
         : this((pretrained ?? throw new ArgumentNullException(nameof(pretrained))).Model, pretrained.Tokenizer)
     {
     }
@@ -143,7 +151,7 @@ public sealed class TextGenerator
     }
 
     /// <summary>The model's context window (<c>n_positions</c>).</summary>
-    internal int ContextLength => _model.Config.MaxPositions;
+    internal int ContextLength => _model.ContextLength;
 
     /// <summary>How many tokens <paramref name="prompt"/> encodes to (before any truncation), for callers that fit a prompt to the context.</summary>
     internal int CountPromptTokens(string prompt, bool allowSpecialTokens) => PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens).Length;
@@ -154,20 +162,20 @@ public sealed class TextGenerator
         int[] ids = PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens);
         if (ids.Length == 0)
         {
-            ids = _model.Config.BosTokenId is { } bos ? [bos]
+            ids = _model.BosTokenId is { } bos ? [bos]
                 : throw new ArgumentException("The prompt is empty and the model has no bos_token_id to start from.", nameof(prompt));
         }
 
         // A tokenizer with a larger vocabulary than the model's (GPT-2's tokenizer on a small custom model) would
         // otherwise fail deep in the forward pass with a message about tensor ids.
-        int vocabulary = _model.Config.VocabularySize;
+        int vocabulary = _model.VocabularySize;
         if (ids.FirstOrDefault(id => id < 0 || id >= vocabulary, -1) is var unknown and not -1)
         {
             throw new ArgumentException(
                 $"The prompt encodes to token id {unknown}, outside the model's vocabulary of {vocabulary} tokens; is the tokenizer the one the model was trained with?", nameof(prompt));
         }
 
-        int context = _model.Config.MaxPositions;
+        int context = _model.ContextLength;
         if (overflow == ContextOverflow.SlidingWindow && ids.Length > context - (context / 4))
         {
             // Keep the prompt's end, leaving a quarter of the context for generation before the window first slides.

@@ -5,7 +5,7 @@ namespace LmHead.Extensions.Models;
 
 /// <summary>
 /// The attention of a managed step: writes each sequence's new keys and values into its cache's storage (slots
-/// <see cref="Gpt2KvCache.Length"/> on), then attends each new token's query, head by head in parallel, over that cache
+/// <see cref="KvCache.Length"/> on), then attends each new token's query, head by head in parallel, over that cache
 /// in place up to and including its own slot (causal; nothing is copied or concatenated).
 /// </summary>
 internal sealed unsafe class Gpt2CachedAttention

@@ -17,7 +17,7 @@ namespace LmHead.Extensions.Models;
 /// <remarks>
 /// Every per-sequence computation (embedding, LayerNorm, attention, <c>gelu_new</c>) reads only that sequence's row, and
 /// the linear layers are batch-invariant, so a sequence's hidden state is bit-identical alone or in any batch.
-/// Holds the addresses of the model's parameters: use it only under <see cref="Gpt2Model.EnterUse"/>.
+/// Holds the addresses of the model's parameters: use it only under <see cref="CausalLanguageModel.EnterUse"/>.
 /// </remarks>
 internal sealed unsafe class Gpt2DecodeStep
 {

@@ -35,11 +35,17 @@ public sealed partial class Gpt2Model
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    public Tensor ComputeLastHiddenStates(IReadOnlyList<Gpt2KvCache> caches, IReadOnlyList<int[]> newTokens)
+    public override Tensor ComputeLastHiddenStates(IReadOnlyList<KvCache> caches, IReadOnlyList<int[]> newTokens)
     {
         ArgumentNullException.ThrowIfNull(caches);
         ArgumentNullException.ThrowIfNull(newTokens);
-        ValidateBatch(caches, newTokens);
+        var own = new Gpt2KvCache[caches.Count];
+        for (int i = 0; i < own.Length; i++)
+        {
+            own[i] = OwnCache(caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null."), nameof(caches))!;
+        }
+
+        ValidateBatch(own, newTokens);
         using var use = EnterUse();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -47,14 +53,14 @@ public sealed partial class Gpt2Model
         var output = empty([count, Config.HiddenSize], DType, Device);
         if (DecodeStep is { } step)
         {
-            RunDecodeStep(step, [.. Enumerable.Range(0, count).Select(i => new Gpt2DecodeStep.Sequence(caches[i], 0, newTokens[i]))], output, [.. Enumerable.Range(0, count)]);
+            RunDecodeStep(step, [.. Enumerable.Range(0, count).Select(i => new Gpt2DecodeStep.Sequence(own[i], 0, newTokens[i]))], output, [.. Enumerable.Range(0, count)]);
         }
         else
         {
             for (int i = 0; i < count; i++)
             {
                 var ids = tensor(newTokens[i], ScalarType.Int64).to(Device);
-                var hidden = ForwardHidden(ids, caches[i], null, withGradients: false);
+                var hidden = ForwardHidden(ids, own[i], null, withGradients: false);
                 output[i].copy_(hidden[hidden.shape[0] - 1]);
             }
         }
@@ -62,16 +68,16 @@ public sealed partial class Gpt2Model
         return output.MoveToOuterDisposeScope();
     }
 
-    private void ValidateBatch(IReadOnlyList<Gpt2KvCache> caches, IReadOnlyList<int[]> newTokens)
+    private void ValidateBatch(Gpt2KvCache[] caches, IReadOnlyList<int[]> newTokens)
     {
-        if (caches.Count == 0 || caches.Count != newTokens.Count)
+        if (caches.Length == 0 || caches.Length != newTokens.Count)
         {
             throw new ArgumentException(
-                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Count} and {newTokens.Count}.", nameof(newTokens));
+                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Length} and {newTokens.Count}.", nameof(newTokens));
         }
 
         var seen = new HashSet<Gpt2KvCache>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < caches.Count; i++)
+        for (int i = 0; i < caches.Length; i++)
         {
             var cache = caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null.");
             int[] tokens = newTokens[i] ?? throw new ArgumentNullException(nameof(newTokens), $"newTokens[{i}] is null.");

@@ -22,21 +22,11 @@ namespace LmHead.Extensions.Models;
 /// cache in place. Prompts (more than one new token), calls without a cache and training take the libtorch path.
 /// </para>
 /// </remarks>
-public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmbeddings
+public sealed partial class Gpt2Model : CausalLanguageModel
 {
     private readonly Gpt2Transformer _transformer;
     private readonly Gpt2Embedding? _lmHead;
     private readonly Lazy<Gpt2DecodeStep?> _decodeStep;
-
-    // Readers are forward passes (and TextGenerator steps); the writer is Dispose, so a model disposed while requests
-    // are in flight waits for the running native step to finish and never frees parameters under a running kernel.
-    // Dispose raises _disposed before it waits, so every step that has not started yet (and a step that reaches its
-    // next forward pass) throws ObjectDisposedException at once instead of queuing behind the writer and then running.
-    // Never disposed itself: it holds no native resource until contended, and a disposed lock would turn late
-    // callers' errors into its own.
-    private readonly ReaderWriterLockSlim _lifetime = new(LockRecursionPolicy.SupportsRecursion);
-    private volatile bool _disposed;
-    private bool _parametersFreed;
 
     /// <summary>Creates a model with the configuration's shapes; weights are zeros (LayerNorm weights ones) until loaded.</summary>
     /// <param name="config">The hyper-parameters.</param>
@@ -45,7 +35,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     /// <exception cref="ArgumentException">The configuration is invalid or <paramref name="dtype"/> is not floating point.</exception>
     public Gpt2Model(Gpt2Config config, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base(TorchSharpRuntime.Checked("GPT2LMHeadModel"))
+        : base(TorchSharpRuntime.Checked("GPT2LMHeadModel"), "GPT-2")
     {
         // The check runs in the base-constructor argument: nn.Module's constructor already calls into TorchSharp.
         ArgumentNullException.ThrowIfNull(config);
@@ -74,81 +64,37 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
     public Gpt2Config Config { get; }
 
     /// <summary>The compute dtype of the parameters.</summary>
-    public ScalarType DType { get; }
+    public override ScalarType DType { get; }
 
     /// <summary>The device of the parameters.</summary>
-    public Device Device => _transformer.TokenEmbedding.Weight.device;
+    public override Device Device => _transformer.TokenEmbedding.Weight.device;
 
-    /// <summary>Whether the model has been disposed.</summary>
-    public bool IsDisposed => _disposed;
+    /// <inheritdoc />
+    public override int VocabularySize => Config.VocabularySize;
+
+    /// <summary>The most positions one sequence may hold (<c>n_positions</c>).</summary>
+    public override int ContextLength => Config.MaxPositions;
+
+    /// <inheritdoc />
+    public override int? BosTokenId => Config.BosTokenId;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<int> EosTokenIds => Config.EosTokenId is { } eos ? [eos] : [];
+
+    /// <inheritdoc />
+    public override int HiddenSize => Config.HiddenSize;
+
+    /// <inheritdoc />
+    public override int LayerCount => Config.LayerCount;
 
     /// <summary>Creates an empty key/value cache for incremental decoding with this model.</summary>
     /// <returns>A cache the caller disposes.</returns>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    public Gpt2KvCache CreateKvCache()
+    public override Gpt2KvCache CreateKvCache()
     {
         // The cache's storage takes the parameters' device, which a disposed model no longer has.
         using var use = EnterUse();
         return new(Config, DType, Device);
-    }
-
-    /// <summary>
-    /// Marks the calling thread as using the parameters until the returned scope is disposed; <see cref="Dispose(bool)"/>
-    /// waits for every such scope.
-    /// </summary>
-    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    internal UseScope EnterUse()
-    {
-        // Checked before and after taking the lock: before, so a caller does not wait for a disposal in progress;
-        // after, because Dispose may have begun while this thread waited.
-        ThrowIfDisposed();
-        _lifetime.EnterReadLock();
-        if (_disposed)
-        {
-            _lifetime.ExitReadLock();
-            ThrowIfDisposed();
-        }
-
-        return new UseScope(_lifetime);
-    }
-
-    private void ThrowIfDisposed()
-    {
-        if (_disposed)
-        {
-            throw new ObjectDisposedException(nameof(Gpt2Model), "The GPT-2 model has been disposed; requests that were still running when it was disposed fail with this exception.");
-        }
-    }
-
-    /// <summary>
-    /// Makes every later call throw <see cref="ObjectDisposedException"/> at once, then disposes the parameters as soon as
-    /// the forward pass running (if any) has finished.
-    /// </summary>
-    /// <param name="disposing">Whether this is a call to <see cref="IDisposable.Dispose"/> rather than a finalizer.</param>
-    protected override void Dispose(bool disposing)
-    {
-        if (!disposing)
-        {
-            base.Dispose(disposing);
-            return;
-        }
-
-        _disposed = true;
-        _lifetime.EnterWriteLock();
-        try
-        {
-            if (_parametersFreed)
-            {
-                return;
-            }
-
-            _parametersFreed = true;
-            base.Dispose(disposing);
-        }
-        finally
-        {
-            _lifetime.ExitWriteLock();
-        }
     }
 
     /// <summary>The output-embedding matrix itself (the live parameter), for training.</summary>
@@ -156,16 +102,11 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
 
     /// <inheritdoc />
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    public LogitsProjector GetOutputEmbeddings()
+    public override LogitsProjector GetOutputEmbeddings()
     {
         using var use = EnterUse();
         return new((_lmHead ?? _transformer.TokenEmbedding).Weight);
     }
-
-    /// <summary>Computes logits for every position (<c>forward</c> of <c>GPT2LMHeadModel</c>, without a cache).</summary>
-    /// <param name="input">Token ids <c>[T]</c> or <c>[B, T]</c>.</param>
-    /// <returns>Logits <c>[T, V]</c> or <c>[B, T, V]</c>; the caller owns the tensor.</returns>
-    public override Tensor forward(Tensor input) => ComputeLogits(input);
 
     /// <summary>Computes logits for every input position.</summary>
     /// <param name="inputIds">Token ids <c>[T]</c> or <c>[B, T]</c> (integer dtype).</param>
@@ -175,7 +116,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
     /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
     /// <exception cref="ObjectDisposedException">The cache or the model was disposed.</exception>
-    public Tensor ComputeLogits(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null)
+    public override Tensor ComputeLogits(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         using var use = EnterUse();
@@ -200,8 +141,16 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
     /// <exception cref="ArgumentException">The ids, mask or cache do not fit, or the sequence would exceed <c>n_positions</c>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary.</exception>
     /// <exception cref="ObjectDisposedException">The cache or the model was disposed.</exception>
-    public Tensor ComputeHiddenStates(Tensor inputIds, Gpt2KvCache? cache = null, Tensor? attentionMask = null) =>
-        ForwardHidden(inputIds, cache, attentionMask, withGradients: false);
+    public override Tensor ComputeHiddenStates(Tensor inputIds, KvCache? cache = null, Tensor? attentionMask = null) =>
+        ForwardHidden(inputIds, OwnCache(cache, nameof(cache)), attentionMask, withGradients: false);
+
+    /// <summary>Returns <paramref name="cache"/> as this architecture's cache, or throws naming the cache's type.</summary>
+    private static Gpt2KvCache? OwnCache(KvCache? cache, string paramName) => cache switch
+    {
+        null => null,
+        Gpt2KvCache own => own,
+        _ => throw new ArgumentException($"{paramName} is a {cache.GetType().Name}; a GPT-2 model needs a Gpt2KvCache from its CreateKvCache().", paramName),
+    };
 
     /// <summary>The forward pass with autograd on, for <see cref="Training.Gpt2Trainer"/>.</summary>
     internal Tensor ComputeHiddenStatesWithGradients(Tensor inputIds) => ForwardHidden(inputIds, null, null, withGradients: true);
@@ -245,7 +194,7 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
             return (single ? decoded : decoded.unsqueeze(1)).MoveToOuterDisposeScope();
         }
 
-        var (positions, padding, realCounts) = PositionsAndPadding(batch, time, past, cache, attentionMask);
+        var (positions, padding, realCounts) = KvCache.PositionsAndPadding(batch, time, past, cache, attentionMask, Device);
         var queryPositions = arange(past, past + time, device: Device).unsqueeze(1);
         var keyPositions = arange(past + time, device: Device).unsqueeze(0);
         var blocked = keyPositions.gt(queryPositions).view(1, 1, time, past + time);
@@ -268,12 +217,6 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
         return (single ? x.squeeze(0) : x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Holds a read lock on a model's lifetime; see <see cref="EnterUse"/>.</summary>
-    internal readonly struct UseScope(ReaderWriterLockSlim gate) : IDisposable
-    {
-        public void Dispose() => gate.ExitReadLock();
-    }
-
     private void ValidateIds(Tensor ids, string paramName)
     {
         if (ids.dim() != 2 || ids.shape[1] == 0 || ids.shape[0] == 0)
@@ -291,44 +234,5 @@ public sealed partial class Gpt2Model : nn.Module<Tensor, Tensor>, IHasOutputEmb
         {
             throw new ArgumentOutOfRangeException(paramName, $"Token ids must be in [0, {Config.VocabularySize}), but range over [{min}, {max}].");
         }
-    }
-
-    private (Tensor Positions, Tensor? Padding, long[] RealCounts) PositionsAndPadding(
-        int batch, int time, int past, Gpt2KvCache? cache, Tensor? attentionMask)
-    {
-        long[] before = cache?.RealCounts ?? new long[batch];
-        if (attentionMask is null)
-        {
-            // Built in managed code: one tensor, no scalar arithmetic. Tensor + tensor with TorchSharp's implicit alpha
-            // failed once in CI under concurrent requests on two models ("alpha must not be a floating point number").
-            long[] flat = new long[batch * time];
-            for (int b = 0; b < batch; b++)
-            {
-                for (int t = 0; t < time; t++)
-                {
-                    flat[(b * time) + t] = before[b] + t;
-                }
-            }
-
-            var positions = tensor(flat, device: Device).view(batch, time);
-            var padding = cache?.Padding is { } pastPadding ? cat([pastPadding, zeros(batch, time, ScalarType.Bool, Device)], 1) : null;
-            return (positions, padding, [.. before.Select(c => c + time)]);
-        }
-
-        if (attentionMask.dim() != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != time)
-        {
-            throw new ArgumentException(
-                $"attentionMask must have shape [{batch}, {time}] like inputIds, but has shape [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
-        }
-
-        var offset = tensor(before, device: Device).unsqueeze(1);
-        var real = attentionMask.to(ScalarType.Int64, Device).ne(0);
-        var realLong = real.to_type(ScalarType.Int64);
-        var maskedPositions = (offset + realLong.cumsum(1) - 1).clamp_min(0);
-        var newPadding = real.logical_not();
-        var allPadding = past == 0 ? newPadding
-            : cat([cache!.Padding ?? zeros(batch, past, ScalarType.Bool, Device), newPadding], 1);
-        long[] added = realLong.sum(1).cpu().data<long>().ToArray();
-        return (maskedPositions, allPadding, [.. before.Select((c, i) => c + added[i])]);
     }
 }

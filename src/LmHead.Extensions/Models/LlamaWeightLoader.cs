@@ -1,0 +1,243 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Models;
+
+/// <summary>
+/// Builds a <see cref="LlamaModel"/> from <c>model.safetensors</c> or from the shards a
+/// <c>model.safetensors.index.json</c> lists. Every header is read and every stored tensor matched against the model
+/// (name, shape) before the model is allocated or any tensor data read; then each tensor is read once, straight into
+/// its parameter when the stored dtype is the parameter's (else through one temporary tensor of its own size), and
+/// checked for NaN and infinity. The whole checkpoint is never held twice.
+/// </summary>
+internal static partial class LlamaWeightLoader
+{
+    private const string HeadKey = "lm_head.weight";
+    private const string EmbeddingKey = "model.embed_tokens.weight";
+
+    /// <summary>A stored tensor and the shard holding it.</summary>
+    private sealed record Located(string Path, long DataStart, SafeTensorsFile.Entry Entry);
+
+    /// <summary>Loads the weights of a folder into a new model; the caller owns it.</summary>
+    /// <exception cref="ModelFormatException">A file is missing or malformed, or a tensor is missing, unknown or of the wrong shape; the message names it.</exception>
+    internal static LlamaModel Load(LlamaConfig config, string directory, ScalarType dtype, Device? device)
+    {
+        var stored = ReadHeaders(directory);
+        string anyPath = stored.Values.FirstOrDefault()?.Path ?? Path.Combine(directory, LlamaPretrained.WeightsFileName);
+        RequireEnoughStoredValues(config, anyPath, stored.Values);
+        var model = new LlamaModel(config, dtype, device);
+        try
+        {
+            CopyWeights(model, stored);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every stored tensor by name, from the single file or from every shard of the index.</summary>
+    private static Dictionary<string, Located> ReadHeaders(string directory)
+    {
+        string single = Path.Combine(directory, LlamaPretrained.WeightsFileName);
+        string index = Path.Combine(directory, LlamaPretrained.WeightsIndexFileName);
+        string[] files;
+        if (ModelFile.IsPresent(single))
+        {
+            files = [single];
+        }
+        else if (ModelFile.IsPresent(index))
+        {
+            files = [.. ReadShardNames(index).Select(name => Path.Combine(directory, name))];
+        }
+        else
+        {
+            throw new ModelFormatException(single, null, $"the folder has neither {LlamaPretrained.WeightsFileName} nor {LlamaPretrained.WeightsIndexFileName}.");
+        }
+
+        var stored = new Dictionary<string, Located>(StringComparer.Ordinal);
+        foreach (string file in files)
+        {
+            if (!ModelFile.IsPresent(file))
+            {
+                throw new ModelFormatException(file, null, $"{LlamaPretrained.WeightsIndexFileName} lists this shard, but the folder does not have it.");
+            }
+
+            ModelFile.RequireRegularFile(file);
+            var entries = SafeTensorsFile.ReadHeader(file, out long dataStart);
+            foreach (var entry in entries)
+            {
+                if (!stored.TryAdd(entry.Name, new Located(file, dataStart, entry)))
+                {
+                    throw new ModelFormatException(file, entry.Name, $"the tensor is stored twice (also in '{Path.GetFileName(stored[entry.Name].Path)}').");
+                }
+            }
+        }
+
+        return stored;
+    }
+
+    /// <summary>The distinct shard file names of an index's <c>weight_map</c>, each a plain file name in the folder.</summary>
+    private static string[] ReadShardNames(string indexPath)
+    {
+        using var document = ConfigJson.Parse(indexPath);
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+        {
+            throw new ModelFormatException(indexPath, "weight_map", "the index has no weight_map object.");
+        }
+
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var property in map.EnumerateObject())
+        {
+            string? name = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : null;
+            if (string.IsNullOrEmpty(name) || name != Path.GetFileName(name) || name is "." or "..")
+            {
+                throw new ModelFormatException(indexPath, "weight_map." + property.Name,
+                    $"names shard {property.Value.GetRawText()}; a shard must be a file name in the model folder.");
+            }
+
+            names.Add(name);
+        }
+
+        return names.Count > 0 ? [.. names] : throw new ModelFormatException(indexPath, "weight_map", "the index lists no shard.");
+    }
+
+    /// <summary>
+    /// Rejects a config.json whose sizes need more values than the files hold before the model is allocated, so a
+    /// hostile <c>vocab_size</c> cannot make a small folder allocate gigabytes. A lower bound: a valid checkpoint passes.
+    /// </summary>
+    private static void RequireEnoughStoredValues(LlamaConfig config, string path, IEnumerable<Located> stored)
+    {
+        // Only the embedding and the MLPs: loose enough that a folder missing any other tensor reaches the error naming it.
+        double d = config.HiddenSize;
+        double needed = (config.VocabularySize * d) + (config.LayerCount * 3 * d * config.IntermediateSize);
+        double held = stored.Sum(s => s.Entry.Shape.Aggregate(1.0, (product, size) => product * size));
+        if (needed > held)
+        {
+            throw new ModelFormatException(path, null,
+                $"config.json describes a model with at least {needed:0} weights but the files store only {held:0} values (wrong config.json, or missing shards).");
+        }
+    }
+
+    private static void CopyWeights(LlamaModel model, Dictionary<string, Located> stored)
+    {
+        var expected = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        Located? tiedHead = null;
+        foreach (var (name, located) in stored)
+        {
+            if (RotaryBuffer().IsMatch(name))
+            {
+                continue; // the inv_freq buffers older checkpoints carry; the model computes its own
+            }
+
+            if (name == HeadKey && model.Config.TieWordEmbeddings)
+            {
+                tiedHead = located;
+                continue;
+            }
+
+            if (!expected.TryGetValue(name, out var parameter))
+            {
+                throw new ModelFormatException(located.Path, name, $"unknown tensor: a {model.Config.ModelType} model with this config.json has no such parameter.");
+            }
+
+            RequireShape(located.Path, name, located.Entry.Shape, parameter.shape, "config.json implies");
+        }
+
+        foreach (var name in expected.Keys.Where(name => !stored.ContainsKey(name)))
+        {
+            string path = stored.Values.FirstOrDefault()?.Path ?? LlamaPretrained.WeightsFileName;
+            throw new ModelFormatException(path, name, name == HeadKey
+                ? $"missing tensor: config.json sets tie_word_embeddings to false, so the head needs its own '{HeadKey}'."
+                : $"missing tensor '{name}'.");
+        }
+
+        if (tiedHead is not null)
+        {
+            RequireShape(tiedHead.Path, HeadKey, tiedHead.Entry.Shape, expected[EmbeddingKey].shape, $"config.json ties the head to {EmbeddingKey}, of shape");
+        }
+
+        using var noGrad = no_grad();
+        foreach (var group in expected.Keys.GroupBy(name => stored[name].Path))
+        {
+            using var stream = ModelFile.OpenRead(group.Key);
+            foreach (string name in group)
+            {
+                ReadInto(stream, stored[name], expected[name]);
+            }
+        }
+
+        if (tiedHead is not null)
+        {
+            RequireSameValues(tiedHead, expected[EmbeddingKey]);
+        }
+    }
+
+    /// <summary>Reads a stored tensor into a parameter: straight into its memory when dtype and device allow, else converted.</summary>
+    private static void ReadInto(FileStream stream, Located located, Parameter parameter)
+    {
+        var entry = located.Entry;
+        if (entry.DType == parameter.dtype && parameter.device.type == DeviceType.CPU && parameter.is_contiguous())
+        {
+            try
+            {
+                stream.Position = located.DataStart + entry.Begin;
+                stream.ReadExactly(parameter.bytes);
+            }
+            catch (IOException ex)
+            {
+                throw new ModelFormatException(located.Path, entry.Name, $"the file could not be read completely (changed while loading?): {ex.Message}", ex);
+            }
+        }
+        else
+        {
+            using var read = SafeTensorsFile.ReadTensor(stream, located.Path, located.DataStart, entry);
+            using var converted = read.to(parameter.dtype, parameter.device);
+            parameter.copy_(converted);
+        }
+
+        RequireFinite(located.Path, entry.Name, parameter);
+    }
+
+    private static void RequireShape(string path, string key, long[] stored, long[] wanted, string wantedBy)
+    {
+        if (!stored.SequenceEqual(wanted))
+        {
+            throw new ModelFormatException(path, key, $"has shape [{string.Join(", ", stored)}] but {wantedBy} [{string.Join(", ", wanted)}].");
+        }
+    }
+
+    /// <summary>NaN or infinite weights come from a corrupt file or from values too large for the dtype, never from a working model.</summary>
+    private static void RequireFinite(string path, string key, Tensor values)
+    {
+        using var scope = NewDisposeScope();
+        long bad = values.isfinite().logical_not().sum().item<long>();
+        if (bad > 0)
+        {
+            throw new ModelFormatException(path, key,
+                $"holds {bad} NaN or infinite values after conversion to {values.dtype} (a corrupt file, or weights too large for {values.dtype}).");
+        }
+    }
+
+    /// <summary>A tied model accepts a stored <c>lm_head.weight</c> only when it holds <c>embed_tokens</c>' values.</summary>
+    private static void RequireSameValues(Located head, Parameter embedding)
+    {
+        using var scope = NewDisposeScope();
+        using var stream = ModelFile.OpenRead(head.Path);
+        var stored = SafeTensorsFile.ReadTensor(stream, head.Path, head.DataStart, head.Entry).to(embedding.dtype, embedding.device);
+        if (!stored.allclose(embedding, rtol: 0, atol: 0))
+        {
+            throw new ModelFormatException(head.Path, HeadKey,
+                $"holds values other than {EmbeddingKey} but config.json sets tie_word_embeddings to true; set it to false to use this head, or remove the tensor.");
+        }
+    }
+
+    [GeneratedRegex(@"^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$", RegexOptions.CultureInvariant)]
+    private static partial Regex RotaryBuffer();
+}

@@ -1,0 +1,147 @@
+using LmHead.Extensions.Models;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Tests.Models.Llama;
+
+/// <summary>config.json parsing and the errors of bad folders, each naming the key.</summary>
+[TestClass]
+public sealed class LlamaLoadingTests
+{
+    private const string Llama32OneB = """
+        {"architectures":["LlamaForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":128000,
+         "eos_token_id":[128001,128008,128009],"head_dim":64,"hidden_act":"silu","hidden_size":2048,"initializer_range":0.02,
+         "intermediate_size":8192,"max_position_embeddings":131072,"mlp_bias":false,"model_type":"llama","num_attention_heads":32,
+         "num_hidden_layers":16,"num_key_value_heads":8,"pretraining_tp":1,"rms_norm_eps":1e-05,
+         "rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,"original_max_position_embeddings":8192,"rope_type":"llama3"},
+         "rope_theta":500000.0,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.45.0.dev0","use_cache":true,"vocab_size":128256}
+        """;
+
+    private const string Qwen25HalfB = """
+        {"architectures":["Qwen2ForCausalLM"],"attention_dropout":0.0,"bos_token_id":151643,"eos_token_id":151643,"hidden_act":"silu",
+         "hidden_size":896,"initializer_range":0.02,"intermediate_size":4864,"max_position_embeddings":32768,"max_window_layers":24,
+         "model_type":"qwen2","num_attention_heads":14,"num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,
+         "rope_theta":1000000.0,"sliding_window":32768,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.40.1",
+         "use_cache":true,"use_sliding_window":false,"vocab_size":151936}
+        """;
+
+    [TestMethod]
+    public void ParsesLlama32Config()
+    {
+        var config = LlamaConfig.FromJson(Llama32OneB);
+        Assert.AreEqual(("llama", 2048, 8192, 16, 32, 8, 64), (config.ModelType, config.HiddenSize, config.IntermediateSize, config.LayerCount, config.HeadCount, config.EffectiveKeyValueHeadCount, config.EffectiveHeadDim));
+        Assert.AreEqual(new LlamaRopeScaling { RopeType = "llama3", Factor = 32, LowFrequencyFactor = 1, HighFrequencyFactor = 4, OriginalMaxPositions = 8192 }, config.RopeScaling);
+        CollectionAssert.AreEqual(new[] { 128001, 128008, 128009 }, config.EosTokenIds.ToArray());
+        Assert.AreEqual((128000, 500000.0, 1e-5, true, "bfloat16", 131072), (config.BosTokenId, config.RopeTheta, config.RmsNormEpsilon, config.TieWordEmbeddings, config.TorchDType, config.ContextLength));
+    }
+
+    [TestMethod]
+    public void ParsesQwen25ConfigAndRoundTrips()
+    {
+        var config = LlamaConfig.FromJson(Qwen25HalfB);
+        Assert.AreEqual(("qwen2", 896, 14, 2, 64, true, false), (config.ModelType, config.HiddenSize, config.HeadCount, config.EffectiveKeyValueHeadCount, config.EffectiveHeadDim, config.HasQkvBias, config.HasOutputBias));
+        CollectionAssert.AreEqual(new[] { 151643 }, config.EosTokenIds.ToArray());
+        Assert.AreEqual(32768, config.ContextLength, "use_sliding_window is false");
+        var again = LlamaConfig.FromJson(config.ToJson());
+        Assert.AreEqual(config with { EosTokenIds = [] }, again with { EosTokenIds = [] });
+        CollectionAssert.AreEqual(config.EosTokenIds.ToArray(), again.EosTokenIds.ToArray());
+    }
+
+    [TestMethod]
+    [DataRow("\"rope_scaling\":{\"factor\":32.0,\"high_freq_factor\":4.0", "\"rope_scaling\":{\"factor\":32.0,\"rope_type\":\"yarn\",\"high_freq_factor\":4.0", "rope_scaling.rope_type", "yarn")]
+    [DataRow("\"hidden_act\":\"silu\"", "\"hidden_act\":\"gelu\"", "hidden_act", "gelu")]
+    [DataRow("\"mlp_bias\":false", "\"mlp_bias\":true", "mlp_bias", "mlp_bias")]
+    [DataRow("\"num_key_value_heads\":8", "\"num_key_value_heads\":5", "num_key_value_heads", "5")]
+    [DataRow("\"eos_token_id\":[128001,128008,128009]", "\"eos_token_id\":[128001,\"x\"]", "eos_token_id", "\"x\"")]
+    public void UnsupportedOrInvalidConfigNamesTheKey(string original, string replacement, string key, string valueInMessage)
+    {
+        string json = Llama32OneB.Replace(original, replacement, StringComparison.Ordinal);
+        Assert.AreNotEqual(Llama32OneB, json, "the replacement must apply");
+        if (key == "rope_scaling.rope_type")
+        {
+            json = json.Replace(",\"rope_type\":\"llama3\"", "", StringComparison.Ordinal);
+        }
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => LlamaConfig.FromJson(json));
+        Assert.AreEqual(key, error.ParamName);
+        StringAssert.Contains(error.Message, valueInMessage);
+    }
+
+    [TestMethod]
+    public void UnknownModelTypeListsTheSupportedOnes()
+    {
+        string folder = TinyLlama.NewFolder();
+        File.WriteAllText(Path.Combine(folder, "config.json"), "{\"model_type\":\"gpt_neox\",\"hidden_size\":8}");
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.Load(folder));
+        Assert.AreEqual("model_type", error.Key);
+        StringAssert.Contains(error.Message, "gpt_neox");
+        StringAssert.Contains(error.Message, "gpt2, llama, qwen2, mistral");
+    }
+
+    [TestMethod]
+    public void UnsupportedRopeTypeInAFolderNamesTheKey()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 1);
+        string path = Path.Combine(folder, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}", StringComparison.Ordinal));
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        Assert.AreEqual("rope_scaling.rope_type", error.Key);
+        StringAssert.Contains(error.Message, "dynamic");
+    }
+
+    [TestMethod]
+    public void MissingTensorIsNamed()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 2);
+        string weights = Path.Combine(folder, LlamaPretrained.WeightsFileName);
+        var tensors = SafeTensorsFile.ReadAll(weights);
+        tensors.Remove("model.layers.1.self_attn.k_proj.weight", out var removed);
+        removed!.Dispose();
+        SafeTensorsFile.Write(weights, [.. tensors]);
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        Assert.AreEqual("model.layers.1.self_attn.k_proj.weight", error.Key);
+        StringAssert.Contains(error.Message, "missing");
+    }
+
+    [TestMethod]
+    public void UntiedConfigWithoutLmHeadIsNamed()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Qwen2(), seed: 2);
+        File.WriteAllText(Path.Combine(folder, "config.json"), (TinyLlama.Qwen2() with { TieWordEmbeddings = false }).ToJson());
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        Assert.AreEqual("lm_head.weight", error.Key);
+        StringAssert.Contains(error.Message, "tie_word_embeddings");
+    }
+
+    [TestMethod]
+    public void WrongShapeIsNamed()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 3);
+        File.WriteAllText(Path.Combine(folder, "config.json"), (TinyLlama.Llama() with { IntermediateSize = 40 }).ToJson());
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        StringAssert.Contains(error.Key, ".mlp.");
+        StringAssert.Contains(error.Message, "48");
+        StringAssert.Contains(error.Message, "40");
+    }
+
+    [TestMethod]
+    public void ShardOutsideTheFolderIsRefused()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 4, maxShardBytes: 30_000);
+        string index = Path.Combine(folder, LlamaPretrained.WeightsIndexFileName);
+        File.WriteAllText(index, File.ReadAllText(index).Replace("\"model-00001-of-", "\"../model-00001-of-", StringComparison.Ordinal));
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        StringAssert.StartsWith(error.Key, "weight_map.");
+    }
+
+    [TestMethod]
+    public void Gpt2FoldersStillLoadThroughTheDispatcher()
+    {
+        string folder = TinyGpt2Folder();
+        using var pretrained = PretrainedModel.Load(folder);
+        Assert.IsInstanceOfType<Gpt2Model>(pretrained.Model);
+        Assert.AreEqual(ScalarType.Float32, pretrained.Model.DType);
+        Assert.AreEqual("gpt2", pretrained.ModelType);
+    }
+
+    private static string TinyGpt2Folder() => Tests.Models.TinyGpt2.CreateFolder(Tests.Models.TinyGpt2.Config(vocabularySize: 50257), seed: 1);
+}

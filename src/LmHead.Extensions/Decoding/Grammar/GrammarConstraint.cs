@@ -21,6 +21,7 @@ public sealed class GrammarConstraint : ITokenHistoryStage
     private readonly Lock _gate = new();
     private IReadOnlyList<int>? _followed;
     private int _read;
+    private int _lastRead;
     private GrammarState _state;
 
     /// <summary>Creates the stage for one request (or one sequence of calls with a growing history).</summary>
@@ -154,7 +155,8 @@ public sealed class GrammarConstraint : ITokenHistoryStage
     private GrammarState Follow(TokenHistory history)
     {
         var generated = history.GeneratedTokens;
-        if (!ReferenceEquals(generated, _followed) || generated.Count < _read)
+        // A list that shrank or changed its last read token is followed again from the start.
+        if (!ReferenceEquals(generated, _followed) || generated.Count < _read || (_read > 0 && generated[_read - 1] != _lastRead))
         {
             _followed = generated;
             _read = 0;
@@ -167,6 +169,7 @@ public sealed class GrammarConstraint : ITokenHistoryStage
             if (token == _tables.Vocabulary.EndOfTextTokenId && _state.Accepting)
             {
                 _read++;
+                _lastRead = token;
                 continue;
             }
 
@@ -180,6 +183,7 @@ public sealed class GrammarConstraint : ITokenHistoryStage
 
             _state = next;
             _read++;
+            _lastRead = token;
         }
 
         return _state;

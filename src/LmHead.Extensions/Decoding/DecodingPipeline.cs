@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding.Cpu;
+using LmHead.Extensions.Decoding.Grammar;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,6 +48,32 @@ public sealed class DecodingPipeline
         _sampler = new MultinomialSampler(seed: seed);
         CandidateCount = candidateCount;
         IsGreedy = options?.IsGreedy ?? stages.OfType<TemperatureScaler>().Any(s => s.IsGreedy);
+
+        // A grammar constraint first in a pipeline built from options is applied to the row before the fast sampler.
+        Constraint = stages.OfType<GrammarConstraint>().FirstOrDefault();
+    }
+
+    /// <summary>The grammar constraint among the stages, or <see langword="null"/>.</summary>
+    public GrammarConstraint? Constraint { get; }
+
+    /// <summary>
+    /// This pipeline with <paramref name="constraint"/> run first: the same options, seed and fast path, with the
+    /// grammar's mask applied to each row before the other stages (a masked token stays at -infinity through every
+    /// built-in stage, so first is the same as anywhere).
+    /// </summary>
+    /// <param name="constraint">The request's constraint.</param>
+    /// <returns>A new pipeline.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="constraint"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The pipeline already has a constraint.</exception>
+    public DecodingPipeline WithConstraint(GrammarConstraint constraint)
+    {
+        ArgumentNullException.ThrowIfNull(constraint);
+        if (Constraint is not null)
+        {
+            throw new InvalidOperationException("The pipeline already has a grammar constraint; a pipeline takes one.");
+        }
+
+        return new DecodingPipeline([constraint, .. _stages], Options, Seed, CandidateCount, DrawsKeyedByStep);
     }
 
     /// <summary>Builds the pipeline that <paramref name="options"/> describe, in the library's stage order.</summary>
@@ -229,7 +256,7 @@ public sealed class DecodingPipeline
     /// <summary>The managed CPU fast path, or <see langword="null"/> when it does not apply or a row is invalid (the tensor path then reports it).</summary>
     private NextTokenResult[]? TryNextTokensOnCpu(Tensor logits, SamplingRandom? random, TokenHistory? history)
     {
-        if (!UseCpuFastPath || _cpuPlan is null || !CpuBatchSampler.Supports(logits))
+        if (!UseCpuFastPath || _cpuPlan is null || Constraint is not null || !CpuBatchSampler.Supports(logits))
         {
             return null;
         }
@@ -267,12 +294,31 @@ public sealed class DecodingPipeline
 
         // One cached sampler (its heaps and scratch) serves single-row calls; a concurrent call builds its own.
         var sampler = Interlocked.Exchange(ref _rowSampler, null) ?? new CpuRowSampler(plan, CandidateCount);
-        var result = CpuBatchSampler.SampleRow(logits, sampler, u, history, request);
+        var result = Constraint is null ? CpuBatchSampler.SampleRow(logits, sampler, u, history, request) : SampleConstrainedRow(logits, sampler, u, history, request);
         _rowSampler = sampler;
         return result;
     }
 
     private CpuRowSampler? _rowSampler;
+
+    /// <summary>The fast path under a grammar: the row is copied, masked in managed memory, then sampled (never the caller's tensor).</summary>
+    private NextTokenResult? SampleConstrainedRow(Tensor logits, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? request)
+    {
+        using var contiguous = logits.is_contiguous() ? null : logits.contiguous();
+        var source = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((contiguous ?? logits).bytes);
+        float[] row = System.Buffers.ArrayPool<float>.Shared.Rent(source.Length);
+        try
+        {
+            var span = row.AsSpan(0, source.Length);
+            source.CopyTo(span);
+            Constraint!.MaskRow(span, history ?? TokenHistory.Empty);
+            return sampler.Sample(span, u, history, request);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(row);
+        }
+    }
 
     /// <summary>Whether <see cref="NextTokens"/> may use the managed CPU sampler; tests and benchmarks turn it off to compare paths.</summary>
     internal bool UseCpuFastPath { get; set; } = true;

@@ -194,5 +194,25 @@ public sealed class DecodingPipelineBuilder
 
     /// <summary>Builds the pipeline.</summary>
     /// <returns>A pipeline running the stages added so far.</returns>
-    public DecodingPipeline Build() => new([.. _stages], _options, _seed, _candidateCount, _drawsKeyedByStep);
+    public DecodingPipeline Build()
+    {
+        var pipeline = new DecodingPipeline([.. _stages], _options, _seed, _candidateCount, _drawsKeyedByStep);
+        return _constraint is null ? pipeline : pipeline.WithConstraint(_constraint);
+    }
+
+    private Grammar.GrammarConstraint? _constraint;
+
+    /// <summary>
+    /// Constrains the output to a grammar: the constraint's mask runs before every other stage, and the pipeline keeps
+    /// the CPU fast path. The constraint follows one request's tokens: build a pipeline per request.
+    /// </summary>
+    /// <param name="constraint">The constraint.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="constraint"/> is null.</exception>
+    public DecodingPipelineBuilder UseGrammarConstraint(Grammar.GrammarConstraint constraint)
+    {
+        ArgumentNullException.ThrowIfNull(constraint);
+        _constraint = constraint;
+        return this;
+    }
 }

@@ -14,4 +14,10 @@ public enum FinishReason
 
     /// <summary>The model produced its end-of-text token (not included in the output).</summary>
     EndOfText,
+
+    /// <summary>
+    /// The text satisfies <see cref="GenerationOptions.OutputConstraint"/> and its grammar allows nothing more (a JSON
+    /// value closed its last bracket): generation ended without another token.
+    /// </summary>
+    GrammarComplete,
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Grammar;
 
 namespace LmHead.Extensions.Generation;
 
@@ -122,12 +123,22 @@ public sealed record GenerationOptions
         && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
         && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && AllowSpecialTokensInPrompt == other.AllowSpecialTokensInPrompt
         && _contextOverflow == other._contextOverflow
-        && _decoding.Equals(other._decoding) && ReferenceEquals(Pipeline, other.Pipeline);
+        && _decoding.Equals(other._decoding) && ReferenceEquals(Pipeline, other.Pipeline) && Equals(OutputConstraint, other.OutputConstraint);
 
     /// <summary>A hash consistent with <see cref="Equals(GenerationOptions?)"/>.</summary>
     /// <returns>The hash.</returns>
     public override int GetHashCode() =>
         HashCode.Combine(_maxNewTokens, _stopSequences.Count, IncludeLogProbabilities, _topLogProbabilities, IncludeRawLogProbabilities, _decoding);
+
+    /// <summary>
+    /// The shape the output must have (any JSON, a JSON schema, a regular expression), enforced token by token by a
+    /// <see cref="GrammarConstraint"/>; <see langword="null"/> (the default) leaves the text free. Generation ends with
+    /// <see cref="FinishReason.GrammarComplete"/> once the text is complete and nothing may follow. JSON
+    /// <c>response_format</c>, in OpenAI's shape (<c>{"type":"json_schema","json_schema":{"schema":{...}}}</c>).
+    /// </summary>
+    [JsonPropertyName("response_format")]
+    [JsonConverter(typeof(OutputConstraintJsonConverter))]
+    public OutputConstraint? OutputConstraint { get; init; }
 
     /// <summary>
     /// A fixed pipeline that decides every token instead of one built from <see cref="Decoding"/>: a pipeline composed
@@ -155,6 +166,18 @@ public sealed record GenerationOptions
         }
 
         return Pipeline;
+    }
+
+    /// <summary>
+    /// The request's pipeline (<see cref="BuildPipeline(int)"/>), with the <see cref="OutputConstraint"/>'s stage over
+    /// <paramref name="tokenizer"/>'s token bytes when one is set.
+    /// </summary>
+    internal DecodingPipeline BuildPipeline(Microsoft.ML.Tokenizers.Tokenizer tokenizer, int? endOfTextTokenId, int candidateCount = 0)
+    {
+        var pipeline = BuildPipeline(candidateCount);
+        return OutputConstraint is { } constraint
+            ? pipeline.WithConstraint(new GrammarConstraint(CompiledGrammar.For(constraint), TokenVocabulary.FromTokenizer(tokenizer, endOfTextTokenId)))
+            : pipeline;
     }
 
     private static string DescribeChanges(DecodingOptions decoding)

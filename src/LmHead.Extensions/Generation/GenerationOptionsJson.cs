@@ -103,6 +103,11 @@ public static class GenerationOptionsJson
             string key = ex.Path is { Length: > 2 } path ? path[2..].Split('.', '[')[0] : "?";
             var property = s_options.GetTypeInfo(typeof(T)).Properties.FirstOrDefault(p => p.Name == key);
             string expected = property is null ? "a valid value" : Describe(property.PropertyType);
+            if (property?.PropertyType == typeof(Decoding.Grammar.OutputConstraint))
+            {
+                expected = $"an object {{\"type\": \"text\" | \"json_object\" | \"json_schema\" | \"regex\"}} ({ex.Message})";
+            }
+
             string value = json[key]?.ToJsonString() ?? "null";
             throw new ArgumentException($"The setting '{key}' must be {expected}, but was {value}.", key, ex);
         }

@@ -170,6 +170,10 @@ internal sealed class GenerationRequest
             {
                 finish = FinishReason.StopSequence;
             }
+            else if (Pipeline.Constraint?.IsComplete(History) == true)
+            {
+                finish = FinishReason.GrammarComplete;
+            }
             else if (generated >= _budget)
             {
                 finish = FinishReason.Length;

@@ -107,7 +107,7 @@ public sealed class TextGenerator
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
         int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt, options.ContextOverflow);
-        var pipeline = options.BuildPipeline(_tokenizer, _model.Config.EosTokenId);
+        var pipeline = options.BuildPipeline(_tokenizer, _model.EosTokenIds.Count > 0 ? _model.EosTokenIds[0] : null);
         ThrowIfModelDisposed();
         cancellationToken.ThrowIfCancellationRequested();
         var request = new GenerationRequest(this, _model, promptIds, options, pipeline);

@@ -8,7 +8,11 @@ namespace Microsoft.SemanticKernel;
 /// <summary>Registers the LmHead text-generation service and chat client in an <see cref="IKernelBuilder"/>.</summary>
 /// <remarks>
 /// These forward to <see cref="LmHeadServiceCollectionExtensions"/> on <see cref="IKernelBuilder.Services"/>: keyed
-/// singletons for a <c>serviceId</c>, and a model folder that loads once, lazily, and is shared.
+/// singletons for a <c>serviceId</c>, and a model folder that loads once, lazily, and is shared. The chat client is
+/// registered with Semantic Kernel's function invocation (<c>UseKernelFunctionInvocation</c>), as Semantic Kernel's own
+/// chat-client connectors are, so plugins run with <c>FunctionChoiceBehavior.Auto()</c> or <c>Required()</c>: the model's
+/// reply is constrained to a call of one of the kernel's functions with arguments matching its parameters
+/// (see <see cref="LmHead.Extensions.SemanticKernel.Services.ToolCallFormat"/>).
 /// </remarks>
 public static class LmHeadKernelBuilderExtensions
 {
@@ -89,7 +93,7 @@ public static class LmHeadKernelBuilderExtensions
     public static IKernelBuilder AddLmHeadChatClient(this IKernelBuilder builder, string modelFolder, string? modelId = null, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddLmHeadChatClient(modelFolder, modelId, serviceId);
+        builder.Services.AddLmHeadChatClient(modelFolder, modelId, serviceId).UseKernelFunctionInvocation();
         return builder;
     }
 
@@ -106,7 +110,7 @@ public static class LmHeadKernelBuilderExtensions
         this IKernelBuilder builder, string modelFolder, DecodingPipeline pipeline, string? modelId = null, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddLmHeadChatClient(modelFolder, pipeline, modelId, serviceId);
+        builder.Services.AddLmHeadChatClient(modelFolder, pipeline, modelId, serviceId).UseKernelFunctionInvocation();
         return builder;
     }
 
@@ -121,7 +125,7 @@ public static class LmHeadKernelBuilderExtensions
     public static IKernelBuilder AddLmHeadChatClient(this IKernelBuilder builder, TextGenerator generator, string modelId, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddLmHeadChatClient(generator, modelId, serviceId);
+        builder.Services.AddLmHeadChatClient(generator, modelId, serviceId).UseKernelFunctionInvocation();
         return builder;
     }
 
@@ -136,7 +140,7 @@ public static class LmHeadKernelBuilderExtensions
     public static IKernelBuilder AddLmHeadChatClient(this IKernelBuilder builder, Gpt2Pretrained pretrained, string modelId, string? serviceId = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddLmHeadChatClient(pretrained, modelId, serviceId);
+        builder.Services.AddLmHeadChatClient(pretrained, modelId, serviceId).UseKernelFunctionInvocation();
         return builder;
     }
 }

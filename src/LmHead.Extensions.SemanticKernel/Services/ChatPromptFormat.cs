@@ -16,8 +16,8 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// User: How are you?
 /// Assistant:
 /// </code>
-/// Roles render as <c>System</c>, <c>User</c> and <c>Assistant</c>; <see cref="ChatOptions.Instructions"/> render as
-/// a first <c>System</c> turn. Generation stops before <see cref="TurnStopSequence"/> (the model starting the user's
+/// Roles render as <c>System</c>, <c>User</c>, <c>Assistant</c> and <c>Tool</c>; <see cref="ChatOptions.Instructions"/>
+/// render as a first <c>System</c> turn; tool calls and tool results render as JSON in the shape of <see cref="ToolCallFormat"/>. Generation stops before <see cref="TurnStopSequence"/> (the model starting the user's
 /// next turn), and the reply's leading white space (after <c>"Assistant:"</c>) is removed.
 /// </remarks>
 public static class ChatPromptFormat
@@ -79,6 +79,7 @@ public static class ChatPromptFormat
         }
 
         int index = 0;
+        var callNames = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var message in messages)
         {
             if (message is null)
@@ -86,31 +87,43 @@ public static class ChatPromptFormat
                 throw new ArgumentException($"messages[{index}] is null; every message of the conversation must be a ChatMessage.", nameof(messages));
             }
 
-            // Contents is never null (its getter creates a list), but an item of it may be.
+            // Contents is never null (its getter creates a list), but an item of it may be. Tool calls and their results
+            // are rendered in the reply shape of ToolCallFormat, so the model sees its own format.
+            var text = new StringBuilder();
             int contentIndex = 0;
             foreach (var content in message.Contents)
             {
-                if (content is null)
+                switch (content)
                 {
-                    throw new ArgumentException(
-                        $"messages[{index}].Contents[{contentIndex}] is null; a message's contents must be TextContent items.", nameof(messages));
-                }
-
-                if (content is not TextContent)
-                {
-                    throw new NotSupportedException(
-                        $"The LmHead chat client renders text only; messages[{index}] ({message.Role}) holds {content.GetType().Name} at Contents[{contentIndex}].");
+                    case null:
+                        throw new ArgumentException(
+                            $"messages[{index}].Contents[{contentIndex}] is null; a message's contents must be TextContent, FunctionCallContent or FunctionResultContent items.", nameof(messages));
+                    case TextContent t:
+                        text.Append(t.Text);
+                        break;
+                    case FunctionCallContent call:
+                        callNames[call.CallId] = call.Name;
+                        Separate(text).Append(ToolCallFormat.RenderCall(call));
+                        break;
+                    case FunctionResultContent result:
+                        Separate(text).Append(ToolCallFormat.RenderResult(callNames.GetValueOrDefault(result.CallId), result));
+                        break;
+                    default:
+                        throw new NotSupportedException(
+                            $"The LmHead chat client renders text and tool calls only; messages[{index}] ({message.Role}) holds {content.GetType().Name} at Contents[{contentIndex}].");
                 }
 
                 contentIndex++;
             }
 
-            turns.Add((RoleName(message.Role), message.Text));
+            turns.Add((RoleName(message.Role), text.ToString()));
             index++;
         }
 
         return turns;
     }
+
+    private static StringBuilder Separate(StringBuilder text) => text.Length > 0 ? text.Append('\n') : text;
 
     private static void AppendTurn(StringBuilder prompt, string role, string text) =>
         prompt.Append(role).Append(": ").Append(text.Trim()).Append('\n');
@@ -132,6 +145,11 @@ public static class ChatPromptFormat
             return "Assistant";
         }
 
-        throw new NotSupportedException($"The LmHead chat client does not support the '{role}' role (no tool calling).");
+        if (role == ChatRole.Tool)
+        {
+            return "Tool";
+        }
+
+        throw new NotSupportedException($"The LmHead chat client does not support the '{role}' role (supported: system, user, assistant, tool).");
     }
 }

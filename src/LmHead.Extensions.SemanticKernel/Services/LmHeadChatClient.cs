@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Grammar;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Settings;
 using Microsoft.Extensions.AI;
@@ -78,12 +79,14 @@ public sealed class LmHeadChatClient : IChatClient
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var text = new StringBuilder();
+        var calls = new List<AIContent>();
         var logProbabilities = new List<TokenLogProbability>();
         ChatResponseUpdate? last = null;
         UsageDetails? usage = null;
         await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
             text.Append(update.Text);
+            calls.AddRange(update.Contents.OfType<FunctionCallContent>());
             if (update.AdditionalProperties?.TryGetValue(LmHeadMetadataKeys.LogProbabilities, out var value) == true
                 && value is IReadOnlyList<TokenLogProbability> tokens)
             {
@@ -94,7 +97,9 @@ public sealed class LmHeadChatClient : IChatClient
             last = update;
         }
 
-        var response = new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = last?.MessageId })
+        var message = calls.Count == 0 ? new ChatMessage(ChatRole.Assistant, text.ToString()) : new ChatMessage(ChatRole.Assistant, calls);
+        message.MessageId = last?.MessageId;
+        var response = new ChatResponse(message)
         {
             ResponseId = last?.ResponseId,
             ModelId = ModelId,
@@ -128,13 +133,29 @@ public sealed class LmHeadChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         var generationOptions = LmHeadPromptExecutionSettings.WithPipeline(ToGenerationOptions(options), Pipeline);
+        var functions = ToolCallFormat.OfferedFunctions(options?.Tools, options?.ToolMode);
+        string? instructions = options?.Instructions;
+        if (functions.Count > 0)
+        {
+            // Tools: the reply is one JSON object in ToolCallFormat's shape, enforced token by token by the grammar.
+            if (generationOptions.OutputConstraint is not null)
+            {
+                throw new NotSupportedException("ChatOptions.Tools and ChatOptions.ResponseFormat cannot be combined: with tools the reply's shape is the tool-call format.");
+            }
+
+            bool callRequired = options?.ToolMode is RequiredChatToolMode;
+            string toolText = ToolCallFormat.Instructions(functions, callRequired);
+            instructions = string.IsNullOrEmpty(instructions) ? toolText : instructions + "\n" + toolText;
+            generationOptions = generationOptions with { OutputConstraint = OutputConstraint.JsonSchema(ToolCallFormat.ReplySchema(functions, callRequired)) };
+        }
+
         var generator = _generator.Value;
         string prompt = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
             ? ChatPromptFormat.RenderWithin(
-                messages, options?.Instructions,
+                messages, instructions,
                 text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt),
                 generator.ContextLength - (generator.ContextLength / 4))
-            : ChatPromptFormat.Render(messages, options?.Instructions);
+            : ChatPromptFormat.Render(messages, instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
         bool started = false;
@@ -145,6 +166,12 @@ public sealed class LmHeadChatClient : IChatClient
         var callerStops = generationOptions.StopSequences.Where(s => s != ChatPromptFormat.TurnStopSequence).ToArray();
         var stops = new StopSequenceMatcher(callerStops);
         generationOptions = generationOptions with { StopSequences = [ChatPromptFormat.TurnStopSequence] };
+        if (functions.Count > 0)
+        {
+            yield return await ToolReplyAsync(generator, prompt, generationOptions, responseId, createdAt, cancellationToken).ConfigureAwait(false);
+            yield break;
+        }
+
         await foreach (var chunk in generator.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
         {
             string text = chunk.Text;
@@ -198,6 +225,37 @@ public sealed class LmHeadChatClient : IChatClient
                 yield break;
             }
         }
+    }
+
+    /// <summary>
+    /// Generates a reply under the tool-call grammar and returns it as one update: a <see cref="FunctionCallContent"/>
+    /// (finish reason <see cref="ChatFinishReason.ToolCalls"/>) or the answer's text; a reply cut off by the token limit
+    /// is returned as its raw text with <see cref="ChatFinishReason.Length"/>.
+    /// </summary>
+    private async Task<ChatResponseUpdate> ToolReplyAsync(
+        TextGenerator generator, string prompt, GenerationOptions options, string responseId, DateTimeOffset createdAt, CancellationToken cancellationToken)
+    {
+        var result = await generator.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
+        var update = new ChatResponseUpdate { Role = ChatRole.Assistant, ResponseId = responseId, MessageId = responseId, ModelId = ModelId, CreatedAt = createdAt };
+        if (result.FinishReason == FinishReason.Length)
+        {
+            update.Contents.Add(new TextContent(result.Text));
+            update.FinishReason = ChatFinishReason.Length;
+        }
+        else
+        {
+            var content = ToolCallFormat.ParseReply(result.Text, "call_" + Guid.NewGuid().ToString("N")[..24]);
+            update.Contents.Add(content);
+            update.FinishReason = content is FunctionCallContent ? ChatFinishReason.ToolCalls : ChatFinishReason.Stop;
+        }
+
+        update.Contents.Add(new UsageContent(new UsageDetails
+        {
+            InputTokenCount = result.PromptTokenCount,
+            OutputTokenCount = result.CompletionTokenCount,
+            TotalTokenCount = result.PromptTokenCount + result.CompletionTokenCount,
+        }));
+        return update;
     }
 
     /// <summary>Returns this client, its <see cref="ChatClientMetadata"/> or its <see cref="TextGenerator"/> when asked for them without a key.</summary>
@@ -298,11 +356,6 @@ public sealed class LmHeadChatClient : IChatClient
     {
         static NotSupportedException Unsupported(string option) =>
             new($"The LmHead chat client does not support ChatOptions.{option} yet; leave it unset.");
-
-        if (options.Tools is { Count: > 0 } && options.ToolMode is not NoneChatToolMode)
-        {
-            throw Unsupported(nameof(ChatOptions.Tools));
-        }
 
         if (options.ResponseFormat is not null and not ChatResponseFormatText)
         {

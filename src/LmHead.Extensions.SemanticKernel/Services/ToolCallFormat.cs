@@ -206,8 +206,11 @@ public static class ToolCallFormat
             return new JsonObject { ["type"] = "object", ["properties"] = new JsonObject(), ["additionalProperties"] = false };
         }
 
+        // Not constraints: JSON Schema's meta keywords, and the empty "condition" Semantic Kernel writes into a kernel
+        // function's parameter schema.
         schema.Remove("$schema");
         schema.Remove("title");
+        schema.Remove("condition");
         return schema;
     }
 

@@ -30,7 +30,7 @@ public sealed class ToolCallingTests
         using var client = CreateClient();
         var tool = AIFunctionFactory.Create((string city, int days) => $"{city}:{days}", "get_weather");
 
-        for (int seed = 0; seed < 20; seed++)
+        for (int seed = 0; seed < 10; seed++)
         {
             var response = await client.GetResponseAsync(s_question, new ChatOptions
             {
@@ -58,7 +58,7 @@ public sealed class ToolCallingTests
         using var client = CreateClient();
         AITool[] tools = [AIFunctionFactory.Create((string city) => city, "get_weather"), AIFunctionFactory.Create(() => "noon", "get_time")];
         int calls = 0, answers = 0;
-        for (int seed = 0; seed < 20; seed++)
+        for (int seed = 0; seed < 10; seed++)
         {
             var response = await client.GetResponseAsync(s_question, new ChatOptions { Tools = tools, Seed = seed, MaxOutputTokens = 200, AdditionalProperties = QuoteBias() });
             var contents = response.Messages.Single().Contents;
@@ -75,7 +75,7 @@ public sealed class ToolCallingTests
             }
         }
 
-        Assert.IsGreaterThanOrEqualTo(15, calls + answers, "Most replies complete within 200 tokens.");
+        Assert.IsGreaterThanOrEqualTo(8, calls + answers, "Most replies complete within 200 tokens.");
     }
 
     [TestMethod]

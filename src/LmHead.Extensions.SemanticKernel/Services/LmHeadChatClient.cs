@@ -22,8 +22,15 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// (≥ 0), <see cref="ChatOptions.Instructions"/>, <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.FrequencyPenalty"/>,
 /// <see cref="ChatOptions.PresencePenalty"/>, and the additional properties <c>logprobs</c>, <c>top_logprobs</c>,
 /// <c>min_p</c>, <c>repetition_penalty</c>, <c>logit_bias</c> and <c>allow_special_tokens</c>. Options the model cannot honour are not ignored:
-/// tools, a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
+/// a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
 /// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
+/// </para>
+/// <para>
+/// <see cref="ChatOptions.Tools"/> (function tools) with <see cref="ChatOptions.ToolMode"/>: the reply is generated under
+/// the grammar of <see cref="ToolCallFormat"/>, so it is always a call of one offered function whose arguments match
+/// that function's parameter schema, or (unless the mode requires a call) an answer; a call comes back as a
+/// <see cref="FunctionCallContent"/> with <see cref="ChatFinishReason.ToolCalls"/>, ready for
+/// <c>UseFunctionInvocation()</c> or Semantic Kernel's function calling. One call per reply; the reply arrives as one update.
 /// </para>
 /// <para>
 /// Message text is user text: the literal text of a special token (GPT-2's <c>&lt;|endoftext|&gt;</c>) in a message

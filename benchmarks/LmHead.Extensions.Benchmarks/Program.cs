@@ -11,6 +11,13 @@ if (args is ["--check-llama-cpp"])
     return;
 }
 
+if (args is ["--chart-concurrent", var report, var png])
+{
+    // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.
+    ConcurrencyChart.Write(report, png);
+    return;
+}
+
 // Each class names its job (Jobs.cs): in-process, because TorchSharp's native library is patched in this project's
 // output folder, which BenchmarkDotNet's generated out-of-process projects would not have.
 var config = DefaultConfig.Instance

@@ -159,7 +159,7 @@ internal sealed class GenerationRequest
         int generated = _generatedIds.Count;
         FinishReason? finish = null;
         string text = "";
-        if (tokenId == _endOfText)
+        if (tokenId == _endOfText || Generator.EndOfSequenceTokenIds.Contains(tokenId))
         {
             finish = FinishReason.EndOfText;
         }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using LmHead.Extensions.Chat;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.SemanticKernel.Settings;
@@ -21,7 +22,7 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// (≥ 0), <see cref="ChatOptions.Instructions"/>, <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.FrequencyPenalty"/>,
 /// <see cref="ChatOptions.PresencePenalty"/>, and the additional properties <c>logprobs</c>, <c>top_logprobs</c>,
 /// <c>min_p</c>, <c>repetition_penalty</c>, <c>logit_bias</c> and <c>allow_special_tokens</c>. Options the model cannot honour are not ignored:
-/// tools, a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
+/// tools (unless the model folder has a chat template, see <see cref="ChatMetadata"/>; tool calls then come back as text), a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
 /// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
 /// </para>
 /// <para>
@@ -40,6 +41,7 @@ public sealed class LmHeadChatClient : IChatClient
 
     private readonly Lazy<TextGenerator> _generator;
     private readonly ChatClientMetadata _metadata;
+    private Lazy<ChatModelMetadata?> _chat = new((ChatModelMetadata?)null);
 
     /// <summary>Creates a chat client over a generator.</summary>
     /// <param name="generator">The generator; it may be shared with other services.</param>
@@ -58,6 +60,23 @@ public sealed class LmHeadChatClient : IChatClient
         _generator = generator;
         ModelId = modelId;
         _metadata = new ChatClientMetadata(ProviderName, null, modelId);
+    }
+
+    /// <summary>A client over a model folder: its generator and its chat metadata load with the model, on first use.</summary>
+    internal static LmHeadChatClient ForFolder(LmHeadModelHandle handle, string modelId, DecodingPipeline? pipeline = null) =>
+        new(handle.Generator, modelId) { Pipeline = pipeline, _chat = handle.Chat };
+
+    /// <summary>
+    /// The model folder's chat metadata (<see cref="ChatModelMetadata.Load"/>). When it has a chat template, the
+    /// conversation is rendered with it (tools passed to it, special tokens in the rendered prompt encoded as such,
+    /// generation ending on the folder's end ids rather than on <see cref="ChatPromptFormat.TurnStopSequence"/>)
+    /// instead of <see cref="ChatPromptFormat"/>. Null (the default for a client made from a generator) keeps
+    /// <see cref="ChatPromptFormat"/>; clients registered from a folder read it from the folder.
+    /// </summary>
+    public ChatModelMetadata? ChatMetadata
+    {
+        get => _chat.Value;
+        init => _chat = new Lazy<ChatModelMetadata?>(value);
     }
 
     /// <summary>The model id.</summary>
@@ -127,24 +146,46 @@ public sealed class LmHeadChatClient : IChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        // Options are checked before the model loads; whether tools can be honoured depends on the folder's template.
         var generationOptions = LmHeadPromptExecutionSettings.WithPipeline(ToGenerationOptions(options), Pipeline);
         var generator = _generator.Value;
-        string prompt = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
-            ? ChatPromptFormat.RenderWithin(
-                messages, options?.Instructions,
-                text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt),
-                generator.ContextLength - (generator.ContextLength / 4))
-            : ChatPromptFormat.Render(messages, options?.Instructions);
+        var chat = _chat.Value;
+        bool withTools = options?.Tools is { Count: > 0 } && options.ToolMode is not NoneChatToolMode;
+        var template = chat?.SelectTemplate(withTools);
+        if (withTools && template is null)
+        {
+            throw new NotSupportedException(
+                "The LmHead chat client does not support ChatOptions.Tools for a model without a chat template; leave it unset.");
+        }
+
+        if (template is not null)
+        {
+            // The rendered template writes its special tokens (<|im_start|>, ...) out; they must encode as such, as
+            // Hugging Face's apply_chat_template + encode does.
+            generationOptions = generationOptions with { AllowSpecialTokensInPrompt = true };
+        }
+
+        int budget = generator.ContextLength - (generator.ContextLength / 4);
+        Func<string, int>? countTokens = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
+            ? text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt)
+            : null;
+        string prompt = template is not null
+            ? ChatTemplatePrompt.Render(template, chat!, messages, options?.Instructions, withTools ? options!.Tools : null, countTokens, budget)
+            : countTokens is not null
+                ? ChatPromptFormat.RenderWithin(messages, options?.Instructions, countTokens, budget)
+                : ChatPromptFormat.Render(messages, options?.Instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
-        bool started = false;
 
-        // The prompt ends with "Assistant:"; the reply's separating white space is format, not content, so it is dropped
-        // before the caller's stop sequences are matched (with stop = ["\n\n"], a reply starting "\n\nYes" is "Yes...",
-        // not empty). The generator keeps only the turn marker; this client matches the caller's sequences itself.
+        // With the base-model format the prompt ends with "Assistant:"; the reply's separating white space is format,
+        // not content, so it is dropped before the caller's stop sequences are matched (with stop = ["\n\n"], a reply
+        // starting "\n\nYes" is "Yes...", not empty). The generator keeps only the turn marker; this client matches
+        // the caller's sequences itself. A chat template ends with the assistant header: nothing to drop, and the
+        // folder's end ids end the turn.
+        bool started = template is not null;
         var callerStops = generationOptions.StopSequences.Where(s => s != ChatPromptFormat.TurnStopSequence).ToArray();
         var stops = new StopSequenceMatcher(callerStops);
-        generationOptions = generationOptions with { StopSequences = [ChatPromptFormat.TurnStopSequence] };
+        generationOptions = generationOptions with { StopSequences = template is null ? [ChatPromptFormat.TurnStopSequence] : [] };
         await foreach (var chunk in generator.GenerateStreamingAsync(prompt, generationOptions, cancellationToken).ConfigureAwait(false))
         {
             string text = chunk.Text;
@@ -298,11 +339,6 @@ public sealed class LmHeadChatClient : IChatClient
     {
         static NotSupportedException Unsupported(string option) =>
             new($"The LmHead chat client does not support ChatOptions.{option} yet; leave it unset.");
-
-        if (options.Tools is { Count: > 0 } && options.ToolMode is not NoneChatToolMode)
-        {
-            throw Unsupported(nameof(ChatOptions.Tools));
-        }
 
         if (options.ResponseFormat is not null and not ChatResponseFormatText)
         {

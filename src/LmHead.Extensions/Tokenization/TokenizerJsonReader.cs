@@ -27,6 +27,14 @@ internal sealed class TokenizerJsonReader(string filePath)
             throw new ModelFormatException(filePath, "model.dropout", $"model.dropout is {dropout.GetRawText()}, which this library does not support: only null or 0.");
         }
 
+        foreach (string affix in (string[])["continuing_subword_prefix", "end_of_word_suffix"])
+        {
+            if (model.TryGetProperty(affix, out var value) && value.ValueKind == JsonValueKind.String && value.GetString()!.Length > 0)
+            {
+                throw new ModelFormatException(filePath, $"model.{affix}", $"model.{affix} is '{value.GetString()}', which this library does not support: only null or empty (byte-level BPE).");
+            }
+        }
+
         var pre = new TokenizerJsonPreTokenization(filePath);
         var normalizer = pre.ReadNormalizer(root.TryGetProperty("normalizer", out var n) ? n : default);
         pre.ReadPreTokenizer(root.TryGetProperty("pre_tokenizer", out var p) ? p : default);

@@ -102,7 +102,7 @@ public static class LmHeadServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
-        return AddChatClient(services, serviceId, provider => new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id));
+        return AddChatClient(services, serviceId, provider => LmHeadChatClient.ForFolder(provider.GetRequiredKeyedService<LmHeadModelHandle>(key), id));
     }
 
     /// <summary>Adds an <see cref="IChatClient"/> on the GPT-2 model in <paramref name="modelFolder"/> whose every token is decided by <paramref name="pipeline"/> (for example an ML.NET chain's).</summary>
@@ -121,7 +121,7 @@ public static class LmHeadServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(pipeline);
         var (key, id) = AddModelFolder(services, modelFolder, modelId);
         return AddChatClient(services, serviceId, provider =>
-            new LmHeadChatClient(provider.GetRequiredKeyedService<LmHeadModelHandle>(key).Generator, id) { Pipeline = pipeline });
+            LmHeadChatClient.ForFolder(provider.GetRequiredKeyedService<LmHeadModelHandle>(key), id, pipeline));
     }
 
     /// <summary>Adds an <see cref="IChatClient"/> on an existing generator (the caller keeps ownership of its model).</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using LmHead.Extensions.Chat;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Decoding.Grammar;
 using LmHead.Extensions.Generation;
@@ -48,6 +49,7 @@ public sealed class LmHeadChatClient : IChatClient
 
     private readonly Lazy<TextGenerator> _generator;
     private readonly ChatClientMetadata _metadata;
+    private Lazy<ChatModelMetadata?> _chat = new((ChatModelMetadata?)null);
 
     /// <summary>Creates a chat client over a generator.</summary>
     /// <param name="generator">The generator; it may be shared with other services.</param>
@@ -66,6 +68,23 @@ public sealed class LmHeadChatClient : IChatClient
         _generator = generator;
         ModelId = modelId;
         _metadata = new ChatClientMetadata(ProviderName, null, modelId);
+    }
+
+    /// <summary>A client over a model folder: its generator and its chat metadata load with the model, on first use.</summary>
+    internal static LmHeadChatClient ForFolder(LmHeadModelHandle handle, string modelId, DecodingPipeline? pipeline = null) =>
+        new(handle.Generator, modelId) { Pipeline = pipeline, _chat = handle.Chat };
+
+    /// <summary>
+    /// The model folder's chat metadata (<see cref="ChatModelMetadata.Load"/>). When it has a chat template, the
+    /// conversation is rendered with it (tools passed to it, special tokens in the rendered prompt encoded as such,
+    /// generation ending on the folder's end ids rather than on <see cref="ChatPromptFormat.TurnStopSequence"/>)
+    /// instead of <see cref="ChatPromptFormat"/>. Null (the default for a client made from a generator) keeps
+    /// <see cref="ChatPromptFormat"/>; clients registered from a folder read it from the folder.
+    /// </summary>
+    public ChatModelMetadata? ChatMetadata
+    {
+        get => _chat.Value;
+        init => _chat = new Lazy<ChatModelMetadata?>(value);
     }
 
     /// <summary>The model id.</summary>
@@ -150,29 +169,54 @@ public sealed class LmHeadChatClient : IChatClient
                 throw new NotSupportedException("ChatOptions.Tools and ChatOptions.ResponseFormat cannot be combined: with tools the reply's shape is the tool-call format.");
             }
 
-            bool callRequired = options?.ToolMode is RequiredChatToolMode;
-            string toolText = ToolCallFormat.Instructions(functions, callRequired);
-            instructions = string.IsNullOrEmpty(instructions) ? toolText : instructions + "\n" + toolText;
-            generationOptions = generationOptions with { OutputConstraint = OutputConstraint.JsonSchema(ToolCallFormat.ReplySchema(functions, callRequired)) };
+            generationOptions = generationOptions with
+            {
+                OutputConstraint = OutputConstraint.JsonSchema(ToolCallFormat.ReplySchema(functions, options?.ToolMode is RequiredChatToolMode)),
+            };
         }
 
         var generator = _generator.Value;
-        string prompt = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
-            ? ChatPromptFormat.RenderWithin(
-                messages, instructions,
-                text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt),
-                generator.ContextLength - (generator.ContextLength / 4))
-            : ChatPromptFormat.Render(messages, instructions);
+        var chat = _chat.Value;
+        var template = chat?.SelectTemplate(functions.Count > 0);
+        if (functions.Count > 0)
+        {
+            // A template with a tool section lists the tools its own way; the reply shape is stated either way.
+            bool templateListsTools = template?.Source.Contains("tools", StringComparison.Ordinal) == true;
+            string toolText = ToolCallFormat.Instructions(functions, options?.ToolMode is RequiredChatToolMode, listTools: !templateListsTools);
+            instructions = string.IsNullOrEmpty(instructions) ? toolText : instructions + "\n" + toolText;
+        }
+
+        if (template is not null)
+        {
+            // The rendered template writes its special tokens (<|im_start|>, ...) out; they must encode as such, as
+            // Hugging Face's apply_chat_template + encode does.
+            generationOptions = generationOptions with { AllowSpecialTokensInPrompt = true };
+        }
+
+        int budget = generator.ContextLength - (generator.ContextLength / 4);
+        Func<string, int>? countTokens = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
+            ? text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt)
+            : null;
+
+        // With tools, a template with a tool section also lists them its own way; the reply's shape is ToolCallFormat's
+        // for every model (the instructions above say so and the grammar enforces it).
+        string prompt = template is not null
+            ? ChatTemplatePrompt.Render(template, chat!, messages, instructions, functions.Count > 0 ? options!.Tools : null, countTokens, budget)
+            : countTokens is not null
+                ? ChatPromptFormat.RenderWithin(messages, instructions, countTokens, budget)
+                : ChatPromptFormat.Render(messages, instructions);
         string responseId = Guid.NewGuid().ToString("N");
         var createdAt = DateTimeOffset.UtcNow;
-        bool started = false;
 
-        // The prompt ends with "Assistant:"; the reply's separating white space is format, not content, so it is dropped
-        // before the caller's stop sequences are matched (with stop = ["\n\n"], a reply starting "\n\nYes" is "Yes...",
-        // not empty). The generator keeps only the turn marker; this client matches the caller's sequences itself.
+        // With the base-model format the prompt ends with "Assistant:"; the reply's separating white space is format,
+        // not content, so it is dropped before the caller's stop sequences are matched (with stop = ["\n\n"], a reply
+        // starting "\n\nYes" is "Yes...", not empty). The generator keeps only the turn marker; this client matches
+        // the caller's sequences itself. A chat template ends with the assistant header: nothing to drop, and the
+        // folder's end ids end the turn.
+        bool started = template is not null;
         var callerStops = generationOptions.StopSequences.Where(s => s != ChatPromptFormat.TurnStopSequence).ToArray();
         var stops = new StopSequenceMatcher(callerStops);
-        generationOptions = generationOptions with { StopSequences = [ChatPromptFormat.TurnStopSequence] };
+        generationOptions = generationOptions with { StopSequences = template is null ? [ChatPromptFormat.TurnStopSequence] : [] };
         if (functions.Count > 0)
         {
             yield return await ToolReplyAsync(generator, prompt, generationOptions, responseId, createdAt, cancellationToken).ConfigureAwait(false);

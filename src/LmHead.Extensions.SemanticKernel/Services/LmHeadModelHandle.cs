@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LmHead.Extensions.Chat;
 using LmHead.Extensions.Generation;
 using LmHead.Extensions.Models;
 using LmHead.Extensions.SemanticKernel.Diagnostics;
@@ -29,8 +30,14 @@ internal sealed class LmHeadModelHandle : IDisposable
     {
         _logger = logger;
         _pretrained = new Lazy<PretrainedModel>(() => Load(folder), LazyThreadSafetyMode.ExecutionAndPublication);
-        Generator = new Lazy<TextGenerator>(() => new TextGenerator(_pretrained.Value), LazyThreadSafetyMode.ExecutionAndPublication);
+        Chat = new Lazy<ChatModelMetadata?>(() => ChatModelMetadata.Load(folder, _pretrained.Value.Tokenizer), LazyThreadSafetyMode.ExecutionAndPublication);
+        Generator = new Lazy<TextGenerator>(
+            () => new TextGenerator(_pretrained.Value) { EndOfSequenceTokenIds = Chat.Value!.EndOfSequenceTokenIds },
+            LazyThreadSafetyMode.ExecutionAndPublication);
     }
+
+    /// <summary>The folder's chat template, BOS/EOS tokens and end ids, read with the model (see <see cref="ChatModelMetadata"/>).</summary>
+    internal Lazy<ChatModelMetadata?> Chat { get; }
 
     /// <summary>The generator over the folder's model, created (and the model loaded) on first use.</summary>
     internal Lazy<TextGenerator> Generator { get; }

@@ -108,12 +108,13 @@ public static class ToolCallFormat
     /// <summary>Instructions that tell the model the tools and the reply shape (added to the conversation's system text).</summary>
     /// <param name="functions">The offered functions.</param>
     /// <param name="callRequired">Whether the reply must be a call.</param>
+    /// <param name="listTools">Whether to list the tools (not when a chat template lists them its own way).</param>
     /// <returns>The instructions.</returns>
-    public static string Instructions(IReadOnlyList<AIFunctionDeclaration> functions, bool callRequired)
+    public static string Instructions(IReadOnlyList<AIFunctionDeclaration> functions, bool callRequired, bool listTools = true)
     {
         ArgumentNullException.ThrowIfNull(functions);
-        var text = new StringBuilder("You can call these tools:");
-        foreach (var function in functions)
+        var text = new StringBuilder(listTools ? "You can call these tools:" : "To use a tool:");
+        foreach (var function in listTools ? functions : [])
         {
             text.Append("\n- ").Append(function.Name);
             if (!string.IsNullOrWhiteSpace(function.Description))
@@ -124,7 +125,7 @@ public static class ToolCallFormat
             text.Append(" Arguments: ").Append(ArgumentsSchema(function).ToJsonString());
         }
 
-        text.Append("\nReply with one JSON object: {\"").Append(ToolProperty).Append("\": <name>, \"").Append(ArgumentsProperty).Append("\": {...}} to call a tool");
+        text.Append(listTools ? "\n" : " ").Append("Reply with one JSON object: {\"").Append(ToolProperty).Append("\": <name>, \"").Append(ArgumentsProperty).Append("\": {...}} to call a tool");
         text.Append(callRequired ? "." : $", or {{\"{AnswerProperty}\": <text>}} to answer.");
         return text.ToString();
     }

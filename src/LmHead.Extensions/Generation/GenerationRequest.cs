@@ -159,7 +159,7 @@ internal sealed class GenerationRequest
         int generated = _generatedIds.Count;
         FinishReason? finish = null;
         string text = "";
-        if (_endOfText.Contains(tokenId))
+        if (_endOfText.Contains(tokenId) || Generator.EndOfSequenceTokenIds.Contains(tokenId))
         {
             finish = FinishReason.EndOfText;
         }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 
 namespace LmHead.Extensions.Generation;
@@ -26,6 +27,18 @@ internal static partial class PromptEncoding
     internal static int[] EncodePlain(Tokenizer tokenizer, string text)
     {
         var ids = new List<int>(text.Length / 3);
+        if (tokenizer.PreTokenizer is AddedTokenPreTokenizer own)
+        {
+            // A tokenizer.json tokenizer: its own pre-tokenizer chain without the added-token cut, after its normalizer.
+            string normalized = tokenizer.Normalizer?.Normalize(text) ?? text;
+            foreach (var (offset, length) in own.PlainPieces(normalized))
+            {
+                ids.AddRange(tokenizer.EncodeToIds(normalized.AsSpan(offset, length), considerPreTokenization: false, considerNormalization: false));
+            }
+
+            return [.. ids];
+        }
+
         foreach (var piece in Gpt2Pieces().EnumerateMatches(text))
         {
             ids.AddRange(tokenizer.EncodeToIds(text.AsSpan(piece.Index, piece.Length), considerPreTokenization: false, considerNormalization: false));
@@ -39,6 +52,7 @@ internal static partial class PromptEncoding
     {
         TiktokenTokenizer tiktoken => tiktoken.SpecialTokens ?? Empty,
         CodeGenTokenizer codeGen => codeGen.SpecialTokens ?? Empty,
+        BpeTokenizer bpe => bpe.SpecialTokens ?? Empty,
         _ => Empty,
     };
 

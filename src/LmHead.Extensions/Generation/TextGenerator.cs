@@ -28,6 +28,7 @@ public sealed class TextGenerator
     private readonly CausalLanguageModel _model;
     private readonly Tokenizer _tokenizer;
     private readonly GenerationScheduler _scheduler;
+    private readonly IReadOnlySet<int> _endOfSequenceTokenIds = new HashSet<int>();
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">The model; the caller keeps ownership.</param>
@@ -56,6 +57,28 @@ public sealed class TextGenerator
     public TextGenerator(PretrainedModel pretrained)
         : this((pretrained ?? throw new ArgumentNullException(nameof(pretrained))).Model, pretrained.Tokenizer)
     {
+    }
+
+    /// <summary>
+    /// Token ids that end generation (<see cref="FinishReason.EndOfText"/>) besides the model's own <c>eos_token_id</c>:
+    /// an instruct model's end-of-turn tokens, as <see cref="Chat.ChatModelMetadata.EndOfSequenceTokenIds"/> reads them
+    /// from its folder. Empty by default.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The set holds a negative id (the message names it).</exception>
+    public IReadOnlySet<int> EndOfSequenceTokenIds
+    {
+        get => _endOfSequenceTokenIds;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            foreach (int id in value)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(id, nameof(EndOfSequenceTokenIds));
+            }
+
+            _endOfSequenceTokenIds = value;
+        }
     }
 
     /// <summary>Generates a completion and returns it whole.</summary>

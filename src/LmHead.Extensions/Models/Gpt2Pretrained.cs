@@ -6,7 +6,7 @@ namespace LmHead.Extensions.Models;
 
 /// <summary>
 /// A GPT-2 checkpoint in the Hugging Face folder layout: <c>config.json</c>, <c>model.safetensors</c> and, optionally,
-/// <c>vocab.json</c> + <c>merges.txt</c>. <see cref="Load"/> reads one into a <see cref="Gpt2Model"/> and a tokenizer;
+/// <c>tokenizer.json</c> or <c>vocab.json</c> + <c>merges.txt</c>. <see cref="Load"/> reads one into a <see cref="Gpt2Model"/> and a tokenizer;
 /// <see cref="Save"/> writes a model back in the same layout (Hugging Face key names, Conv1D weights <c>[in, out]</c>).
 /// </summary>
 /// <remarks>
@@ -29,8 +29,6 @@ public sealed class Gpt2Pretrained : IDisposable
     /// <summary>The BPE merges file name.</summary>
     public const string MergesFileName = "merges.txt";
 
-    private const string FastTokenizerFileName = "tokenizer.json";
-
     private Gpt2Pretrained(Gpt2Model model, Tokenizer tokenizer)
     {
         Model = model;
@@ -40,7 +38,7 @@ public sealed class Gpt2Pretrained : IDisposable
     /// <summary>The model.</summary>
     public Gpt2Model Model { get; }
 
-    /// <summary>The tokenizer: the folder's <c>vocab.json</c> + <c>merges.txt</c>, or the built-in GPT-2 tokenizer when the folder has no tokenizer files.</summary>
+    /// <summary>The tokenizer: the folder's <c>tokenizer.json</c>, or its <c>vocab.json</c> + <c>merges.txt</c>, or the built-in GPT-2 tokenizer when the folder has no tokenizer files.</summary>
     public Tokenizer Tokenizer { get; }
 
     /// <summary>The model's configuration.</summary>
@@ -91,17 +89,18 @@ public sealed class Gpt2Pretrained : IDisposable
     }
 
     /// <summary>
-    /// Loads the tokenizer of a folder: <c>vocab.json</c> + <c>merges.txt</c>, or <see cref="Gpt2Tokenizer.Default"/>
-    /// when the folder has neither of them and no <c>tokenizer.json</c>. A partial tokenizer (one of the two files
-    /// without the other, or a <c>tokenizer.json</c> alone, which this library does not read) is an error rather than a
-    /// silent switch to GPT-2's vocabulary.
+    /// Loads the tokenizer of a folder: <c>tokenizer.json</c> when there is one (it carries the pre-tokenizer and the
+    /// added tokens, see <see cref="TokenizerJson"/>), else <c>vocab.json</c> + <c>merges.txt</c>, else
+    /// <see cref="Gpt2Tokenizer.Default"/> when the folder has no tokenizer file. A partial tokenizer (one of the two
+    /// files without the other) is an error rather than a silent switch to GPT-2's vocabulary.
     /// </summary>
     /// <param name="directory">The folder.</param>
     /// <returns>The tokenizer.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="ModelFormatException">A tokenizer file is missing from its pair, not a regular file, larger than
-    /// 256 MiB, unreadable or malformed, or the folder has only <c>tokenizer.json</c>; the message names the file.</exception>
+    /// 256 MiB, unreadable or malformed, or <c>tokenizer.json</c> uses a feature this library does not read; the message
+    /// names the file (and, for <c>tokenizer.json</c>, the JSON path).</exception>
     public static Tokenizer LoadTokenizer(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -110,17 +109,19 @@ public sealed class Gpt2Pretrained : IDisposable
             throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
         }
 
+        string fast = Path.Combine(directory, TokenizerJson.FileName);
+        if (ModelFile.IsPresent(fast))
+        {
+            ModelFile.RequireRegularFile(fast);
+            return TokenizerJson.Load(fast);
+        }
+
         string vocabulary = Path.Combine(directory, VocabularyFileName);
         string merges = Path.Combine(directory, MergesFileName);
         bool hasVocabulary = ModelFile.IsPresent(vocabulary), hasMerges = ModelFile.IsPresent(merges);
         if (!hasVocabulary && !hasMerges)
         {
-            string fast = Path.Combine(directory, FastTokenizerFileName);
-            return ModelFile.IsPresent(fast)
-                ? throw new ModelFormatException(fast, null,
-                    $"the folder has {FastTokenizerFileName} but no {VocabularyFileName} + {MergesFileName}; this library reads only the latter pair. "
-                    + $"Add them (Hugging Face's save_pretrained writes them for GPT-2), or remove {FastTokenizerFileName} to use the built-in GPT-2 tokenizer.")
-                : Gpt2Tokenizer.Default;
+            return Gpt2Tokenizer.Default;
         }
 
         if (!hasVocabulary || !hasMerges)

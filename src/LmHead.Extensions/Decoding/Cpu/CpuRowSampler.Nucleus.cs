@@ -4,9 +4,11 @@ namespace LmHead.Extensions.Decoding.Cpu;
 internal sealed partial class CpuRowSampler
 {
     /// <summary>
-    /// Top-p and/or min-p with no top-k (<see cref="NucleusWindow"/>): the maximum (and the candidates) in one pass, the
-    /// softmax normaliser of the whole row for top-p in a second, the entries of the window in a third, and then the
-    /// survivors' rules on those entries only.
+    /// Top-p and/or min-p with no top-k (<see cref="NucleusWindow"/>): the maximum (and the candidates) in one pass; for
+    /// top-p, the softmax normaliser of the whole row and the entries near the maximum in a second
+    /// (<see cref="NucleusPass"/>), from which the narrowest window that holds p is kept; then the survivors' rules on
+    /// those entries only. Rows it cannot take (tiny temperatures, mass far below the maximum) and min-p alone measure
+    /// fixed widths and collect the window in another pass.
     /// </summary>
     private NextTokenResult? SampleNucleus(ReadOnlySpan<float> row, int candidateCount, double u)
     {
@@ -28,10 +30,33 @@ internal sealed partial class CpuRowSampler
         float shift = TemperatureScaler.ShiftFor(max, temperature);
         float maxProcessed = (max - shift) / temperature;
         bool topP = _plan.TopP < 1f;
-        // The normaliser, and the mass within each of the NucleusWindow.Widths: the narrowest that holds p (with room) is tried first.
-        Span<double> levels = stackalloc double[NucleusWindow.Widths.Length];
-        double rowTotal = topP ? NucleusWindow.Normaliser(row, temperature, shift, maxProcessed, levels) : 0;
-        double width = topP ? NucleusWindow.FirstWidth(levels, rowTotal, _plan.TopP) : NucleusWindow.MinPWidth(_plan.MinP);
+        double rowTotal = 0, width;
+        if (topP && UsesInverse(temperature, shift, maxProcessed))
+        {
+            // One pass: the normaliser and the entries near the maximum; the narrowest window that holds p comes from them.
+            rowTotal = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref _window, out int collected);
+            width = NucleusPass.NarrowestWidth(_window.AsSpan(0, collected), temperature, maxProcessed, rowTotal, _plan.TopP);
+            float threshold = (float)(((double)maxProcessed - width) * temperature + shift);
+            float processedThreshold = (threshold - shift) / temperature;
+            if (width > 0 && processedThreshold < maxProcessed)
+            {
+                int kept = KeepAbove(collected, shift, processedThreshold, maxProcessed, out double mass);
+                if (mass >= (_plan.TopP + 1e-9) * rowTotal)
+                {
+                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                }
+            }
+
+            width = NucleusWindow.WidestGuess;
+        }
+        else
+        {
+            // The normaliser, and the mass within each of the NucleusWindow.Widths: the narrowest that holds p (with room) is tried first.
+            Span<double> levels = stackalloc double[NucleusWindow.Widths.Length];
+            rowTotal = topP ? NucleusWindow.Normaliser(row, temperature, shift, maxProcessed, levels) : 0;
+            width = topP ? NucleusWindow.FirstWidth(levels, rowTotal, _plan.TopP) : NucleusWindow.MinPWidth(_plan.MinP);
+        }
+
         for (int attempt = 0; ; attempt++, width *= 4)
         {
             float threshold = topP && attempt > NucleusWindow.Widenings ? float.NegativeInfinity
@@ -44,18 +69,7 @@ internal sealed partial class CpuRowSampler
             }
 
             int count = NucleusWindow.Collect(row, threshold, ref _window);
-            int kept = 0;
-            double mass = 0;
-            for (int e = 0; e < count; e++)
-            {
-                var entry = _window[e];
-                float processed = (entry.Raw - shift) / temperature;
-                if (processed > processedThreshold)
-                {
-                    _window[kept++] = entry;
-                    mass += topP ? Math.Exp((double)processed - maxProcessed) : 0;
-                }
-            }
+            int kept = KeepAbove(count, shift, processedThreshold, maxProcessed, out double mass);
 
             // The top-p crossing lies inside the window when the window's mass reaches p (with room for rounding).
             if (!topP || float.IsNegativeInfinity(threshold) || mass >= (_plan.TopP + 1e-9) * rowTotal)
@@ -63,5 +77,30 @@ internal sealed partial class CpuRowSampler
                 return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
             }
         }
+    }
+
+    /// <summary>
+    /// Keeps, in place and in id order, the first <paramref name="count"/> entries of the window whose processed logit
+    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit), and sums their float64 weights
+    /// <c>exp(s − maxProcessed)</c> into <paramref name="mass"/>.
+    /// </summary>
+    private int KeepAbove(int count, float shift, float processedThreshold, float maxProcessed, out double mass)
+    {
+        float temperature = _plan.Temperature;
+        bool measure = _plan.TopP < 1f;
+        int kept = 0;
+        mass = 0;
+        for (int e = 0; e < count; e++)
+        {
+            var entry = _window[e];
+            float processed = (entry.Raw - shift) / temperature;
+            if (processed > processedThreshold)
+            {
+                _window[kept++] = new RankedEntry(entry.Raw, entry.Raw, entry.Id);
+                mass += measure ? Math.Exp((double)processed - maxProcessed) : 0;
+            }
+        }
+
+        return kept;
     }
 }

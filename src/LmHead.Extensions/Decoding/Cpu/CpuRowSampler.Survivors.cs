@@ -45,7 +45,7 @@ internal sealed partial class CpuRowSampler
         {
             if (_byProbability.Length < count)
             {
-                _byProbability = new RankedEntry[count];
+                _byProbability = new ulong[count];
             }
 
             total = SurvivorFilter.Apply(processed, weights, rowTotal > 0 ? rowTotal : total, _plan.TopP, _plan.MinP, _byProbability);

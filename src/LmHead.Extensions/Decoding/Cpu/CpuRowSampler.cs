@@ -38,7 +38,7 @@ internal sealed partial class CpuRowSampler
     private float[] _processed = [];
     private float[] _patched = [];
     private double[] _weights = [];
-    private RankedEntry[] _byProbability = [];
+    private ulong[] _byProbability = [];
 
     // Per call: the candidates ranked on the raw row when the bias or a penalty changed it, and what to report.
     private int _rawRankedCount = -1;

@@ -30,15 +30,21 @@ public class SamplingBenchmarks
     private LLamaTokenData[] _llamaBuffer = null!;
     private TokenHistory _history = null!;
 
-    /// <summary>The stages after T = 0.7 (the penalty case reads a history of 64 ids).</summary>
-    [Params("top-k 50", "k = V", "top-p 0.9", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1")]
+    /// <summary>
+    /// The stages after T = 0.7 (the penalty case reads a history of 64 ids). The rows are <c>randn · 3</c> (peaked: at
+    /// T = 0.7 the best token holds about half the mass and top-p 0.9 keeps about 120 tokens, as a language model's
+    /// confident rows do); "flat row" cases use <c>randn</c> (top-p 0.9 then keeps thousands of tokens, the worst case of
+    /// the window); "float16" cases pass the same row as a float16 tensor (the pipeline widens it; the row sampler and
+    /// llama.cpp read the float32 values).
+    /// </summary>
+    [Params("top-k 50", "k = V", "top-p 0.9", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1", "top-p 0.9, flat row", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1, float16")]
     public string Stages { get; set; } = "top-k 50";
 
     private DecodingOptions Options => Stages switch
     {
         "top-k 50" => new() { Temperature = Temperature, TopK = 50 },
         "k = V" => new() { Temperature = Temperature, TopK = null },
-        "top-p 0.9" => new() { Temperature = Temperature, TopK = null, TopP = 0.9f },
+        "top-p 0.9" or "top-p 0.9, flat row" => new() { Temperature = Temperature, TopK = null, TopP = 0.9f },
         _ => new() { Temperature = Temperature, TopK = 50, TopP = 0.95f, MinP = 0.05f, RepetitionPenalty = 1.1f },
     };
 
@@ -46,9 +52,19 @@ public class SamplingBenchmarks
     public void Setup()
     {
         // Logits shaped like a language model's: mostly around 0 with a long upper tail.
-        _logits = randn(Vocabulary, generator: new Generator(1)).mul(3);
-        _batch = randn(32, Vocabulary, generator: new Generator(2)).mul(3);
-        _row = _logits.data<float>().ToArray();
+        float scale = Stages.EndsWith("flat row", StringComparison.Ordinal) ? 1f : 3f;
+        var dtype = Stages.EndsWith("float16", StringComparison.Ordinal) ? ScalarType.Float16 : ScalarType.Float32;
+        using (var logits = randn(Vocabulary, generator: new Generator(1)).mul(scale))
+        using (var batch = randn(32, Vocabulary, generator: new Generator(2)).mul(scale))
+        {
+            _logits = logits.to_type(dtype);
+            _batch = batch.to_type(dtype);
+        }
+
+        using (var wide = _logits.to_type(ScalarType.Float32))
+        {
+            _row = wide.data<float>().ToArray();
+        }
         // A prompt of 48 ids and 16 generated ones, some repeated, as a chat turn would have.
         var ids = new Random(3);
         _history = new TokenHistory([.. Enumerable.Range(0, 48).Select(_ => ids.Next(Vocabulary))], [.. Enumerable.Range(0, 16).Select(i => ids.Next(Vocabulary) / (1 + i % 3))]);

@@ -15,14 +15,17 @@ namespace LmHead.Extensions.Decoding;
 /// processed logits (the first maximum on ties) instead of sampling, and no random number is consumed.
 /// <para>
 /// Fast path: the pipeline's <see cref="Options"/> choose it. Every built-in stage (logit bias, the penalties,
-/// temperature, top-k, top-p, min-p, greedy) runs there when the logits are a float32 tensor in CPU memory:
+/// temperature, top-k, top-p, min-p, greedy) runs there when the logits are a float32, float16 or bfloat16 tensor in
+/// CPU memory (half-precision rows are widened once into a pooled float32 buffer):
 /// <see cref="NextToken"/> and <see cref="NextTokens"/> then run a managed SIMD sampler on the tensor's memory (bias and
 /// penalties on the touched ids of a copy of the row, top-k by a threshold scan, top-p and min-p on the k survivors or,
 /// without a top-k, on the window of tokens near the maximum that can reach their threshold, softmax over what is
 /// left, one inverse-CDF draw; rows of a batch in parallel). It draws the same uniforms in the same order and applies
 /// the same rules, so it returns the same tokens and candidates as the tensor path (up to float rounding at a
 /// boundary). A pipeline composed by hand (no options), other dtypes and other devices stay on the tensor path;
-/// nothing is copied to the CPU.
+/// nothing is copied to the CPU. <see cref="NextToken"/> and <see cref="NextTokens"/> decide on float16 and bfloat16
+/// logits in float32 on both paths (the widening is exact; the stages then round once in float32 rather than at every
+/// half-precision step); <see cref="Process"/> and <see cref="ComputeProbabilities"/> keep the input's dtype.
 /// </para>
 /// </remarks>
 public sealed class DecodingPipeline
@@ -219,6 +222,7 @@ public sealed class DecodingPipeline
     private LogProbabilityReport LogProbabilitiesWithTensors(Tensor logits, TokenHistory? history, int chosen, LogProbabilityRequest request)
     {
         using var scope = NewDisposeScope();
+        logits = SamplingRows(logits);
         var processed = Process(logits, history).log_softmax(-1).to_type(ScalarType.Float32);
         var raw = request.IncludeRaw ? logits.log_softmax(-1).to_type(ScalarType.Float32) : null;
         ScoredToken Score(int id, float logProbability) => new(id, logProbability, raw is null ? null : raw[id].item<float>());
@@ -279,7 +283,7 @@ public sealed class DecodingPipeline
         }
 
         TorchSharpRuntime.EnsureAvailable();
-        if (logits.device_type != DeviceType.CPU || logits.dtype != ScalarType.Float32)
+        if (logits.device_type != DeviceType.CPU || !CpuBatchSampler.SupportsType(logits.dtype))
         {
             return null;
         }
@@ -305,7 +309,7 @@ public sealed class DecodingPipeline
     private NextTokenResult? SampleConstrainedRow(Tensor logits, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? request)
     {
         using var contiguous = logits.is_contiguous() ? null : logits.contiguous();
-        var source = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((contiguous ?? logits).bytes);
+        var source = HalfRows.Floats(contiguous ?? logits, out float[]? widened);
         float[] row = System.Buffers.ArrayPool<float>.Shared.Rent(source.Length);
         try
         {
@@ -317,8 +321,18 @@ public sealed class DecodingPipeline
         finally
         {
             System.Buffers.ArrayPool<float>.Shared.Return(row);
+            if (widened is not null)
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(widened);
+            }
         }
     }
+
+    /// <summary>
+    /// The logits the sampling methods decide on: float16 and bfloat16 widened to float32 (exactly), so the stages round
+    /// once in float32 instead of at every half-precision step, as the CPU fast path computes; other dtypes unchanged.
+    /// </summary>
+    private static Tensor SamplingRows(Tensor logits) => HalfRows.IsHalf(logits.dtype) ? logits.to_type(ScalarType.Float32) : logits;
 
     /// <summary>Whether <see cref="NextTokens"/> may use the managed CPU sampler; tests and benchmarks turn it off to compare paths.</summary>
     internal bool UseCpuFastPath { get; set; } = true;
@@ -326,7 +340,7 @@ public sealed class DecodingPipeline
     private NextTokenResult[] NextTokensWithTensors(Tensor logits, SamplingRandom? random, TokenHistory? history)
     {
         using var scope = NewDisposeScope();
-        var raw = logits.dim() == 1 ? logits.unsqueeze(0) : logits;
+        var raw = SamplingRows(logits.dim() == 1 ? logits.unsqueeze(0) : logits);
         var processed = Process(raw, history);
         var probabilities = _softmax.Normalize(processed);
 

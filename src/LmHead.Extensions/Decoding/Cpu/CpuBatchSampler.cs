@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// Runs <see cref="CpuRowSampler"/> over the rows of a float32 CPU tensor, reading the tensor's memory in place.
+/// Runs <see cref="CpuRowSampler"/> over the rows of a float32 CPU tensor, reading the tensor's memory in place (float16
+/// and bfloat16 rows are widened once into a pooled float32 buffer, <see cref="HalfRows"/>).
 /// </summary>
 /// <remarks>
 /// Reproducibility across batching: the uniforms are drawn from the caller's generator in row order before any row is
@@ -17,20 +18,33 @@ internal static class CpuBatchSampler
     /// <summary>Below this many logits in a batch, threads cost more than they save.</summary>
     private const long ParallelThreshold = 1 << 16;
 
-    /// <summary>Whether the fast path applies: float32 logits in CPU memory (other devices stay on the tensor path, never copied here).</summary>
+    /// <summary>Whether the fast path applies: float32, float16 or bfloat16 logits in CPU memory (other devices stay on the tensor path, never copied here).</summary>
     public static bool Supports(Tensor logits) =>
-        logits.device_type == DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.dim() is 1 or 2 && logits.size(-1) > 0;
+        logits.device_type == DeviceType.CPU && SupportsType(logits.dtype) && logits.dim() is 1 or 2 && logits.size(-1) > 0;
 
-    /// <summary>Samples a single contiguous-or-not row <c>[V]</c> (float32, CPU, V &gt; 0, as the caller checked) with <paramref name="sampler"/>.</summary>
+    /// <summary>Whether the fast path reads logits of <paramref name="dtype"/>: float32, float16 or bfloat16.</summary>
+    public static bool SupportsType(ScalarType dtype) => dtype == ScalarType.Float32 || HalfRows.IsHalf(dtype);
+
+    /// <summary>Samples a single contiguous-or-not row <c>[V]</c> (float32, float16 or bfloat16, CPU, V &gt; 0, as the caller checked) with <paramref name="sampler"/>.</summary>
     /// <returns>The result, or <see langword="null"/> when the row is invalid (the tensor path then reports the error).</returns>
     public static NextTokenResult? SampleRow(Tensor row, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? logProbabilities = null)
     {
         using var copy = row.is_contiguous() ? null : row.contiguous();
-        var data = MemoryMarshal.Cast<byte, float>((copy ?? row).bytes);
-        return sampler.Sample(data, u, history, logProbabilities);
+        var data = HalfRows.Floats(copy ?? row, out float[]? rented);
+        try
+        {
+            return sampler.Sample(data, u, history, logProbabilities);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(rented);
+            }
+        }
     }
 
-    /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, CPU).</summary>
+    /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, float16 or bfloat16, CPU).</summary>
     /// <param name="rows">The logits.</param>
     /// <param name="plan">The stages.</param>
     /// <param name="candidateCount">Candidates reported per row.</param>
@@ -45,7 +59,7 @@ internal static class CpuBatchSampler
         // size() rather than shape: one native call each instead of TorchSharp's array-building shape property.
         int batch = contiguous.dim() == 1 ? 1 : checked((int)contiguous.size(0));
         int vocabulary = checked((int)contiguous.size(-1));
-        var data = MemoryMarshal.Cast<byte, float>(contiguous.bytes);
+        var data = HalfRows.Floats(contiguous, out float[]? rented);
         var results = new NextTokenResult?[batch];
         bool invalid = false;
         fixed (float* start = data)
@@ -67,6 +81,11 @@ internal static class CpuBatchSampler
                     results[row] = SampleRow(sampler, address, row, vocabulary, plan, uniforms, history);
                 }
             }
+        }
+
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(rented);
         }
 
         foreach (var result in results)

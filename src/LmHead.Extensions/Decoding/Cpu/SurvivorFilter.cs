@@ -25,22 +25,24 @@ internal static class SurvivorFilter
     /// <param name="minP">The min-p threshold (0 for off).</param>
     /// <param name="order">Scratch of at least as many entries as <paramref name="weights"/>.</param>
     /// <returns>The sum of the weights left.</returns>
-    public static double Apply(Span<float> processed, Span<double> weights, double total, float topP, float minP, Span<RankedEntry> order)
+    public static double Apply(Span<float> processed, Span<double> weights, double total, float topP, float minP, Span<ulong> order)
     {
         int count = weights.Length;
         if (topP < 1f)
         {
+            // One primitive sort of packed keys (rank by processed logit, then position) instead of a comparer sort:
+            // several times faster on the few hundred entries of a top-p window.
             var ranked = order[..count];
             for (int s = 0; s < count; s++)
             {
-                ranked[s] = new RankedEntry(processed[s], 0f, s);
+                ranked[s] = RankKey(processed[s], s);
             }
 
-            ranked.Sort(default(MostLikelyFirst));
+            ranked.Sort();
             double cumulative = 0;
             for (int r = 0; r < count; r++)
             {
-                int s = ranked[r].Id;
+                int s = (int)(uint)ranked[r];
                 double probability = weights[s] / total;
                 cumulative += probability;
                 if (r > 0 && !(cumulative - probability < topP))
@@ -92,10 +94,15 @@ internal static class SurvivorFilter
         return sum;
     }
 
-    /// <summary>Higher processed logit first, lower id first on ties (the tensor stage's stable descending sort).</summary>
-    private readonly struct MostLikelyFirst : IComparer<RankedEntry>
+    /// <summary>
+    /// A key whose ascending order is the tensor stage's ranking: higher processed logit first, then the lower position
+    /// (positions are in id order). The float's bits are mapped to an order-preserving unsigned number and complemented;
+    /// −0 is first made +0, as the two compare equal.
+    /// </summary>
+    internal static ulong RankKey(float processed, int position)
     {
-        public int Compare(RankedEntry x, RankedEntry y) =>
-            x.Key > y.Key ? -1 : x.Key < y.Key ? 1 : x.Id.CompareTo(y.Id);
+        uint bits = BitConverter.SingleToUInt32Bits(processed + 0f);
+        uint ascending = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
+        return ((ulong)~ascending << 32) | (uint)position;
     }
 }

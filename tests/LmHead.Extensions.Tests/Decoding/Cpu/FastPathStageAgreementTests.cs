@@ -111,6 +111,85 @@ public sealed class FastPathStageAgreementTests
         Assert.Throws<ArgumentException>(() => biased.NextToken(row, new SamplingRandom(1)));
     }
 
+    public static IEnumerable<object[]> HalfPrecisionConfigurations()
+    {
+        (string Name, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> Configure)[] configurations =
+        [
+            ("T 0.7, top-k 50", b => b.UseTemperature(0.7f).UseTopK(50)),
+            ("T 0.7 (k = V)", b => b.UseTemperature(0.7f)),
+            ("T 0.7, top-p 0.9", b => b.UseTemperature(0.7f).UseTopP(0.9f)),
+            ("T 1.5, min-p 0.05", b => b.UseTemperature(1.5f).UseMinP(0.05f)),
+            ("T 0.3, top-k 50, top-p 0.95, min-p 0.05", b => b.UseTemperature(0.3f).UseTopK(50).UseTopP(0.95f).UseMinP(0.05f)),
+            ("greedy", b => b.UseTemperature(0f)),
+            ("T 1e-20, top-p 0.9", b => b.UseTemperature(1e-20f).UseTopP(0.9f)),
+            ("all: bias, repetition 1.1, frequency 0.2, presence 0.1, T 0.7, top-k 50, top-p 0.95, min-p 0.05",
+                b => b.UseLogitBias(Bias).UseRepetitionPenalty(1.1f).UseFrequencyPresencePenalty(0.2f, 0.1f).UseTemperature(0.7f).UseTopK(50).UseTopP(0.95f).UseMinP(0.05f)),
+            ("bias, repetition 1.3, T 0.7, top-p 0.9", b => b.UseLogitBias(Bias).UseRepetitionPenalty(1.3f).UseTemperature(0.7f).UseTopP(0.9f)),
+        ];
+        foreach (var dtype in new[] { ScalarType.Float16, ScalarType.BFloat16 })
+        {
+            foreach (var (name, configure) in configurations)
+            {
+                yield return [$"{dtype}, {name}", dtype, configure];
+            }
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(HalfPrecisionConfigurations))]
+    public void HalfPrecisionRowsChooseTheSameTokensAndCandidatesOnBothPaths(string name, ScalarType dtype, Func<DecodingPipelineBuilder, DecodingPipelineBuilder> configure)
+    {
+        var (plain, tied, sparse) = Rows(11);
+        using (plain)
+        using (tied)
+        using (sparse)
+        {
+            // Half precision rounds randn · 3 into ties, which torch.topk may order either way among the candidates: in the
+            // first tensor the 12 best of each row are moved 0.5 apart (bfloat16 still tells them apart).
+            var top = plain.topk(12, dim: 1);
+            using var values = top.values;
+            using var indexes = top.indexes;
+            using var offsets = arange(12, 0, -1, dtype: ScalarType.Float32).mul(0.5f);
+            using var lifted = values.add(offsets);
+            using var separated = plain.scatter(1, indexes, lifted);
+            using var halfSeparated = separated.to_type(dtype);
+            using var halfPlain = plain.to_type(dtype);
+            using var halfTied = tied.to_type(dtype);
+            using var halfSparse = sparse.to_type(dtype);
+            FastPathAgreementTests.AssertPathsAgree(name, configure, History, halfSeparated, halfPlain, halfTied, halfSparse);
+
+            // The fast path decides on the exact float32 values of the half-precision logits, row by row as in a batch.
+            using var widened = halfPlain.to_type(ScalarType.Float32);
+            var half = FastPathAgreementTests.Build(configure, true).NextTokens(halfPlain, new SamplingRandom(5), History);
+            var wide = FastPathAgreementTests.Build(configure, true).NextTokens(widened, new SamplingRandom(5), History);
+            for (int r = 0; r < half.Count; r++)
+            {
+                Assert.AreEqual(wide[r].TokenId, half[r].TokenId, $"{name}: row {r}");
+                Assert.AreEqual(wide[r].Probability, half[r].Probability, $"{name}: row {r}");
+            }
+
+            using var single = halfPlain[3];
+            using var singleWide = widened[3];
+            var one = FastPathAgreementTests.Build(configure, true).NextToken(single, new SamplingRandom(5), History);
+            var oneWide = FastPathAgreementTests.Build(configure, true).NextToken(singleWide, new SamplingRandom(5), History);
+            Assert.AreEqual(oneWide.TokenId, one.TokenId, $"{name}: one row");
+            Assert.AreEqual(oneWide.Probability, one.Probability, $"{name}: one row");
+        }
+    }
+
+    [TestMethod]
+    public void HalfPrecisionLogitsInCpuMemoryTakeTheFastPath()
+    {
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16 })
+        {
+            using var logits = randn(2, 10).to_type(dtype);
+            Assert.IsTrue(LmHead.Extensions.Decoding.Cpu.CpuBatchSampler.Supports(logits), $"{dtype}");
+        }
+
+        using var doubles = randn(2, 10, dtype: ScalarType.Float64);
+        Assert.IsFalse(LmHead.Extensions.Decoding.Cpu.CpuBatchSampler.Supports(doubles));
+    }
+
     public static IEnumerable<object[]> LogProbabilityConfigurations =>
     [
         ["T 0.7, top-k 50", (Func<DecodingPipelineBuilder, DecodingPipelineBuilder>)(b => b.UseTemperature(0.7f).UseTopK(50))],

@@ -153,7 +153,10 @@ public sealed class GrammarConstraintTests
     }
 
     [TestMethod]
-    public void FastPathAndTensorPathChooseTheSameConstrainedTokens()
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.Float16)]
+    [DataRow(ScalarType.BFloat16)]
+    public void FastPathAndTensorPathChooseTheSameConstrainedTokens(ScalarType dtype)
     {
         var grammar = OutputConstraint.JsonSchema("""{"type":"object","properties":{"name":{"type":"string","maxLength":4},"ok":{"type":"boolean"}},"required":["name","ok"]}""");
         foreach (bool fast in new[] { true, false })
@@ -166,7 +169,8 @@ public sealed class GrammarConstraintTests
             var random = new Random(21);
             for (int step = 0; step < 60 && !stage.IsComplete(history); step++)
             {
-                using var logits = tensor(Enumerable.Range(0, SmallVocabulary.Size).Select(_ => (float)(random.NextDouble() * 4)).ToArray());
+                using var values = tensor(Enumerable.Range(0, SmallVocabulary.Size).Select(_ => (float)(random.NextDouble() * 4)).ToArray());
+                using var logits = values.to_type(dtype);
                 generated.Add(pipeline.NextToken(logits, history: history).TokenId);
             }
 
@@ -177,7 +181,8 @@ public sealed class GrammarConstraintTests
             _results[fast] = text;
         }
 
-        Assert.AreEqual(_results[true], _results[false], "the same draws give the same text on both paths");
+        Assert.AreEqual(_results[true], _results[false], $"{dtype}: the same draws give the same text on both paths");
+        _results.Clear();
     }
 
     private readonly Dictionary<bool, string> _results = [];

@@ -1,0 +1,106 @@
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>Top-p and min-p without a top-k, on a window of the row below its maximum.</summary>
+internal sealed partial class CpuRowSampler
+{
+    /// <summary>
+    /// Top-p and/or min-p with no top-k (<see cref="NucleusWindow"/>): the maximum (and the candidates) in one pass; for
+    /// top-p, the softmax normaliser of the whole row and the entries near the maximum in a second
+    /// (<see cref="NucleusPass"/>), from which the narrowest window that holds p is kept; then the survivors' rules on
+    /// those entries only. Rows it cannot take (tiny temperatures, mass far below the maximum) and min-p alone measure
+    /// fixed widths and collect the window in another pass.
+    /// </summary>
+    private NextTokenResult? SampleNucleus(ReadOnlySpan<float> row, int candidateCount, double u)
+    {
+        var candidates = candidateCount > 0 ? Heap(ref _candidates, candidateCount) : null;
+        float floor = UseFloor && candidates is not null ? RowScan.EstimateFloor(row, candidateCount) : float.NegativeInfinity;
+        if (!RowScan.Run(row, null, candidates, floor, out float max) || float.IsNegativeInfinity(max))
+        {
+            return null;
+        }
+
+        if (!float.IsNegativeInfinity(floor) && !RowScan.FloorWasSafe(null, candidates, floor))
+        {
+            candidates!.Clear();
+            RowScan.Run(row, null, candidates, float.NegativeInfinity, out max);
+        }
+
+        var ranked = Reported(Ranked(candidates));
+        float temperature = _plan.Temperature;
+        float shift = TemperatureScaler.ShiftFor(max, temperature);
+        float maxProcessed = (max - shift) / temperature;
+        bool topP = _plan.TopP < 1f;
+        double rowTotal = 0, width;
+        if (topP && UsesInverse(temperature, shift, maxProcessed))
+        {
+            // One pass: the normaliser and the entries near the maximum; the narrowest window that holds p comes from them.
+            rowTotal = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref _window, out int collected);
+            width = NucleusPass.NarrowestWidth(_window.AsSpan(0, collected), temperature, maxProcessed, rowTotal, _plan.TopP);
+            float threshold = (float)(((double)maxProcessed - width) * temperature + shift);
+            float processedThreshold = (threshold - shift) / temperature;
+            if (width > 0 && processedThreshold < maxProcessed)
+            {
+                int kept = KeepAbove(collected, shift, processedThreshold, maxProcessed, out double mass);
+                if (mass >= (_plan.TopP + 1e-9) * rowTotal)
+                {
+                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                }
+            }
+
+            width = NucleusWindow.WidestGuess;
+        }
+        else
+        {
+            // The normaliser, and the mass within each of the NucleusWindow.Widths: the narrowest that holds p (with room) is tried first.
+            Span<double> levels = stackalloc double[NucleusWindow.Widths.Length];
+            rowTotal = topP ? NucleusWindow.Normaliser(row, temperature, shift, maxProcessed, levels) : 0;
+            width = topP ? NucleusWindow.FirstWidth(levels, rowTotal, _plan.TopP) : NucleusWindow.MinPWidth(_plan.MinP);
+        }
+
+        for (int attempt = 0; ; attempt++, width *= 4)
+        {
+            float threshold = topP && attempt > NucleusWindow.Widenings ? float.NegativeInfinity
+                : (float)(((double)maxProcessed - width) * temperature + shift);
+            float processedThreshold = (threshold - shift) / temperature;
+            if (!(processedThreshold < maxProcessed))
+            {
+                // Rounding left no room below the maximum (huge logits): take the whole row.
+                threshold = processedThreshold = float.NegativeInfinity;
+            }
+
+            int count = NucleusWindow.Collect(row, threshold, ref _window);
+            int kept = KeepAbove(count, shift, processedThreshold, maxProcessed, out double mass);
+
+            // The top-p crossing lies inside the window when the window's mass reaches p (with room for rounding).
+            if (!topP || float.IsNegativeInfinity(threshold) || mass >= (_plan.TopP + 1e-9) * rowTotal)
+            {
+                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps, in place and in id order, the first <paramref name="count"/> entries of the window whose processed logit
+    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit), and sums their float64 weights
+    /// <c>exp(s − maxProcessed)</c> into <paramref name="mass"/>.
+    /// </summary>
+    private int KeepAbove(int count, float shift, float processedThreshold, float maxProcessed, out double mass)
+    {
+        float temperature = _plan.Temperature;
+        bool measure = _plan.TopP < 1f;
+        int kept = 0;
+        mass = 0;
+        for (int e = 0; e < count; e++)
+        {
+            var entry = _window[e];
+            float processed = (entry.Raw - shift) / temperature;
+            if (processed > processedThreshold)
+            {
+                _window[kept++] = new RankedEntry(entry.Raw, entry.Raw, entry.Id);
+                mass += measure ? Math.Exp((double)processed - maxProcessed) : 0;
+            }
+        }
+
+        return kept;
+    }
+}

@@ -1,0 +1,143 @@
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>Softmax, top-p / min-p and the draw over a small set of kept entries.</summary>
+internal sealed partial class CpuRowSampler
+{
+    /// <summary>
+    /// Samples among <paramref name="kept"/> after top-p and min-p; <paramref name="rowTotal"/> is the softmax normaliser
+    /// of the whole row when the kept entries are only a window of it (top-p without top-k), else 0.
+    /// </summary>
+    private NextTokenResult SampleSurvivors(
+        ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u, double rowTotal = 0)
+    {
+        int count = kept.Length;
+        if (_survivors.Length < count)
+        {
+            _survivors = new RankedEntry[count];
+            _processed = new float[count];
+            _weights = new double[count];
+        }
+
+        var survivors = _survivors.AsSpan(0, count);
+        kept.CopyTo(survivors);
+        if (!sortedById)
+        {
+            survivors.Sort(default(IdOrder));
+        }
+
+        var processed = _processed.AsSpan(0, count);
+        var weights = _weights.AsSpan(0, count);
+        float maxProcessed = float.NegativeInfinity;
+        for (int s = 0; s < count; s++)
+        {
+            processed[s] = (survivors[s].Raw - shift) / temperature;
+            maxProcessed = Math.Max(maxProcessed, processed[s]);
+        }
+
+        double total = 0;
+        for (int s = 0; s < count; s++)
+        {
+            weights[s] = Math.Exp((double)processed[s] - maxProcessed);
+            total += weights[s];
+        }
+
+        if (_plan.FiltersSurvivors)
+        {
+            if (_byProbability.Length < count)
+            {
+                _byProbability = new ulong[count];
+            }
+
+            total = SurvivorFilter.Apply(processed, weights, rowTotal > 0 ? rowTotal : total, _plan.TopP, _plan.MinP, _byProbability);
+        }
+
+        double target = u * total;
+        double cumulative = 0;
+        int chosen = -1, lastPositive = 0;
+        for (int s = 0; s < count; s++)
+        {
+            if (weights[s] > 0)
+            {
+                lastPositive = s;
+            }
+
+            cumulative += weights[s];
+            if (cumulative > target)
+            {
+                chosen = s;
+                break;
+            }
+        }
+
+        if (chosen < 0)
+        {
+            chosen = lastPositive;
+        }
+
+        var result = new TokenCandidate[ranked.Length];
+        for (int c = 0; c < ranked.Length; c++)
+        {
+            var entry = ranked[c];
+            int at = IndexOfId(survivors, entry.Id);
+            result[c] = at >= 0
+                ? new TokenCandidate(entry.Id, entry.Raw, processed[at], (float)(weights[at] / total))
+                : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
+        }
+
+        var next = new NextTokenResult(survivors[chosen].Id, (float)(weights[chosen] / total), result);
+        if (_request is { } request)
+        {
+            // log softmax of what is left: s − max − ln Σ exp(s − max); the maximum always survives the filters.
+            double logTotal = maxProcessed + Math.Log(total);
+            for (int s = 0; s < count; s++)
+            {
+                survivors[s] = new RankedEntry(processed[s], survivors[s].Raw, survivors[s].Id);
+            }
+
+            var top = Best(survivors, Math.Min(request.Top, count), ref _best);
+            var scored = new List<ScoredToken>(top.Length);
+            foreach (var entry in top)
+            {
+                if (!float.IsNegativeInfinity(entry.Key))
+                {
+                    scored.Add(new ScoredToken(entry.Id, entry.Key - logTotal, null));
+                }
+            }
+
+            next.LogProbabilities = new LogProbabilityReport(new ScoredToken(next.TokenId, processed[chosen] - logTotal, null), scored);
+        }
+
+        return next;
+    }
+
+    /// <summary>The position of <paramref name="id"/> in entries sorted by id, or -1.</summary>
+    private static int IndexOfId(ReadOnlySpan<RankedEntry> byId, int id)
+    {
+        int low = 0, high = byId.Length - 1;
+        while (low <= high)
+        {
+            int middle = (low + high) >>> 1;
+            int found = byId[middle].Id;
+            if (found == id)
+            {
+                return middle;
+            }
+
+            if (found < id)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return -1;
+    }
+
+    private readonly struct IdOrder : IComparer<RankedEntry>
+    {
+        public int Compare(RankedEntry x, RankedEntry y) => x.Id.CompareTo(y.Id);
+    }
+}

@@ -1,0 +1,119 @@
+using LmHead.Extensions.Decoding.Cpu;
+
+namespace LmHead.Extensions.Tests.Decoding.Cpu;
+
+/// <summary>
+/// The fused top-p pass (<see cref="NucleusPass"/>) and the packed ranking keys of <see cref="SurvivorFilter"/> against
+/// plain double-precision loops and a comparer sort.
+/// </summary>
+[TestClass]
+public sealed class NucleusPassTests
+{
+    private static float[] Row(int length, double scale, int seed)
+    {
+        var random = new Random(seed);
+        var row = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            // Box-Muller: normal logits, as a language model's are roughly.
+            double u1 = 1 - random.NextDouble(), u2 = random.NextDouble();
+            row[i] = (float)(scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+
+        return row;
+    }
+
+    [TestMethod]
+    [DataRow(50257, 3.0, 0.7f)]
+    [DataRow(4000, 0.1, 1f)]
+    [DataRow(4000, 8.0, 0.3f)]
+    [DataRow(61, 3.0, 0.7f)]
+    public void NormaliserMatchesADoubleSumAndCollectsEveryEntryNearTheMaximum(int length, double scale, float temperature)
+    {
+        var row = Row(length, scale, 5);
+        float maxProcessed = row.Max() / temperature;
+        var entries = new RankedEntry[4];
+        double total = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref entries, out int count);
+
+        double expected = 0;
+        var expectedIds = new List<int>();
+        for (int i = 0; i < length; i++)
+        {
+            double below = maxProcessed - ((double)row[i] / temperature);
+            expected += Math.Exp(-below);
+            // Well inside or outside the collection width (rounding may decide within 1e-3 of it).
+            if (below < NucleusPass.CollectWidth - 1e-3)
+            {
+                expectedIds.Add(i);
+            }
+            else if (below < NucleusPass.CollectWidth + 1e-3)
+            {
+                expectedIds.Add(-1 - i);
+            }
+        }
+
+        Assert.AreEqual(expected, total, 1e-5 * expected, "normaliser");
+        var collected = entries.AsSpan(0, count).ToArray();
+        CollectionAssert.AreEqual(collected.Select(e => e.Id).OrderBy(id => id).ToArray(), collected.Select(e => e.Id).ToArray(), "in id order");
+        var ids = collected.Select(e => e.Id).ToHashSet();
+        foreach (int id in expectedIds.Where(id => id >= 0))
+        {
+            Assert.Contains(id, ids, $"entry {id} is within the width");
+        }
+
+        Assert.IsTrue(ids.All(id => expectedIds.Contains(id) || expectedIds.Contains(-1 - id)), "only entries near the maximum are collected");
+        foreach (var entry in collected)
+        {
+            Assert.AreEqual(row[entry.Id], entry.Raw, $"raw logit of {entry.Id}");
+            double weight = Math.Exp(((double)row[entry.Id] / temperature) - maxProcessed);
+            Assert.AreEqual(weight, entry.Key, 1e-5 * weight, $"weight of {entry.Id}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(0.5f)]
+    [DataRow(0.9f)]
+    [DataRow(0.8f)]
+    public void NarrowestWidthHoldsPOfTheMassAndANarrowerOneDoesNot(float topP)
+    {
+        var row = Row(50257, 3.0, 9);
+        const float Temperature = 0.7f;
+        float maxProcessed = row.Max() / Temperature;
+        var entries = Array.Empty<RankedEntry>();
+        double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref entries, out int count);
+        double width = NucleusPass.NarrowestWidth(entries.AsSpan(0, count), Temperature, maxProcessed, total, topP);
+
+        double MassWithin(double w) => row.Select(x => maxProcessed - ((double)x / Temperature)).Where(b => b < w).Sum(b => Math.Exp(-b));
+        Assert.IsGreaterThan(0, width, "a window of this row holds p");
+        Assert.IsGreaterThanOrEqualTo(topP * total, MassWithin(width + 1e-3), "the window holds p of the mass");
+        Assert.IsLessThan((topP + 1e-3) * total, MassWithin(width - 0.125 - 1e-3), "one bin narrower does not");
+    }
+
+    [TestMethod]
+    public void AFlatRowIsCollectedWholeAndMassBeyondTheWidestWindowGivesNoWidth()
+    {
+        // A flat row: every entry has about the same weight, so p = 0.9 needs almost the whole row, all of it collected.
+        var row = Row(4000, 0.01, 3);
+        float maxProcessed = row.Max();
+        var entries = Array.Empty<RankedEntry>();
+        double total = NucleusPass.NormaliserAndCollect(row, 1f, maxProcessed, ref entries, out int count);
+        Assert.AreEqual(4000, count);
+        Assert.IsGreaterThan(0, NucleusPass.NarrowestWidth(entries.AsSpan(0, count), 1f, maxProcessed, total, 0.9f));
+
+        // Two far apart groups: the second holds most of the mass but lies beyond the widest window below the maximum.
+        var split = Enumerable.Repeat(0f, 100).Concat([20f]).Concat(Enumerable.Repeat(10f, 3000)).ToArray();
+        double splitTotal = NucleusPass.NormaliserAndCollect(split, 1f, 20f, ref entries, out count);
+        Assert.AreEqual(0, NucleusPass.NarrowestWidth(entries.AsSpan(0, count), 1f, 20f, splitTotal, 0.9f));
+    }
+
+    [TestMethod]
+    public void RankKeysSortLikeTheStableDescendingSort()
+    {
+        var random = new Random(11);
+        float[] values = [.. Enumerable.Range(0, 2000).Select(i => i % 7 == 0 ? float.NegativeInfinity : i % 11 == 0 ? -0f : i % 13 == 0 ? 0f : MathF.Round((float)(random.NextDouble() * 20 - 10), 1))];
+        var keys = values.Select((v, i) => SurvivorFilter.RankKey(v, i)).ToArray();
+        Array.Sort(keys);
+        int[] expected = [.. Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i)];
+        CollectionAssert.AreEqual(expected, keys.Select(k => (int)(uint)k).ToArray());
+    }
+}

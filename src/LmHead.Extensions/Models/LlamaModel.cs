@@ -24,6 +24,7 @@ public sealed partial class LlamaModel : CausalLanguageModel
     private readonly LlamaDecoder _decoder;
     private readonly LlamaLinear? _lmHead;
     private readonly LlamaRotaryEmbedding _rotary;
+    private readonly Lazy<LlamaDecodeStep?> _decodeStep;
 
     /// <summary>Creates a model with the configuration's shapes; weights are zeros (norm weights ones) until loaded.</summary>
     /// <param name="config">The hyper-parameters.</param>
@@ -54,6 +55,7 @@ public sealed partial class LlamaModel : CausalLanguageModel
 
         _rotary = new LlamaRotaryEmbedding(config);
         ActivationDType = dtype is ScalarType.Float16 or ScalarType.BFloat16 && device.type == DeviceType.CPU ? ScalarType.Float32 : dtype;
+        _decodeStep = new(() => LlamaDecodeStep.TryCreate(this));
     }
 
     /// <summary>The hyper-parameters.</summary>
@@ -122,8 +124,7 @@ public sealed partial class LlamaModel : CausalLanguageModel
         var hidden = ForwardHidden(inputIds, cache, attentionMask, nameof(cache));
         using var use = EnterUse();
         using var noGrad = no_grad();
-        var weight = HeadWeight.dtype == hidden.dtype ? HeadWeight : HeadWeight.to_type(hidden.dtype);
-        return nn.functional.linear(hidden, weight).MoveToOuterDisposeScope();
+        return (_lmHead ?? _decoder.Embedding).Forward(hidden).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -158,6 +159,14 @@ public sealed partial class LlamaModel : CausalLanguageModel
             throw new ArgumentException(
                 $"The sequence would be {past + time} positions long ({past} cached + {time} new), but this model supports at most {ContextLength} (max_position_embeddings, or sliding_window if smaller).",
                 nameof(inputIds));
+        }
+
+        if (own is not null && time == 1 && attentionMask is null && DecodeStep is { } step)
+        {
+            long[] tokens = ids.contiguous().data<long>().ToArray();
+            var decoded = empty([batch, Config.HiddenSize], ScalarType.Float32, Device);
+            RunDecodeStep(step, [.. tokens.Select((token, row) => new LlamaDecodeStep.Sequence(own, row, token))], decoded);
+            return (single ? decoded : decoded.unsqueeze(1)).MoveToOuterDisposeScope();
         }
 
         var (positions, padding, realCounts) = KvCache.PositionsAndPadding(batch, time, past, own, attentionMask, Device);

@@ -75,6 +75,31 @@ public sealed class LlamaDecodingTests
     }
 
     [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.BFloat16)]
+    public void ManagedDecodeStepMatchesTheLibtorchStep(ScalarType dtype)
+    {
+        using var model = TinyLlama.CreateRandom(TinyLlama.LlamaWithBias() with { KeyValueHeadCount = 2 }, seed: 10, dtype);
+        using var scope = NewDisposeScope();
+        long[] prompt = [5, 6, 7, 0, 0, 20, 21, 22];
+        long[] mask = [1, 1, 1, 0, 0, 1, 1, 1];
+        using var managed = model.CreateKvCache();
+        using var torch = model.CreateKvCache();
+        model.ComputeHiddenStates(tensor(prompt).view(2, 4), managed, tensor(mask).view(2, 4));
+        model.ComputeHiddenStates(tensor(prompt).view(2, 4), torch, tensor(mask).view(2, 4));
+        for (int step = 0; step < 4; step++)
+        {
+            var next = tensor(new long[] { 30 + step, 40 + step }).view(2, 1);
+            var fast = model.ComputeLogits(next, managed);
+            model.UseManagedDecodeStep = false;
+            var slow = model.ComputeLogits(next, torch);
+            model.UseManagedDecodeStep = true;
+            double worst = fast.sub(slow).abs().max().item<float>();
+            Assert.IsTrue(worst <= Tolerance, $"step {step}: max |managed - libtorch| = {worst:e3}");
+        }
+    }
+
+    [TestMethod]
     public void CacheStorageIsPreallocatedNotGrownPerToken()
     {
         using var model = TinyLlama.CreateRandom(TinyLlama.Llama(), seed: 8);

@@ -103,6 +103,26 @@ public sealed class LlamaLoadingTests
     }
 
     [TestMethod]
+    [DataRow(ScalarType.Float32, double.NaN)]
+    [DataRow(ScalarType.BFloat16, double.PositiveInfinity)]
+    [DataRow(ScalarType.Float16, double.NegativeInfinity)]
+    public void NonFiniteWeightIsNamed(ScalarType storage, double value)
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 2, storage);
+        string weights = Path.Combine(folder, LlamaPretrained.WeightsFileName);
+        var tensors = SafeTensorsFile.ReadAll(weights);
+        using (var noGrad = no_grad())
+        {
+            tensors["model.layers.0.mlp.up_proj.weight"][3, 5] = tensor(value, storage);
+        }
+
+        SafeTensorsFile.Write(weights, [.. tensors]);
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        Assert.AreEqual("model.layers.0.mlp.up_proj.weight", error.Key);
+        StringAssert.Contains(error.Message, "holds 1 NaN or infinite");
+    }
+
+    [TestMethod]
     public void UntiedConfigWithoutLmHeadIsNamed()
     {
         string folder = TinyLlama.CreateFolder(TinyLlama.Qwen2(), seed: 2);

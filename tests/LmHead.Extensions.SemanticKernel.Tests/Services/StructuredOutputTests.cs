@@ -60,4 +60,19 @@ public sealed class StructuredOutputTests
         Assert.IsTrue(constrained.Text is "{\"answer\":\"yes\"}" or "{\"answer\":\"no\"}" or "{\"answer\": \"yes\"}" or "{\"answer\": \"no\"}" or "{ \"answer\":\"yes\"}" or "{ \"answer\":\"no\"}"
             || JsonDocument.Parse(constrained.Text).RootElement.GetProperty("answer").GetString() is "yes" or "no", constrained.Text);
     }
+
+    [TestMethod]
+    public void SemanticKernelResponseFormatSettingsBecomeConstraints()
+    {
+        static LmHead.Extensions.Decoding.Grammar.OutputConstraint? From(object value) => LmHead.Extensions.SemanticKernel.Settings.LmHeadPromptExecutionSettings.FromExecutionSettings(
+            new Microsoft.SemanticKernel.PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["response_format"] = value } }).Options.OutputConstraint;
+
+        Assert.AreEqual(LmHead.Extensions.Decoding.Grammar.OutputConstraint.Json(), From("json_object"));
+        Assert.IsNull(From("text"));
+        var schema = From(JsonDocument.Parse("""{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"boolean"}}}""").RootElement);
+        Assert.AreEqual(LmHead.Extensions.Decoding.Grammar.OutputConstraintKind.JsonSchema, schema!.Kind);
+        var typed = From(typeof(Apples));
+        Assert.IsTrue(LmHead.Extensions.Decoding.Grammar.CompiledGrammar.For(typed!).Accepts("{\"count\":3,\"ripe\":true,\"stage\":\"Green\"}"));
+        Assert.ThrowsExactly<ArgumentException>(() => From("yaml"));
+    }
 }

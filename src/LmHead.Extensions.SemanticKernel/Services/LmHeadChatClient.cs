@@ -22,8 +22,10 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// <see cref="ChatPromptFormat.TurnStopSequence"/>; the caller's list is not changed), <see cref="ChatOptions.Seed"/>
 /// (≥ 0), <see cref="ChatOptions.Instructions"/>, <see cref="ChatOptions.TopP"/>, <see cref="ChatOptions.FrequencyPenalty"/>,
 /// <see cref="ChatOptions.PresencePenalty"/>, and the additional properties <c>logprobs</c>, <c>top_logprobs</c>,
-/// <c>min_p</c>, <c>repetition_penalty</c>, <c>logit_bias</c> and <c>allow_special_tokens</c>. Options the model cannot honour are not ignored:
-/// a JSON response format, reasoning options, a conversation id, a continuation token, another model id or an
+/// <c>min_p</c>, <c>repetition_penalty</c>, <c>logit_bias</c>, <c>allow_special_tokens</c> and <c>response_format</c>.
+/// <see cref="ChatOptions.ResponseFormat"/>: JSON and JSON schema (so <c>GetResponseAsync&lt;T&gt;</c>) constrain the reply
+/// token by token with a grammar (see docs/structured-output.md). Options the model cannot honour are not ignored:
+/// reasoning options, a conversation id, a continuation token, another model id or an
 /// unknown additional property throw <see cref="NotSupportedException"/> naming the option.
 /// </para>
 /// <para>
@@ -39,7 +41,8 @@ namespace LmHead.Extensions.SemanticKernel.Services;
 /// </para>
 /// <para>
 /// Finish reasons: a stop sequence, the end-of-text token or the turn marker give <see cref="ChatFinishReason.Stop"/>;
-/// the token limit or a full context gives <see cref="ChatFinishReason.Length"/>.
+/// a completed grammar also gives <see cref="ChatFinishReason.Stop"/>; the token limit or a full context gives
+/// <see cref="ChatFinishReason.Length"/>.
 /// </para>
 /// </remarks>
 public sealed class LmHeadChatClient : IChatClient
@@ -379,7 +382,7 @@ public sealed class LmHeadChatClient : IChatClient
             PresencePenalty = options.PresencePenalty ?? decoding.PresencePenalty,
             Seed = options.Seed is { } seed ? (ulong)seed : decoding.Seed,
         };
-        var generation = ChatDefaults with { Decoding = decoding };
+        var generation = ChatDefaults with { Decoding = decoding, OutputConstraint = ToOutputConstraint(options.ResponseFormat) };
         generation = generation with
         {
             MaxNewTokens = options.MaxOutputTokens ?? generation.MaxNewTokens,
@@ -403,15 +406,21 @@ public sealed class LmHeadChatClient : IChatClient
         return new LmHeadPromptExecutionSettings(generation).ToGenerationOptions(turnStop);
     }
 
+    /// <summary>
+    /// <see cref="ChatResponseFormat.Json"/> constrains the reply to any JSON, <see cref="ChatResponseFormat.ForJsonSchema(System.Text.Json.JsonElement, string?, string?)"/>
+    /// (and so <c>GetResponseAsync&lt;T&gt;</c>) to JSON valid against the schema; text leaves it free.
+    /// </summary>
+    private static Decoding.Grammar.OutputConstraint? ToOutputConstraint(ChatResponseFormat? format) => format switch
+    {
+        ChatResponseFormatJson { Schema: { } schema } => Decoding.Grammar.OutputConstraint.JsonSchema(schema.GetRawText()),
+        ChatResponseFormatJson => Decoding.Grammar.OutputConstraint.Json(),
+        _ => null,
+    };
+
     private void RejectUnsupported(ChatOptions options)
     {
         static NotSupportedException Unsupported(string option) =>
             new($"The LmHead chat client does not support ChatOptions.{option} yet; leave it unset.");
-
-        if (options.ResponseFormat is not null and not ChatResponseFormatText)
-        {
-            throw Unsupported(nameof(ChatOptions.ResponseFormat));
-        }
 
         if (options.Reasoning is not null)
         {

@@ -105,7 +105,18 @@ public sealed class LmHeadPromptExecutionSettings : PromptExecutionSettings
         foreach (var (key, value) in data)
         {
             originals[key] = value;
-            json[key] = value is null ? null : JsonSerializer.SerializeToNode(value, value.GetType());
+            json[key] = value switch
+            {
+                null => null,
+
+                // SK's OpenAI connector takes a .NET type as response_format for structured output: its JSON schema.
+                Type type when string.Equals(key, "response_format", StringComparison.OrdinalIgnoreCase) => new JsonObject
+                {
+                    ["type"] = "json_schema",
+                    ["json_schema"] = new JsonObject { ["schema"] = JsonNode.Parse(Microsoft.Extensions.AI.AIJsonUtilities.CreateJsonSchema(type).GetRawText()) },
+                },
+                _ => JsonSerializer.SerializeToNode(value, value.GetType()),
+            };
         }
 
         var ignored = new List<string>(s_semanticKernelKeys);

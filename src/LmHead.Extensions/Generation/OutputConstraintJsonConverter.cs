@@ -9,7 +9,7 @@ namespace LmHead.Extensions.Generation;
 /// Reads and writes <see cref="GenerationOptions.OutputConstraint"/> in the shape of OpenAI's <c>response_format</c>:
 /// <c>{"type":"text"}</c> (none), <c>{"type":"json_object"}</c>, <c>{"type":"json_schema","json_schema":{"schema":{...}}}</c>,
 /// and this library's <c>{"type":"regex","pattern":"..."}</c>; an optional <c>"max_whitespace"</c> sets the JSON
-/// white-space bound.
+/// white-space bound. The bare strings <c>"text"</c> and <c>"json_object"</c> are read too.
 /// </summary>
 internal sealed class OutputConstraintJsonConverter : JsonConverter<OutputConstraint?>
 {
@@ -21,6 +21,12 @@ internal sealed class OutputConstraintJsonConverter : JsonConverter<OutputConstr
         if (node is null)
         {
             return null;
+        }
+
+        // Semantic Kernel's OpenAI settings also spell it as a bare string.
+        if (node is JsonValue bare && bare.TryGetValue(out string? name) && name is "text" or "json_object")
+        {
+            return name == "text" ? null : OutputConstraint.Json();
         }
 
         if (node is not JsonObject json || json["type"] is not JsonValue typeValue || !typeValue.TryGetValue(out string? type))

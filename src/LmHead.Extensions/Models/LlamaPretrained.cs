@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 using static TorchSharp.torch;
 
@@ -62,12 +63,14 @@ public static class LlamaPretrained
             throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
         }
 
+        // tokenizer.json first (what Llama-family checkpoints ship), then vocab.json + merges.txt; never GPT-2's built-in
+        // vocabulary, which would not match the model's ids.
         string vocabulary = Path.Combine(directory, Gpt2Pretrained.VocabularyFileName);
         string merges = Path.Combine(directory, Gpt2Pretrained.MergesFileName);
-        if (!ModelFile.IsPresent(vocabulary) && !ModelFile.IsPresent(merges))
+        if (!ModelFile.IsPresent(Path.Combine(directory, TokenizerJson.FileName)) && !ModelFile.IsPresent(vocabulary) && !ModelFile.IsPresent(merges))
         {
             throw new ModelFormatException(vocabulary, null,
-                $"the folder has no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName}, the tokenizer files this loader reads; "
+                $"the folder has no {TokenizerJson.FileName} and no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName}, the tokenizer files this loader reads; "
                 + "load the model alone with PretrainedModel.LoadModel and give TextGenerator the model's tokenizer.");
         }
 

@@ -88,13 +88,13 @@ public sealed class LmHeadChatClientTests
 
         var topP = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { TopP = 1.5f }));
         var tools = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
-            s_conversation, new ChatOptions { ResponseFormat = ChatResponseFormat.Json }));
+            s_conversation, new ChatOptions { Tools = [new HostedWebSearchTool()] }));
         var extra = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(
             s_conversation, new ChatOptions { AdditionalProperties = new() { ["typical_p"] = 0.1 } }));
         var negativeSeed = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync(s_conversation, new ChatOptions { Seed = -1 }));
 
         Assert.Contains("top_p", topP.Message);
-        Assert.Contains("ResponseFormat", tools.Message);
+        Assert.Contains("function tools", tools.Message);
         Assert.Contains("typical_p", extra.Message);
         Assert.Contains("seed", negativeSeed.Message);
     }

@@ -11,6 +11,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
     private static LmHeadPromptExecutionSettings Everything() => new(new GenerationOptions
     {
         MaxNewTokens = 9, StopSequences = ["."], IncludeLogProbabilities = true, TopLogProbabilities = 2, IncludeRawLogProbabilities = true, AllowSpecialTokensInPrompt = true, ContextOverflow = ContextOverflow.SlidingWindow,
+        OutputConstraint = LmHead.Extensions.Decoding.Grammar.OutputConstraint.JsonSchema("""{"type":"integer"}"""),
         Decoding = new()
         {
             Temperature = 0.5f, TopK = 7, Seed = 3, TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f, FrequencyPenalty = 0.2f, PresencePenalty = 0.1f,
@@ -35,6 +36,7 @@ public sealed class LmHeadPromptExecutionSettingsTests
         var back = JsonSerializer.Deserialize<LmHeadPromptExecutionSettings>(json)!;
         Assert.AreEqual(7, back.Options.Decoding.TopK);
         Assert.AreEqual(ContextOverflow.SlidingWindow, back.Options.ContextOverflow);
+        Assert.AreEqual(settings.Options.OutputConstraint, back.Options.OutputConstraint);
         Assert.AreEqual(".", back.Options.StopSequences.Single());
         Assert.AreEqual(0.9f, back.Options.Decoding.TopP);
         Assert.AreEqual(float.NegativeInfinity, back.Options.Decoding.LogitBias[50256]);

@@ -96,9 +96,11 @@ public sealed class GrammarConstraint : ITokenHistoryStage
     }
 
     /// <summary>Sets every disallowed entry of <paramref name="row"/> (one row of logits) to -infinity, for the CPU fast path.</summary>
-    internal void MaskRow(Span<float> row, TokenHistory history)
+    internal void MaskRow(Span<float> row, TokenHistory history) => MaskRow(row, AllowedTokens(history));
+
+    /// <summary>Sets every entry of <paramref name="row"/> that <paramref name="mask"/> does not allow to -infinity.</summary>
+    internal void MaskRow(Span<float> row, ulong[] mask)
     {
-        ulong[] mask = AllowedTokens(history);
         int covered = Math.Min(row.Length, _tables.Vocabulary.Count);
         for (int w = 0; w * 64 < covered; w++)
         {

@@ -110,7 +110,7 @@ public static class ChatPromptFormat
                         break;
                     default:
                         throw new NotSupportedException(
-                            $"The LmHead chat client renders text and tool calls only; messages[{index}] ({message.Role}) holds {content.GetType().Name} at Contents[{contentIndex}].");
+                            $"The LmHead chat client renders text only (besides tool calls and their results); messages[{index}] ({message.Role}) holds {content.GetType().Name} at Contents[{contentIndex}].");
                 }
 
                 contentIndex++;

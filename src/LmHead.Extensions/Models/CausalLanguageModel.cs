@@ -141,6 +141,59 @@ public abstract class CausalLanguageModel : nn.Module<Tensor, Tensor>, IHasOutpu
         return new UseScope(_lifetime);
     }
 
+    /// <summary>
+    /// The argument checks of <see cref="ComputeLastHiddenStates"/>, shared by every architecture: one cache (of this
+    /// model's kind, converted by <paramref name="own"/>) and at least one token per sequence, no cache twice, no batch
+    /// cache, no sequence past <see cref="ContextLength"/> (<paramref name="limit"/> words the limit in the message), no
+    /// token outside the vocabulary. Returns the converted caches.
+    /// </summary>
+    private protected TCache[] ValidateBatch<TCache>(IReadOnlyList<KvCache> caches, IReadOnlyList<int[]> newTokens, Func<KvCache, TCache> own, string limit)
+        where TCache : KvCache
+    {
+        if (caches.Count == 0 || caches.Count != newTokens.Count)
+        {
+            throw new ArgumentException(
+                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Count} and {newTokens.Count}.", nameof(newTokens));
+        }
+
+        var owned = new TCache[caches.Count];
+        var seen = new HashSet<KvCache>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < owned.Length; i++)
+        {
+            var cache = owned[i] = own(caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null."));
+            int[] tokens = newTokens[i] ?? throw new ArgumentNullException(nameof(newTokens), $"newTokens[{i}] is null.");
+            cache.ThrowIfDisposed();
+            if (!seen.Add(cache))
+            {
+                throw new ArgumentException($"caches[{i}] appears more than once; each sequence needs its own cache.", nameof(caches));
+            }
+
+            if (cache.BatchSize is > 1)
+            {
+                throw new ArgumentException($"caches[{i}] holds a batch of {cache.BatchSize} sequences; each cache must hold one sequence.", nameof(caches));
+            }
+
+            if (tokens.Length == 0)
+            {
+                throw new ArgumentException($"newTokens[{i}] is empty; every sequence needs at least one new token.", nameof(newTokens));
+            }
+
+            if (cache.Length + tokens.Length > ContextLength)
+            {
+                throw new ArgumentException(
+                    $"Sequence {i} would be {cache.Length + tokens.Length} positions long ({cache.Length} cached + {tokens.Length} new), but {limit}.",
+                    nameof(newTokens));
+            }
+
+            if (tokens.FirstOrDefault(t => t < 0 || t >= VocabularySize, -1) is var bad and not -1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(newTokens), bad, $"newTokens[{i}] holds token id {bad}; ids must be in [0, {VocabularySize}).");
+            }
+        }
+
+        return owned;
+    }
+
     private void ThrowIfDisposed()
     {
         if (_disposed)

@@ -39,13 +39,7 @@ public sealed partial class Gpt2Model
     {
         ArgumentNullException.ThrowIfNull(caches);
         ArgumentNullException.ThrowIfNull(newTokens);
-        var own = new Gpt2KvCache[caches.Count];
-        for (int i = 0; i < own.Length; i++)
-        {
-            own[i] = OwnCache(caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null."), nameof(caches))!;
-        }
-
-        ValidateBatch(own, newTokens);
+        var own = ValidateBatch(caches, newTokens, cache => OwnCache(cache, nameof(caches))!, $"this GPT-2 model supports at most n_positions = {Config.MaxPositions}");
         using var use = EnterUse();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -66,52 +60,6 @@ public sealed partial class Gpt2Model
         }
 
         return output.MoveToOuterDisposeScope();
-    }
-
-    private void ValidateBatch(Gpt2KvCache[] caches, IReadOnlyList<int[]> newTokens)
-    {
-        if (caches.Length == 0 || caches.Length != newTokens.Count)
-        {
-            throw new ArgumentException(
-                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Length} and {newTokens.Count}.", nameof(newTokens));
-        }
-
-        var seen = new HashSet<Gpt2KvCache>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < caches.Length; i++)
-        {
-            var cache = caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null.");
-            int[] tokens = newTokens[i] ?? throw new ArgumentNullException(nameof(newTokens), $"newTokens[{i}] is null.");
-            cache.ThrowIfDisposed();
-            if (!seen.Add(cache))
-            {
-                throw new ArgumentException($"caches[{i}] appears more than once; each sequence needs its own cache.", nameof(caches));
-            }
-
-            if (cache.BatchSize is > 1)
-            {
-                throw new ArgumentException($"caches[{i}] holds a batch of {cache.BatchSize} sequences; each cache must hold one sequence.", nameof(caches));
-            }
-
-            if (tokens.Length == 0)
-            {
-                throw new ArgumentException($"newTokens[{i}] is empty; every sequence needs at least one new token.", nameof(newTokens));
-            }
-
-            if (cache.Length + tokens.Length > Config.MaxPositions)
-            {
-                throw new ArgumentException(
-                    $"Sequence {i} would be {cache.Length + tokens.Length} positions long ({cache.Length} cached + {tokens.Length} new), but this GPT-2 model supports at most n_positions = {Config.MaxPositions}.",
-                    nameof(newTokens));
-            }
-
-            foreach (int token in tokens)
-            {
-                if (token < 0 || token >= Config.VocabularySize)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(newTokens), token, $"newTokens[{i}] holds token id {token}; ids must be in [0, {Config.VocabularySize}).");
-                }
-            }
-        }
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ public sealed partial class LlamaModel
     {
         ArgumentNullException.ThrowIfNull(caches);
         ArgumentNullException.ThrowIfNull(newTokens);
-        var own = ValidateBatch(caches, newTokens);
+        var own = ValidateBatch(caches, newTokens, cache => OwnCache(cache, nameof(caches))!, $"this model supports at most {ContextLength}");
         using var use = EnterUse();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -66,51 +66,5 @@ public sealed partial class LlamaModel
             using var padding = cache.Padding is { } past ? cat([past, zeros(batch, 1, ScalarType.Bool, past.device)], 1) : null;
             cache.Commit(1, batch, padding, [.. before.Select(c => c + 1)]);
         }
-    }
-
-    private LlamaKvCache[] ValidateBatch(IReadOnlyList<KvCache> caches, IReadOnlyList<int[]> newTokens)
-    {
-        if (caches.Count == 0 || caches.Count != newTokens.Count)
-        {
-            throw new ArgumentException(
-                $"caches and newTokens must hold one entry per sequence (at least one), but hold {caches.Count} and {newTokens.Count}.", nameof(newTokens));
-        }
-
-        var own = new LlamaKvCache[caches.Count];
-        var seen = new HashSet<KvCache>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < own.Length; i++)
-        {
-            var cache = own[i] = OwnCache(caches[i] ?? throw new ArgumentNullException(nameof(caches), $"caches[{i}] is null."), nameof(caches))!;
-            int[] tokens = newTokens[i] ?? throw new ArgumentNullException(nameof(newTokens), $"newTokens[{i}] is null.");
-            cache.ThrowIfDisposed();
-            if (!seen.Add(cache))
-            {
-                throw new ArgumentException($"caches[{i}] appears more than once; each sequence needs its own cache.", nameof(caches));
-            }
-
-            if (cache.BatchSize is > 1)
-            {
-                throw new ArgumentException($"caches[{i}] holds a batch of {cache.BatchSize} sequences; each cache must hold one sequence.", nameof(caches));
-            }
-
-            if (tokens.Length == 0)
-            {
-                throw new ArgumentException($"newTokens[{i}] is empty; every sequence needs at least one new token.", nameof(newTokens));
-            }
-
-            if (cache.Length + tokens.Length > ContextLength)
-            {
-                throw new ArgumentException(
-                    $"Sequence {i} would be {cache.Length + tokens.Length} positions long ({cache.Length} cached + {tokens.Length} new), but this model supports at most {ContextLength}.",
-                    nameof(newTokens));
-            }
-
-            if (tokens.FirstOrDefault(t => t < 0 || t >= VocabularySize, -1) is var bad and not -1)
-            {
-                throw new ArgumentOutOfRangeException(nameof(newTokens), bad, $"newTokens[{i}] holds token id {bad}; ids must be in [0, {VocabularySize}).");
-            }
-        }
-
-        return own;
     }
 }

@@ -43,19 +43,17 @@ public static class ChatPromptFormat
     internal static string RenderWithin(IEnumerable<ChatMessage> messages, string? instructions, Func<string, int> countTokens, int maxTokens)
     {
         var turns = Turns(messages, instructions);
-        string prompt = Format(turns);
-        for (int drop = FirstDroppable(turns); drop >= 0 && countTokens(prompt) > maxTokens; drop = FirstDroppable(turns))
+
+        // The droppable turns, oldest first: every turn but the system turns and the last one.
+        var droppable = Enumerable.Range(0, turns.Count - 1).Where(i => turns[i].Role != "System").ToArray();
+        string Render(int drops)
         {
-            turns.RemoveAt(drop);
-            prompt = Format(turns);
+            var dropped = new HashSet<int>(droppable.Take(drops));
+            return Format([.. turns.Where((_, i) => !dropped.Contains(i))]);
         }
 
-        return prompt;
+        return PromptBudget.FewestDrops(Render, droppable.Length, countTokens, maxTokens);
     }
-
-    // The oldest turn that may be dropped: not a system turn, not the last turn.
-    private static int FirstDroppable(List<(string Role, string Text)> turns) =>
-        turns.FindIndex(t => t.Role != "System") is var i && i >= 0 && i < turns.Count - 1 ? i : -1;
 
     private static string Format(List<(string Role, string Text)> turns)
     {

@@ -22,8 +22,8 @@ internal static class ChatTemplatePrompt
     {
         var turns = Messages(messages, instructions);
         var toolSchemas = tools is { Count: > 0 } ? Tools(tools) : null;
-        string RenderTurns() => template.Render(
-            [.. turns.Select(t => t.DeepClone())],
+        string RenderTurns(IEnumerable<JsonObject> kept) => template.Render(
+            [.. kept.Select(t => t.DeepClone())],
             new ChatTemplateOptions
             {
                 AddGenerationPrompt = true,
@@ -32,19 +32,27 @@ internal static class ChatTemplatePrompt
                 EosToken = metadata.EosToken,
             });
 
-        string prompt = RenderTurns();
         if (countTokens is null)
         {
-            return prompt;
+            return RenderTurns(turns);
         }
 
-        while (countTokens(prompt) > maxTokens && OldestExchange(turns) is var (start, count) && count > 0)
+        // The exchanges that may go, oldest first, as the turns each removes; dropping k of them leaves the others.
+        var exchanges = new List<JsonObject[]>();
+        var remaining = new List<JsonObject>(turns);
+        while (OldestExchange(remaining) is var (start, count) && count > 0)
         {
-            turns.RemoveRange(start, count);
-            prompt = RenderTurns();
+            exchanges.Add([.. remaining.GetRange(start, count)]);
+            remaining.RemoveRange(start, count);
         }
 
-        return prompt;
+        string Render(int drops)
+        {
+            var dropped = new HashSet<JsonObject>(exchanges.Take(drops).SelectMany(e => e), ReferenceEqualityComparer.Instance);
+            return RenderTurns(turns.Where(t => !dropped.Contains(t)));
+        }
+
+        return PromptBudget.FewestDrops(Render, exchanges.Count, countTokens, maxTokens);
     }
 
     // The oldest exchange that may go: from the first non-system message up to the next user message, never the last

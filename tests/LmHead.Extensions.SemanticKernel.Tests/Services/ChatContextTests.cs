@@ -45,6 +45,54 @@ public sealed class ChatContextTests
     }
 
     [TestMethod]
+    public void RenderWithinKeepsWhatDroppingOneTurnAtATimeKeepsAtEveryBudget()
+    {
+        // Independent computation: the plain rule (drop the oldest non-system turn that is not the last, re-render,
+        // re-count, until it fits or nothing can go), written here with the public Render.
+        List<ChatMessage> messages =
+        [
+            new(ChatRole.User, "Hello there, how are you?"),
+            new(ChatRole.System, "Speak in verse."),
+            .. Enumerable.Range(1, 9).SelectMany(i => new[]
+            {
+                new ChatMessage(ChatRole.Assistant, $"Reply {i}: " + string.Concat(Enumerable.Repeat("la ", i))),
+                new ChatMessage(ChatRole.User, $"Again {i}?"),
+            }),
+        ];
+        int fullCount = Count(ChatPromptFormat.Render(messages, "Be brief."));
+        for (int budget = 0; budget <= fullCount + 1; budget++)
+        {
+            var kept = new List<ChatMessage>(messages);
+            while (Count(ChatPromptFormat.Render(kept, "Be brief.")) > budget
+                && kept.FindIndex(m => m.Role != ChatRole.System) is var oldest && oldest >= 0 && oldest < kept.Count - 1)
+            {
+                kept.RemoveAt(oldest);
+            }
+
+            Assert.AreEqual(ChatPromptFormat.Render(kept, "Be brief."), ChatPromptFormat.RenderWithin(messages, "Be brief.", Count, budget), $"budget {budget}");
+        }
+    }
+
+    [TestMethod]
+    public void RenderWithinCountsTokensALogarithmicNumberOfTimesForALongChat()
+    {
+        // 2,000 turns: dropping one turn at a time re-rendered and re-counted the whole chat ~2,000 times.
+        List<ChatMessage> messages = [.. Enumerable.Range(0, 2_000).Select(i => new ChatMessage(i % 2 == 0 ? ChatRole.User : ChatRole.Assistant, $"turn {i} of a long chat"))];
+        int calls = 0;
+        int Counting(string text)
+        {
+            calls++;
+            return Count(text);
+        }
+
+        string fitted = ChatPromptFormat.RenderWithin(messages, null, Counting, 100);
+
+        Assert.IsLessThanOrEqualTo(100, Count(fitted));
+        Assert.IsGreaterThan(100, Count(ChatPromptFormat.Render(messages.Skip(messages.Count - fitted.Split('\n').Length).ToList())), "Nothing more was dropped than needed.");
+        Assert.IsLessThanOrEqualTo(13, calls, $"{calls} token counts for 2,000 droppable turns; a binary search needs 1 + ceil(log2 2000) = 12.");
+    }
+
+    [TestMethod]
     public void RenderWithinReturnsTheKeptTurnsWhenEvenTheyDoNotFit()
     {
         List<ChatMessage> messages = [new(ChatRole.User, "one two three"), new(ChatRole.User, "four five six seven eight nine ten")];

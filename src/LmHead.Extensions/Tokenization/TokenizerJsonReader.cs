@@ -35,6 +35,11 @@ internal sealed class TokenizerJsonReader(string filePath)
             }
         }
 
+        if (TokenizerJsonSentencePiece.Applies(root, model))
+        {
+            return new TokenizerJsonSentencePiece(filePath).Create(root, model, ReadVocabulary(model), ReadMerges(model), ReadAddedTokens(root));
+        }
+
         var pre = new TokenizerJsonPreTokenization(filePath);
         var normalizer = pre.ReadNormalizer(root.TryGetProperty("normalizer", out var n) ? n : default);
         pre.ReadPreTokenizer(root.TryGetProperty("pre_tokenizer", out var p) ? p : default);

@@ -15,6 +15,7 @@ internal sealed class IncrementalTextDecoder
     private readonly Tokenizer _tokenizer;
     private readonly List<int> _pending = [];
     private int _released;
+    private bool _continuation;
 
     internal IncrementalTextDecoder(Tokenizer tokenizer) => _tokenizer = tokenizer;
 
@@ -30,7 +31,7 @@ internal sealed class IncrementalTextDecoder
         }
 
         _pending.Add(tokenId);
-        string text = _tokenizer.Decode(_pending);
+        string text = DecodePending();
         int stable = text.Length;
         while (stable > 0 && text[stable - 1] == Replacement)
         {
@@ -44,6 +45,7 @@ internal sealed class IncrementalTextDecoder
         {
             _pending.Clear();
             _released = 0;
+            _continuation = true;
         }
 
         return released;
@@ -57,10 +59,15 @@ internal sealed class IncrementalTextDecoder
             return "";
         }
 
-        string text = _tokenizer.Decode(_pending);
+        string text = DecodePending();
         _pending.Clear();
         string rest = text.Length > _released ? text[_released..] : "";
         _released = 0;
         return rest;
     }
+
+    // A SentencePiece tokenizer strips the leading space of what it decodes (the "▁" the encoder prepended); past the
+    // first chunk that space is real text between words, so later chunks decode as continuations.
+    private string DecodePending() =>
+        _continuation && _tokenizer is SentencePieceBpeTokenizer sentencePiece ? sentencePiece.DecodeContinuation(_pending) : _tokenizer.Decode(_pending);
 }

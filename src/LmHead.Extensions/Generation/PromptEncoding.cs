@@ -26,6 +26,11 @@ internal static partial class PromptEncoding
     /// <summary>Encodes <paramref name="text"/> as plain text: special-token text becomes the tokens of its characters.</summary>
     internal static int[] EncodePlain(Tokenizer tokenizer, string text)
     {
+        if (tokenizer is SentencePieceBpeTokenizer sentencePiece)
+        {
+            return [.. sentencePiece.Encode(text, splitAddedTokens: false).Select(t => t.Id)];
+        }
+
         var ids = new List<int>(text.Length / 3);
         if (tokenizer.PreTokenizer is AddedTokenPreTokenizer own)
         {
@@ -53,6 +58,8 @@ internal static partial class PromptEncoding
         TiktokenTokenizer tiktoken => tiktoken.SpecialTokens ?? Empty,
         CodeGenTokenizer codeGen => codeGen.SpecialTokens ?? Empty,
         BpeTokenizer bpe => bpe.SpecialTokens ?? Empty,
+        SentencePieceBpeTokenizer sentencePiece => sentencePiece.SpecialTokens,
+        SentencePieceTokenizer sentencePiece => sentencePiece.SpecialTokens ?? Empty,
         _ => Empty,
     };
 

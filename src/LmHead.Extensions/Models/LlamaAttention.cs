@@ -14,16 +14,16 @@ internal sealed class LlamaAttention : nn.Module
     private readonly int _keyValueHeads;
     private readonly int _headDim;
 
-    internal LlamaAttention(string name, LlamaConfig config, ScalarType dtype, Device device)
+    internal LlamaAttention(string name, LlamaConfig config, ScalarType dtype, Device device, bool initialise)
         : base(name)
     {
         _heads = config.HeadCount;
         _keyValueHeads = config.EffectiveKeyValueHeadCount;
         _headDim = config.EffectiveHeadDim;
-        Query = new LlamaLinear("q_proj", _heads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device);
-        Key = new LlamaLinear("k_proj", _keyValueHeads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device);
-        Value = new LlamaLinear("v_proj", _keyValueHeads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device);
-        Output = new LlamaLinear("o_proj", config.HiddenSize, _heads * _headDim, config.HasOutputBias, dtype, device);
+        Query = new LlamaLinear("q_proj", _heads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device, initialise);
+        Key = new LlamaLinear("k_proj", _keyValueHeads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device, initialise);
+        Value = new LlamaLinear("v_proj", _keyValueHeads * _headDim, config.HiddenSize, config.HasQkvBias, dtype, device, initialise);
+        Output = new LlamaLinear("o_proj", config.HiddenSize, _heads * _headDim, config.HasOutputBias, dtype, device, initialise);
         register_module("q_proj", Query);
         register_module("k_proj", Key);
         register_module("v_proj", Value);

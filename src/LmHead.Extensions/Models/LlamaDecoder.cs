@@ -10,15 +10,15 @@ namespace LmHead.Extensions.Models;
 /// </summary>
 internal sealed class LlamaDecoder : nn.Module
 {
-    internal LlamaDecoder(string name, LlamaConfig config, ScalarType dtype, Device device)
+    internal LlamaDecoder(string name, LlamaConfig config, ScalarType dtype, Device device, bool initialise)
         : base(name)
     {
-        Embedding = new LlamaLinear("embed_tokens", config.VocabularySize, config.HiddenSize, false, dtype, device);
+        Embedding = new LlamaLinear("embed_tokens", config.VocabularySize, config.HiddenSize, false, dtype, device, initialise);
         register_module("embed_tokens", Embedding);
-        var layers = new LlamaLayerList("layers", config, dtype, device);
+        var layers = new LlamaLayerList("layers", config, dtype, device, initialise);
         register_module("layers", layers);
         Layers = layers.Layers;
-        Norm = new LlamaRmsNorm("norm", config.HiddenSize, config.RmsNormEpsilon, dtype, device);
+        Norm = new LlamaRmsNorm("norm", config.HiddenSize, config.RmsNormEpsilon, dtype, device, initialise);
         register_module("norm", Norm);
     }
 
@@ -31,14 +31,14 @@ internal sealed class LlamaDecoder : nn.Module
     /// <summary>The layers, registered as <c>0</c>, <c>1</c>, ...</summary>
     private sealed class LlamaLayerList : nn.Module
     {
-        internal LlamaLayerList(string name, LlamaConfig config, ScalarType dtype, Device device)
+        internal LlamaLayerList(string name, LlamaConfig config, ScalarType dtype, Device device, bool initialise)
             : base(name)
         {
             var layers = new LlamaLayer[config.LayerCount];
             for (int i = 0; i < layers.Length; i++)
             {
                 string key = i.ToString(CultureInfo.InvariantCulture);
-                layers[i] = new LlamaLayer(key, config, dtype, device);
+                layers[i] = new LlamaLayer(key, config, dtype, device, initialise);
                 register_module(key, layers[i]);
             }
 

@@ -13,14 +13,15 @@ namespace LmHead.Extensions.Models;
 /// </summary>
 internal sealed class LlamaLinear : Module
 {
-    internal LlamaLinear(string name, int outFeatures, int inFeatures, bool bias, ScalarType dtype, Device device)
+    // initialise: zeros when true; uninitialised memory when false (a loader that overwrites every value next).
+    internal LlamaLinear(string name, int outFeatures, int inFeatures, bool bias, ScalarType dtype, Device device, bool initialise)
         : base(name)
     {
-        Weight = new Parameter(zeros(outFeatures, inFeatures, dtype, device), requires_grad: false);
+        Weight = new Parameter(initialise ? zeros(outFeatures, inFeatures, dtype, device) : empty(outFeatures, inFeatures, dtype, device), requires_grad: false);
         register_parameter("weight", Weight);
         if (bias)
         {
-            Bias = new Parameter(zeros(outFeatures, dtype, device), requires_grad: false);
+            Bias = new Parameter(initialise ? zeros(outFeatures, dtype, device) : empty(outFeatures, dtype, device), requires_grad: false);
             register_parameter("bias", Bias);
         }
     }

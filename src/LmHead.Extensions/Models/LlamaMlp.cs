@@ -6,12 +6,12 @@ namespace LmHead.Extensions.Models;
 /// <summary>The SwiGLU MLP of a Llama-family layer: <c>down_proj(silu(gate_proj(x)) * up_proj(x))</c>, no biases.</summary>
 internal sealed class LlamaMlp : nn.Module
 {
-    internal LlamaMlp(string name, LlamaConfig config, ScalarType dtype, Device device)
+    internal LlamaMlp(string name, LlamaConfig config, ScalarType dtype, Device device, bool initialise)
         : base(name)
     {
-        Gate = new LlamaLinear("gate_proj", config.IntermediateSize, config.HiddenSize, false, dtype, device);
-        Up = new LlamaLinear("up_proj", config.IntermediateSize, config.HiddenSize, false, dtype, device);
-        Down = new LlamaLinear("down_proj", config.HiddenSize, config.IntermediateSize, false, dtype, device);
+        Gate = new LlamaLinear("gate_proj", config.IntermediateSize, config.HiddenSize, false, dtype, device, initialise);
+        Up = new LlamaLinear("up_proj", config.IntermediateSize, config.HiddenSize, false, dtype, device, initialise);
+        Down = new LlamaLinear("down_proj", config.HiddenSize, config.IntermediateSize, false, dtype, device, initialise);
         register_module("gate_proj", Gate);
         register_module("up_proj", Up);
         register_module("down_proj", Down);

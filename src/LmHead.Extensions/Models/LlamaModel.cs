@@ -33,6 +33,13 @@ public sealed partial class LlamaModel : CausalLanguageModel
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     /// <exception cref="ArgumentException">The configuration is invalid or <paramref name="dtype"/> is not floating point.</exception>
     public LlamaModel(LlamaConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : this(config, dtype, device, initialise: true)
+    {
+    }
+
+    /// <summary>Creates a model; with <paramref name="initialise"/> false the parameters are uninitialised memory, for a
+    /// loader that overwrites every one of them (zero-filling 1 GB first cost more than reading the file).</summary>
+    internal LlamaModel(LlamaConfig config, ScalarType dtype, Device? device, bool initialise)
         : base(TorchSharpRuntime.Checked("LlamaForCausalLM"), "Llama-family")
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -45,11 +52,11 @@ public sealed partial class LlamaModel : CausalLanguageModel
         Config = config;
         DType = dtype;
         device ??= CPU;
-        _decoder = new LlamaDecoder("model", config, dtype, device);
+        _decoder = new LlamaDecoder("model", config, dtype, device, initialise);
         register_module("model", _decoder);
         if (!config.TieWordEmbeddings)
         {
-            _lmHead = new LlamaLinear("lm_head", config.VocabularySize, config.HiddenSize, false, dtype, device);
+            _lmHead = new LlamaLinear("lm_head", config.VocabularySize, config.HiddenSize, false, dtype, device, initialise);
             register_module("lm_head", _lmHead);
         }
 

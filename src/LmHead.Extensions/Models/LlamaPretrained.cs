@@ -47,8 +47,10 @@ public static class LlamaPretrained
     }
 
     /// <summary>
-    /// Loads the tokenizer files this library reads today: <c>vocab.json</c> + <c>merges.txt</c> (byte-level BPE).
-    /// Unlike GPT-2 folders, a folder without them is an error, never GPT-2's vocabulary.
+    /// Loads the folder's tokenizer: <c>tokenizer.json</c> (byte-level BPE or SentencePiece-style BPE with byte fallback),
+    /// else <c>vocab.json</c> + <c>merges.txt</c> (byte-level BPE), else a SentencePiece <c>tokenizer.model</c> (read by
+    /// Microsoft.ML.Tokenizers' <see cref="LlamaTokenizer"/>, which adds no BOS token: chat templates write it).
+    /// Unlike GPT-2 folders, a folder without any of them is an error, never GPT-2's vocabulary.
     /// </summary>
     /// <param name="directory">The folder.</param>
     /// <returns>The tokenizer.</returns>
@@ -63,14 +65,20 @@ public static class LlamaPretrained
             throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
         }
 
-        // tokenizer.json first (what Llama-family checkpoints ship), then vocab.json + merges.txt; never GPT-2's built-in
-        // vocabulary, which would not match the model's ids.
+        // tokenizer.json first (what Llama-family checkpoints ship), then vocab.json + merges.txt, then tokenizer.model;
+        // never GPT-2's built-in vocabulary, which would not match the model's ids.
         string vocabulary = Path.Combine(directory, Gpt2Pretrained.VocabularyFileName);
         string merges = Path.Combine(directory, Gpt2Pretrained.MergesFileName);
         if (!ModelFile.IsPresent(Path.Combine(directory, TokenizerJson.FileName)) && !ModelFile.IsPresent(vocabulary) && !ModelFile.IsPresent(merges))
         {
+            string sentencePiece = Path.Combine(directory, SentencePieceModel.FileName);
+            if (ModelFile.IsPresent(sentencePiece))
+            {
+                return SentencePieceModel.Load(sentencePiece);
+            }
+
             throw new ModelFormatException(vocabulary, null,
-                $"the folder has no {TokenizerJson.FileName} and no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName}, the tokenizer files this loader reads; "
+                $"the folder has no {TokenizerJson.FileName}, no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName} and no {SentencePieceModel.FileName}, the tokenizer files this loader reads; "
                 + "load the model alone with PretrainedModel.LoadModel and give TextGenerator the model's tokenizer.");
         }
 

@@ -12,11 +12,11 @@ internal sealed class LlamaRmsNorm : nn.Module
 {
     private readonly double _epsilon;
 
-    internal LlamaRmsNorm(string name, int size, double epsilon, ScalarType dtype, Device device)
+    internal LlamaRmsNorm(string name, int size, double epsilon, ScalarType dtype, Device device, bool initialise)
         : base(name)
     {
         _epsilon = epsilon;
-        Weight = new Parameter(ones(size, dtype, device), requires_grad: false);
+        Weight = new Parameter(initialise ? ones(size, dtype, device) : empty(size, dtype, device), requires_grad: false);
         register_parameter("weight", Weight);
     }
 

@@ -7,7 +7,8 @@ namespace LmHead.Extensions.Tokenization;
 
 /// <summary>
 /// Reads a Hugging Face <c>tokenizer.json</c> into a Microsoft.ML.Tokenizers <see cref="Tokenizer"/>: the byte-level
-/// BPE files of GPT-2, Qwen2/2.5, SmolLM2 and Llama 3.x, with their pre-tokenizer chains and added tokens.
+/// BPE files of GPT-2, Qwen2/2.5, SmolLM2 and Llama 3.x, with their pre-tokenizer chains and added tokens, and the
+/// SentencePiece-style BPE files (byte fallback) of Llama 2, TinyLlama and Mistral.
 /// </summary>
 /// <remarks>
 /// <para>The model is Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> (byte-level, merges as the file lists them).
@@ -18,10 +19,15 @@ namespace LmHead.Extensions.Tokenization;
 /// Face's tokenizers, so a rendered chat template's <c>&lt;|im_start|&gt;</c> is one token; it decodes back to its
 /// text. The <c>post_processor</c> (Llama 3's automatic <c>&lt;|begin_of_text|&gt;</c>) is not applied:
 /// chat templates write the BOS token themselves.</para>
+/// <para>A file with <c>"byte_fallback": true</c>, a <c>Prepend</c>/<c>Replace</c> normalizer or a <c>Metaspace</c>
+/// pre-tokenizer is SentencePiece-style: spaces spelled <c>▁</c>, a <c>▁</c> prepended, characters outside the
+/// vocabulary spelled as <c>&lt;0xNN&gt;</c> byte tokens. Microsoft.ML.Tokenizers 2.0 has no BPE with byte fallback
+/// over a <c>tokenizer.json</c>, so such a file becomes a tokenizer of this library written from Hugging Face's
+/// definitions (docs/chat-templates.md).</para>
 /// <para>Not supported, each a <see cref="ModelFormatException"/> naming the JSON path and value: models other than
-/// BPE, vocabularies without a <c>ByteLevel</c> pre-tokenizer (SentencePiece-style BPE of TinyLlama and Mistral),
-/// pre-tokenizers other than ByteLevel/Split/Digits, normalizers other than Unicode normal forms, BPE dropout and
-/// added tokens with <c>lstrip</c>/<c>rstrip</c>/<c>single_word</c>.</para>
+/// BPE, byte-level files without a <c>ByteLevel</c> pre-tokenizer, pre-tokenizers other than ByteLevel/Split/Digits
+/// (Metaspace in SentencePiece-style files), normalizers other than Unicode normal forms (Prepend/Replace in
+/// SentencePiece-style files), BPE dropout and added tokens with <c>lstrip</c>/<c>rstrip</c>/<c>single_word</c>.</para>
 /// </remarks>
 public static class TokenizerJson
 {

@@ -50,7 +50,7 @@ internal sealed class TokenizerJsonPreTokenization(string filePath)
                 break;
             default:
                 throw Unsupported($"{path}.type", type,
-                    "supported normalizers are NFC, NFKC, NFD, NFKD and a Sequence of them (SentencePiece-style files with Prepend/Replace normalizers, as TinyLlama's and Mistral's, are not read yet)");
+                    "supported normalizers are NFC, NFKC, NFD, NFKD and a Sequence of them (and, in SentencePiece-style files, Prepend and Replace)");
         }
     }
 

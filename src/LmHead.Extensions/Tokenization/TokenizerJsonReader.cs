@@ -35,13 +35,18 @@ internal sealed class TokenizerJsonReader(string filePath)
             }
         }
 
+        if (TokenizerJsonSentencePiece.Applies(root, model))
+        {
+            return new TokenizerJsonSentencePiece(filePath).Create(root, model, ReadVocabulary(model), ReadMerges(model), ReadAddedTokens(root));
+        }
+
         var pre = new TokenizerJsonPreTokenization(filePath);
         var normalizer = pre.ReadNormalizer(root.TryGetProperty("normalizer", out var n) ? n : default);
         pre.ReadPreTokenizer(root.TryGetProperty("pre_tokenizer", out var p) ? p : default);
         if (!pre.ByteLevel)
         {
             throw new ModelFormatException(filePath, "pre_tokenizer",
-                "the pre_tokenizer has no ByteLevel step, so the vocabulary is not byte-level BPE; only byte-level BPE files (GPT-2, Qwen2, SmolLM2, Llama 3) are read.");
+                "the pre_tokenizer has no ByteLevel step, so the vocabulary is not byte-level BPE; the files read are byte-level BPE (GPT-2, Qwen2, SmolLM2, Llama 3) and SentencePiece-style BPE with byte_fallback, a Prepend/Replace normalizer or a Metaspace pre-tokenizer (Llama 2, TinyLlama, Mistral).");
         }
 
         var vocabulary = ReadVocabulary(model);

@@ -29,7 +29,9 @@ internal static class TokenizerVocabulary
     /// BPE turns even a partial UTF-8 sequence into U+FFFD), while an unknown id decodes to nothing.
     /// </summary>
     public static bool Knows(Tokenizer tokenizer, int id) =>
-        id >= 0 && (tokenizer.Decode([id]).Length > 0 || InTables(tokenizer, id));
+        tokenizer is SentencePieceBpeTokenizer sentencePiece
+            ? sentencePiece.Knows(id) // its "▁" token decodes to "" (the stripped leading space)
+            : id >= 0 && (tokenizer.Decode([id]).Length > 0 || InTables(tokenizer, id));
 
     /// <summary>
     /// The rare id that decodes to nothing although it is in the tokenizer's tables (a special token a tokenizer's
@@ -40,6 +42,7 @@ internal static class TokenizerVocabulary
         TiktokenTokenizer tiktoken => tiktoken.SpecialTokens?.Values.Contains(id) == true,
         CodeGenTokenizer codeGen => codeGen.Vocabulary.Values.Contains(id) || codeGen.SpecialTokens?.Values.Contains(id) == true,
         BpeTokenizer bpe => bpe.Vocabulary.Values.Contains(id) || bpe.SpecialTokens?.Values.Contains(id) == true,
+        SentencePieceTokenizer sentencePiece => sentencePiece.Vocabulary.Values.Contains(id),
         _ => false,
     };
 

@@ -146,7 +146,7 @@ public sealed class TokenizerJsonTests
 
     [TestMethod]
     [DataRow("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}", "model.type", "WordPiece")]
-    [DataRow("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Metaspace\"}}", "pre_tokenizer.type", "Metaspace")]
+    [DataRow("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"}}", "pre_tokenizer.type", "BertPreTokenizer")]
     [DataRow("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[],\"continuing_subword_prefix\":\"##\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}", "model.continuing_subword_prefix", "##")]
     [DataRow("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"ByteLevel\"},{\"type\":\"Whitespace\"}]}}", "pre_tokenizer.pretokenizers[1].type", "Whitespace")]
     [DataRow("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]},\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}", "normalizer.type", "Lowercase")]

@@ -45,9 +45,10 @@ internal static class IntegerRangeGrammar
         }
 
         var parts = new List<Fragment> { SameLength(a, new string('9', a.Length)) };
-        for (int length = a.Length + 1; length < b.Length; length++)
+        if (a.Length + 1 < b.Length)
         {
-            parts.Add(Sequence(Range((byte)'1', (byte)'9'), Repeat(Range((byte)'0', (byte)'9'), length - 1, length - 1)));
+            // Every length strictly between, as one chain: a leading 1-9 and a.Length to b.Length - 2 more digits.
+            parts.Add(Sequence(Range((byte)'1', (byte)'9'), Repeat(Range((byte)'0', (byte)'9'), a.Length, b.Length - 2)));
         }
 
         parts.Add(SameLength("1" + new string('0', b.Length - 1), b));
@@ -67,17 +68,28 @@ internal static class IntegerRangeGrammar
             return Sequence(Byte((byte)a[0]), SameLength(a[1..], b[1..]));
         }
 
+        // A side whose remaining digits are all 0 (low) or all 9 (high) needs no recursion: it joins the middle range.
+        // Only the other sides recurse, each down one chain, so the grammar grows linearly with the length (splitting
+        // both sides at every digit doubled it per digit).
         int rest = a.Length - 1;
-        var parts = new List<Fragment>
+        bool lowFull = a.AsSpan(1).TrimStart('0').IsEmpty, highFull = b.AsSpan(1).TrimStart('9').IsEmpty;
+        var parts = new List<Fragment>();
+        if (!lowFull)
         {
-            Sequence(Byte((byte)a[0]), SameLength(a[1..], new string('9', rest))),
-        };
-        if (a[0] + 1 <= b[0] - 1)
-        {
-            parts.Add(Sequence(Range((byte)(a[0] + 1), (byte)(b[0] - 1)), Repeat(Range((byte)'0', (byte)'9'), rest, rest)));
+            parts.Add(Sequence(Byte((byte)a[0]), SameLength(a[1..], new string('9', rest))));
         }
 
-        parts.Add(Sequence(Byte((byte)b[0]), SameLength(new string('0', rest), b[1..])));
+        int low = lowFull ? a[0] : a[0] + 1, high = highFull ? b[0] : b[0] - 1;
+        if (low <= high)
+        {
+            parts.Add(Sequence(Range((byte)low, (byte)high), Repeat(Range((byte)'0', (byte)'9'), rest, rest)));
+        }
+
+        if (!highFull)
+        {
+            parts.Add(Sequence(Byte((byte)b[0]), SameLength(new string('0', rest), b[1..])));
+        }
+
         return Choice([.. parts]);
     }
 }

@@ -70,12 +70,6 @@ internal sealed class JsonGrammarRules
         Optional(Sequence(Byte((byte)'.'), Repeat(Range((byte)'0', (byte)'9'), 1, MaxDigits))),
         Optional(Sequence(Range((byte)'E', (byte)'E'), Optional(Choice(Byte((byte)'+'), Byte((byte)'-'))), Repeat(Range((byte)'0', (byte)'9'), 1, 3))))));
 
-    /// <summary>A non-negative number: <see cref="Number"/> without the sign.</summary>
-    public static Fragment NonNegativeNumber() => Sequence(
-        UnsignedInteger(),
-        Optional(Sequence(Byte((byte)'.'), Repeat(Range((byte)'0', (byte)'9'), 1, MaxDigits))),
-        Optional(Sequence(Byte((byte)'E'), Optional(Choice(Byte((byte)'+'), Byte((byte)'-'))), Repeat(Range((byte)'0', (byte)'9'), 1, 3))));
-
     /// <summary>0, or a digit 1-9 followed by at most <see cref="MaxDigits"/> - 1 digits.</summary>
     public static Fragment UnsignedInteger() =>
         Choice(Byte((byte)'0'), Sequence(Range((byte)'1', (byte)'9'), Repeat(Range((byte)'0', (byte)'9'), 0, MaxDigits - 1)));

@@ -196,34 +196,66 @@ internal sealed class JsonSchemaCompiler
         return _json.String(min, max);
     }
 
-    private static decimal? Bound(JsonElement schema, string keyword) =>
-        schema.TryGetProperty(keyword, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDecimal() : null;
+    /// <summary>A numeric keyword's value, null when absent.</summary>
+    private static decimal? Bound(JsonElement schema, string keyword, string path) =>
+        !schema.TryGetProperty(keyword, out var value) || value.ValueKind is JsonValueKind.True or JsonValueKind.False ? null
+        : value.ValueKind == JsonValueKind.Number && value.TryGetDecimal(out decimal number) ? number
+        : throw Unsupported($"{path}/{keyword}", $"'{keyword}' must be a number within ±7.9E+28, not {value.GetRawText()}");
 
+    /// <summary>
+    /// The lower and upper bounds of a number or integer schema (null: open), each inclusive or exclusive, from
+    /// minimum / maximum / exclusiveMinimum / exclusiveMaximum (numbers, as in 2019-09 and 2020-12, or draft 4's
+    /// booleans that make minimum / maximum exclusive); the tighter of two bounds on one side wins.
+    /// </summary>
+    private static (NumberRangeGrammar.Bound? Low, NumberRangeGrammar.Bound? High) Bounds(JsonElement schema, string path)
+    {
+        decimal? min = Bound(schema, "minimum", path), max = Bound(schema, "maximum", path);
+        decimal? exclusiveMin = Bound(schema, "exclusiveMinimum", path), exclusiveMax = Bound(schema, "exclusiveMaximum", path);
+        bool draft4Min = schema.TryGetProperty("exclusiveMinimum", out var a) && a.ValueKind == JsonValueKind.True;
+        bool draft4Max = schema.TryGetProperty("exclusiveMaximum", out var b) && b.ValueKind == JsonValueKind.True;
+        NumberRangeGrammar.Bound? low = min is { } m ? new(m, !draft4Min) : null;
+        if (exclusiveMin is { } e && (low is not { } l || e >= l.Value))
+        {
+            low = new(e, false);
+        }
+
+        NumberRangeGrammar.Bound? high = max is { } n ? new(n, !draft4Max) : null;
+        if (exclusiveMax is { } f && (high is not { } h || f <= h.Value))
+        {
+            high = new(f, false);
+        }
+
+        return (low, high);
+    }
+
+    /// <summary>
+    /// An integer schema: its bounds are exact; an open end stops at the 32-bit limit (what M.E.AI's schema of an
+    /// <c>int</c>, which carries no bounds, can hold), or at the 64-bit limit with <c>"format": "int64"</c> or when the
+    /// other end lies outside the 32-bit range; <c>"format": "int32"</c> also clips explicit bounds to 32 bits.
+    /// </summary>
     private static Fragment Integer(JsonElement schema, string path)
     {
-        decimal? min = Bound(schema, "minimum"), max = Bound(schema, "maximum");
-        decimal? exclusiveMin = Bound(schema, "exclusiveMinimum"), exclusiveMax = Bound(schema, "exclusiveMaximum");
-        decimal? low = Max(min is { } a ? Math.Ceiling(a) : null, exclusiveMin is { } b ? Math.Floor(b) + 1 : null);
-        decimal? high = Min(max is { } c ? Math.Floor(c) : null, exclusiveMax is { } d ? Math.Ceiling(d) - 1 : null);
+        var (lowBound, highBound) = Bounds(schema, path);
+        decimal? low = lowBound is { } l ? (l.Inclusive ? Math.Ceiling(l.Value) : Math.Floor(l.Value) + 1) : null;
+        decimal? high = highBound is { } h ? (h.Inclusive ? Math.Floor(h.Value) : Math.Ceiling(h.Value) - 1) : null;
+        string? format = schema.TryGetProperty("format", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null;
+        if (format == "int32")
+        {
+            low = Math.Max(low ?? int.MinValue, int.MinValue);
+            high = Math.Min(high ?? int.MaxValue, int.MaxValue);
+        }
+
+        bool wide = format == "int64" || low is < int.MinValue or > int.MaxValue || high is < int.MinValue or > int.MaxValue;
+        low ??= wide ? long.MinValue : int.MinValue;
+        high ??= wide ? long.MaxValue : int.MaxValue;
         return IntegerRangeGrammar.Create(low, high, path);
     }
 
-    private static decimal? Max(decimal? a, decimal? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
-
-    private static decimal? Min(decimal? a, decimal? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
-
+    /// <summary>A number schema: any JSON number when unbounded, else the decimal numbers in the range (no exponent).</summary>
     private Fragment NumberOf(JsonElement schema, string path)
     {
-        decimal? min = Bound(schema, "minimum");
-        bool others = schema.TryGetProperty("maximum", out _) || schema.TryGetProperty("exclusiveMinimum", out _) || schema.TryGetProperty("exclusiveMaximum", out _);
-        if (others || min is > 0)
-        {
-            throw Unsupported(path, "bounds on a 'number' other than minimum <= 0 (use type 'integer' for bounded values)");
-        }
-
-        // minimum 0 drops the sign; a negative minimum has to admit every number down to it, which only "integer" does.
-        return min is 0 ? JsonGrammarRules.NonNegativeNumber() : min is null ? _json.Number()
-            : throw Unsupported($"{path}/minimum", $"the negative minimum {min.Value.ToString(CultureInfo.InvariantCulture)} on a 'number'");
+        var (low, high) = Bounds(schema, path);
+        return low is null && high is null ? _json.Number() : NumberRangeGrammar.Create(low, high, path);
     }
 
     private Fragment ArrayOf(JsonElement schema, string path)

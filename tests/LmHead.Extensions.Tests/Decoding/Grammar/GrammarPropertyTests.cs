@@ -114,6 +114,61 @@ public sealed class GrammarPropertyTests
     }
 
     [TestMethod]
+    public void GenerationsUnderRandomNumericBoundsStayInRange()
+    {
+        var random = new Random(4242);
+        var schemas = new RandomSchemas(random);
+        int completed = 0, total = 0;
+        for (int s = 0; s < 150; s++)
+        {
+            var schema = random.Next(2) == 0 ? schemas.IntegerSchema() : schemas.NumberSchema();
+            string schemaText = schema.ToJsonString();
+            var validator = JsonSchema.FromText(schemaText);
+            var constraint = OutputConstraint.JsonSchema(schemaText);
+            for (int g = 0; g < 10; g++)
+            {
+                total++;
+                var (text, _) = Generate(constraint, random);
+                if (text is null)
+                {
+                    continue;
+                }
+
+                completed++;
+                using var document = JsonDocument.Parse(text);
+                var result = validator.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
+                Assert.IsTrue(result.IsValid, $"{text}\nagainst {schemaText}\n{JsonSerializer.Serialize(result)}");
+
+                // Independently of the validator: the value, read as a decimal, is within the bounds, and an integer
+                // schema without bounds on a side stays within a 32-bit int there (64-bit when the other side is wider).
+                if (schema.Count == 1 && (string?)schema["type"] == "number")
+                {
+                    continue; // unbounded: any JSON number, exponents included (validated above)
+                }
+
+                decimal value = decimal.Parse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture);
+                Assert.IsTrue(InBounds(schema, value), $"{text} against {schemaText}");
+                if ((string?)schema["type"] == "integer")
+                {
+                    Assert.AreEqual(decimal.Truncate(value), value, text);
+                    Assert.IsTrue(value is >= long.MinValue and <= long.MaxValue, text);
+                    bool wide = schema.Where(p => p.Key != "type").Select(p => p.Value).OfType<System.Text.Json.Nodes.JsonValue>().Any(v => v.GetValue<decimal>() is < int.MinValue or > int.MaxValue);
+                    Assert.IsTrue(wide || value is >= int.MinValue and <= int.MaxValue, $"{text} against {schemaText}");
+                }
+            }
+        }
+
+        Assert.IsGreaterThan(total * 9 / 10, completed, $"{completed} of {total} generations completed within {MaxSteps} tokens");
+    }
+
+    private static bool InBounds(System.Text.Json.Nodes.JsonObject schema, decimal value)
+    {
+        decimal? Get(string keyword) => schema[keyword] is { } node ? node.GetValue<decimal>() : null;
+        return !(Get("minimum") is { } min && value < min) && !(Get("maximum") is { } max && value > max)
+            && !(Get("exclusiveMinimum") is { } emin && value <= emin) && !(Get("exclusiveMaximum") is { } emax && value >= emax);
+    }
+
+    [TestMethod]
     public void GenerationsOfAnyJsonAlwaysParse()
     {
         var random = new Random(7);

@@ -29,14 +29,7 @@ internal sealed class RandomSchemas(Random random)
             case 2: return StringSchema();
             case 3: return StringSchema();
             case 4: return IntegerSchema();
-            case 5:
-                var number = new JsonObject { ["type"] = "number" };
-                if (random.Next(2) == 0)
-                {
-                    number["minimum"] = 0;
-                }
-
-                return number;
+            case 5: return NumberSchema();
             case 6: return new JsonObject { ["enum"] = new JsonArray("red", 2, null, true, new JsonObject { ["k"] = new JsonArray(1, "x") }, "grün") };
             case 7: return new JsonObject { ["const"] = random.Next(2) == 0 ? "fixed" : 42 };
             case 8: return new JsonObject { ["type"] = new JsonArray("string", "null"), ["maxLength"] = 6 };
@@ -81,17 +74,51 @@ internal sealed class RandomSchemas(Random random)
         return schema;
     }
 
-    private JsonObject IntegerSchema()
+    /// <summary>An integer schema: unbounded, or random bounds (inclusive or exclusive, one or both sides, up to the 64-bit range).</summary>
+    internal JsonObject IntegerSchema()
     {
         var schema = new JsonObject { ["type"] = "integer" };
-        if (random.Next(3) > 0)
+        if (random.Next(4) == 0)
         {
-            int low = random.Next(-1000, 1000);
-            schema["minimum"] = low;
-            schema["maximum"] = low + random.Next(0, 5000);
+            return schema;
         }
 
+        long scale = random.Next(3) switch { 0 => 1000, 1 => 1_000_000_000, _ => long.MaxValue / 2 };
+        long low = random.NextInt64(-scale, scale);
+        long high = low + random.NextInt64(0, Math.Min(scale, 5000 + (scale / 10)));
+        AddBounds(schema, low, high, exclusiveSlack: 2);
         return schema;
+    }
+
+    /// <summary>A number schema: unbounded, or random decimal bounds with up to three fraction digits.</summary>
+    internal JsonObject NumberSchema()
+    {
+        var schema = new JsonObject { ["type"] = "number" };
+        if (random.Next(4) == 0)
+        {
+            return schema;
+        }
+
+        decimal low = random.Next(-200_000, 200_000) / (decimal)Math.Pow(10, random.Next(4));
+        decimal high = low + (random.Next(1, 100_000) / (decimal)Math.Pow(10, random.Next(4)));
+        AddBounds(schema, low, high, exclusiveSlack: 0);
+        return schema;
+    }
+
+    /// <summary>Sets one or both bounds, each as minimum/maximum or exclusiveMinimum/exclusiveMaximum (kept non-empty).</summary>
+    private void AddBounds(JsonObject schema, decimal low, decimal high, decimal exclusiveSlack)
+    {
+        int sides = random.Next(3);
+        bool exclusive = high - low >= exclusiveSlack;
+        if (sides != 1)
+        {
+            schema[exclusive && random.Next(2) == 0 ? "exclusiveMinimum" : "minimum"] = low;
+        }
+
+        if (sides != 2)
+        {
+            schema[exclusive && random.Next(2) == 0 ? "exclusiveMaximum" : "maximum"] = high;
+        }
     }
 
     private JsonObject ObjectSchema(int depth, JsonObject defs)

@@ -123,6 +123,53 @@ public sealed class LlamaLoadingTests
     }
 
     [TestMethod]
+    public void NonFiniteWeightsAreCountedAcrossTheLoadersReadChunks()
+    {
+        // A float32 embedding of 10,000 x 32 values is 1.28 MB: more than the 1 MiB the loader reads and checks at a time.
+        var config = TinyLlama.Llama(vocabularySize: 10_000);
+        string folder = TinyLlama.CreateFolder(config, seed: 5, ScalarType.Float32);
+        string weights = Path.Combine(folder, LlamaPretrained.WeightsFileName);
+        var tensors = SafeTensorsFile.ReadAll(weights);
+        using (var noGrad = no_grad())
+        {
+            var embedding = tensors["model.embed_tokens.weight"];
+            embedding[0, 0] = tensor(float.NaN);
+            embedding[8191, 31] = tensor(float.PositiveInfinity); // the last value of the first MiB
+            embedding[8192, 0] = tensor(float.NaN); // the first value of the second
+            embedding[9999, 31] = tensor(float.NegativeInfinity);
+        }
+
+        SafeTensorsFile.Write(weights, [.. tensors]);
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => PretrainedModel.LoadModel(folder));
+        Assert.AreEqual("model.embed_tokens.weight", error.Key);
+        StringAssert.Contains(error.Message, "holds 4 NaN or infinite");
+    }
+
+    [TestMethod]
+    [DataRow(new[] { 0 })]
+    [DataRow(new[] { 15, 16, 17 })]
+    [DataRow(new[] { 1000, 1006 })]
+    [DataRow(new int[0])]
+    public void TheVectorisedNonFiniteCountEqualsAPlainCount(int[] badAt)
+    {
+        var random = new Random(11);
+        var bits = new ushort[1007];
+        for (int i = 0; i < bits.Length; i++)
+        {
+            bits[i] = (ushort)(random.Next(0, 0x7F80) | (random.Next(2) << 15)); // bfloat16 bits with a finite exponent
+        }
+
+        foreach (int i in badAt)
+        {
+            bits[i] = (ushort)(0x7F80 | random.Next(0, 0x80) | (random.Next(2) << 15));
+        }
+
+        long plain = bits.Count(b => (b & 0x7F80) == 0x7F80);
+        Assert.AreEqual(badAt.Length, plain, "the test data has exactly the planted values");
+        Assert.AreEqual(plain, LlamaWeightLoader.CountNonFinite<ushort>(bits, 0x7F80));
+    }
+
+    [TestMethod]
     public void UntiedConfigWithoutLmHeadIsNamed()
     {
         string folder = TinyLlama.CreateFolder(TinyLlama.Qwen2(), seed: 2);

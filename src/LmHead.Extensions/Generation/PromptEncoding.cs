@@ -59,7 +59,6 @@ internal static partial class PromptEncoding
         CodeGenTokenizer codeGen => codeGen.SpecialTokens ?? Empty,
         BpeTokenizer bpe => bpe.SpecialTokens ?? Empty,
         SentencePieceBpeTokenizer sentencePiece => sentencePiece.SpecialTokens,
-        SentencePieceTokenizer sentencePiece => sentencePiece.SpecialTokens ?? Empty,
         _ => Empty,
     };
 

@@ -33,6 +33,19 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
     private readonly Dictionary<string, int> _special;
     private readonly HashSet<int> _specialIds;
 
+    /// <summary>What decoding removes for the <c>▁</c> the encoder prepended.</summary>
+    public enum LeadingSpace
+    {
+        /// <summary>Nothing (no decoder that strips).</summary>
+        Keep,
+
+        /// <summary>One leading space of the decoded text (the <c>Strip</c> decoder, <c>start: 1</c>).</summary>
+        StripOne,
+
+        /// <summary>Every <c>▁</c> of the first token (the <c>Metaspace</c> decoder with a prepend scheme).</summary>
+        DropFromFirstToken,
+    }
+
     /// <summary>When a <c>▁</c> goes in front of a piece of text (the text between added tokens).</summary>
     public enum PrependScheme
     {
@@ -57,7 +70,7 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
         int? unknownId,
         bool fuseUnknown,
         PrependScheme prepend,
-        bool stripLeadingSpace,
+        LeadingSpace leadingSpace,
         bool byteFallback)
     {
         _vocabulary = vocabulary;
@@ -65,7 +78,7 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
         _unknownId = unknownId;
         _fuseUnknown = fuseUnknown;
         _prepend = prepend;
-        StripsLeadingSpace = stripLeadingSpace;
+        DecodedLeadingSpace = leadingSpace;
         _special = addedTokens;
         _specialIds = [.. addedTokens.Values];
         _tokens = [];
@@ -88,8 +101,8 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
         _addedTokens = new AddedTokenPreTokenizer([], addedTokens.Keys);
     }
 
-    /// <summary>Whether decoding strips the one leading space the encoder's <c>▁</c> prefix stands for.</summary>
-    public bool StripsLeadingSpace { get; }
+    /// <summary>What decoding removes for the <c>▁</c> the encoder prepended.</summary>
+    public LeadingSpace DecodedLeadingSpace { get; }
 
     /// <summary>The added tokens (special or not), each encoded as its single id.</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens => _special;
@@ -132,7 +145,7 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
     public string DecodeContinuation(IEnumerable<int> ids) => Decode(ids, strip: false);
 
     /// <inheritdoc/>
-    public override string Decode(IEnumerable<int> ids) => Decode(ids, StripsLeadingSpace);
+    public override string Decode(IEnumerable<int> ids) => Decode(ids, strip: true);
 
     /// <inheritdoc/>
     public override OperationStatus Decode(IEnumerable<int> ids, Span<char> destination, out int idsConsumed, out int charsWritten)
@@ -186,12 +199,20 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
         ArgumentNullException.ThrowIfNull(ids);
         var text = new StringBuilder();
         var bytes = new List<byte>();
+        bool first = true;
         foreach (int id in ids)
         {
             if (!_tokens.TryGetValue(id, out string? token))
             {
                 continue;
             }
+
+            if (first && strip && DecodedLeadingSpace == LeadingSpace.DropFromFirstToken && !_specialIds.Contains(id))
+            {
+                token = token.Replace(Space.ToString(), string.Empty, StringComparison.Ordinal);
+            }
+
+            first = false;
 
             if (!_specialIds.Contains(id) && token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>'
                 && byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte value))
@@ -205,7 +226,7 @@ internal sealed class SentencePieceBpeTokenizer : Tokenizer
         }
 
         FlushBytes(bytes, text);
-        if (strip && text.Length > 0 && text[0] == ' ')
+        if (strip && DecodedLeadingSpace == LeadingSpace.StripOne && text.Length > 0 && text[0] == ' ')
         {
             text.Remove(0, 1);
         }

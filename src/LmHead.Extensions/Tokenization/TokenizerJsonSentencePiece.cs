@@ -31,7 +31,7 @@ internal sealed class TokenizerJsonSentencePiece(string filePath)
                 $"the file has neither a Replace \" \" → \"{Space}\" normalizer nor a Metaspace pre-tokenizer, so spaces would not be spelled '{Space}'; SentencePiece-style files (byte_fallback) need one of them.");
         }
 
-        bool strip = ReadDecoder(root.TryGetProperty("decoder", out var d) ? d : default, "decoder");
+        var strip = ReadDecoder(root.TryGetProperty("decoder", out var d) ? d : default, "decoder");
         int? unknown = null;
         if (model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String)
         {
@@ -138,32 +138,34 @@ internal sealed class TokenizerJsonSentencePiece(string filePath)
         return addPrefix ? SentencePieceBpeTokenizer.PrependScheme.Always : SentencePieceBpeTokenizer.PrependScheme.Never;
     }
 
-    // Returns whether decoding strips one leading space. Accepts the decoders these files ship and nothing else, so a
+    // Returns what decoding removes for the prepended "▁". Accepts the decoders these files ship and nothing else, so a
     // file that decodes differently is an error rather than text that silently differs.
-    private bool ReadDecoder(JsonElement element, string path)
+    private SentencePieceBpeTokenizer.LeadingSpace ReadDecoder(JsonElement element, string path)
     {
+        const SentencePieceBpeTokenizer.LeadingSpace Keep = SentencePieceBpeTokenizer.LeadingSpace.Keep;
         if (element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
         {
-            return false;
+            return Keep;
         }
 
         switch (TypeOf(element, path))
         {
             case "Sequence":
-                bool strip = false;
+                var strip = Keep;
                 int i = 0;
                 foreach (var inner in ArrayOf(element, "decoders", path))
                 {
-                    strip |= ReadDecoder(inner, $"{path}.decoders[{i++}]");
+                    var step = ReadDecoder(inner, $"{path}.decoders[{i++}]");
+                    strip = step == Keep ? strip : step;
                 }
 
                 return strip;
             case "Replace":
                 RequirePattern(element, path, Space);
                 RequireString(element, "content", path, " ");
-                return false;
+                return Keep;
             case "ByteFallback" or "Fuse":
-                return false;
+                return Keep;
             case "Strip":
                 RequireString(element, "content", path, " ");
                 int start = element.TryGetProperty("start", out var s) && s.TryGetInt32(out int value) ? value : 0;
@@ -173,11 +175,12 @@ internal sealed class TokenizerJsonSentencePiece(string filePath)
                     throw Unsupported($"{path}.start", $"{start}, stop {stop}", "only start 0 or 1 and stop 0 are supported");
                 }
 
-                return start == 1;
+                return start == 1 ? SentencePieceBpeTokenizer.LeadingSpace.StripOne : Keep;
             case "Metaspace":
                 RequireString(element, "replacement", path, Space);
-                return !(element.TryGetProperty("prepend_scheme", out var scheme) && scheme.ValueKind == JsonValueKind.String && scheme.GetString() == "never")
-                    && !(element.TryGetProperty("add_prefix_space", out var add) && add.ValueKind == JsonValueKind.False);
+                bool never = (element.TryGetProperty("prepend_scheme", out var scheme) && scheme.ValueKind == JsonValueKind.String && scheme.GetString() == "never")
+                    || (element.TryGetProperty("add_prefix_space", out var add) && add.ValueKind == JsonValueKind.False);
+                return never ? Keep : SentencePieceBpeTokenizer.LeadingSpace.DropFromFirstToken;
             case var other:
                 throw Unsupported($"{path}.type", other, "a SentencePiece-style file's decoder may be Replace, ByteFallback, Fuse, Strip, Metaspace or a Sequence of them");
         }

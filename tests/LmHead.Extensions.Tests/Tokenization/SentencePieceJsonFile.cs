@@ -12,12 +12,13 @@ internal static class SentencePieceJsonFile
 {
     public const string Space = "\u2581";
 
-    /// <summary>Ids: 0 &lt;unk&gt;, 1 &lt;s&gt;, 2 &lt;/s&gt;, 3..258 the byte tokens &lt;0x00&gt;..&lt;0xFF&gt;, then the pieces below.</summary>
+    /// <summary>Ids: 0 &lt;unk&gt;, 1 &lt;s&gt;, 2 &lt;/s&gt;, 3..258 the byte tokens &lt;0x00&gt;..&lt;0xFF&gt;, then the pieces below
+    /// ("▁▁" last, made by no merge, so only decoding meets it).</summary>
     public static int Byte(int b) => 3 + b;
 
     public const int Unknown = 0, Bos = 1, Eos = 2;
     public const int Sp = 259, H = 260, E = 261, L = 262, O = 263, W = 264, R = 265, D = 266;
-    public const int SpH = 267, Ll = 268, Ell = 269, SpHell = 270, SpHello = 271, SpW = 272, Or = 273, SpWor = 274, EAcute = 275;
+    public const int SpH = 267, Ll = 268, Ell = 269, SpHell = 270, SpHello = 271, SpW = 272, Or = 273, SpWor = 274, EAcute = 275, SpSp = 276;
 
     /// <summary>The merges in rank order: "▁ h", "l l", "e ll", "▁h ell", "▁hell o", "▁ w", "o r", "▁w or".</summary>
     public static readonly (string Left, string Right)[] Merges =
@@ -33,7 +34,7 @@ internal static class SentencePieceJsonFile
             vocab[$"<0x{b:X2}>"] = Byte(b);
         }
 
-        string[] pieces = [Space, "h", "e", "l", "o", "w", "r", "d", Space + "h", "ll", "ell", Space + "hell", Space + "hello", Space + "w", "or", Space + "wor", "é"];
+        string[] pieces = [Space, "h", "e", "l", "o", "w", "r", "d", Space + "h", "ll", "ell", Space + "hell", Space + "hello", Space + "w", "or", Space + "wor", "é", Space + Space];
         for (int i = 0; i < pieces.Length; i++)
         {
             vocab[pieces[i]] = Sp + i;

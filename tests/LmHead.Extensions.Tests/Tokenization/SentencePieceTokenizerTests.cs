@@ -99,6 +99,20 @@ public sealed class SentencePieceTokenizerTests
     }
 
     [TestMethod]
+    public void TheMetaspaceDecoderDropsEverySpaceOfTheFirstTokenAndTheStripDecoderOnlyOne()
+    {
+        var metaspace = TokenizerJson.Parse(Metaspace("first"));
+        var legacy = TokenizerJson.Parse(Legacy());
+
+        // Hugging Face's Metaspace decoder removes every "▁" of the first token; Strip removes one leading space.
+        Assert.AreEqual(" hello", metaspace.Decode([SpSp, SpHello]));
+        Assert.AreEqual("  hello", legacy.Decode([SpSp, SpHello]));
+        // A first token without "▁" (here an added token) leaves the next token's space alone.
+        Assert.AreEqual("<s> hello", metaspace.Decode([Bos, SpHello]));
+        Assert.AreEqual("hello world", metaspace.Decode([SpHello, SpWor, L, D]));
+    }
+
+    [TestMethod]
     public void RoundTripsAVariedCorpus()
     {
         var tokenizer = TokenizerJson.Parse(Legacy());
@@ -145,7 +159,7 @@ public sealed class SentencePieceTokenizerTests
         var tokenizer = TokenizerJson.Parse(Legacy());
 
         Assert.IsTrue(TokenizerVocabulary.Knows(tokenizer, Sp), "'▁' decodes to an empty string but is a token");
-        Assert.AreEqual(EAcute + 1, TokenizerVocabulary.Size(tokenizer));
+        Assert.AreEqual(SpSp + 1, TokenizerVocabulary.Size(tokenizer));
     }
 
     [TestMethod]

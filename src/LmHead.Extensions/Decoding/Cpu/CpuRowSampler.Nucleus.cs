@@ -43,7 +43,7 @@ internal sealed partial class CpuRowSampler
                 int kept = KeepAbove(collected, shift, processedThreshold, maxProcessed, out double mass);
                 if (mass >= (_plan.TopP + 1e-9) * rowTotal)
                 {
-                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: true);
                 }
             }
 
@@ -74,20 +74,23 @@ internal sealed partial class CpuRowSampler
             // The top-p crossing lies inside the window when the window's mass reaches p (with room for rounding).
             if (!topP || float.IsNegativeInfinity(threshold) || mass >= (_plan.TopP + 1e-9) * rowTotal)
             {
-                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: topP);
             }
         }
     }
 
     /// <summary>
     /// Keeps, in place and in id order, the first <paramref name="count"/> entries of the window whose processed logit
-    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit), and sums their float64 weights
-    /// <c>exp(s − maxProcessed)</c> into <paramref name="mass"/>.
+    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit); with top-p, also stores their float64
+    /// weights <c>exp(s − maxProcessed)</c> in <see cref="_weights"/> (what <see cref="SampleSurvivors"/> would compute)
+    /// and sums them into <paramref name="mass"/>.
     /// </summary>
     private int KeepAbove(int count, float shift, float processedThreshold, float maxProcessed, out double mass)
     {
         float temperature = _plan.Temperature;
         bool measure = _plan.TopP < 1f;
+        EnsureSurvivorScratch(count);
+        var weights = _weights;
         int kept = 0;
         mass = 0;
         for (int e = 0; e < count; e++)
@@ -96,8 +99,14 @@ internal sealed partial class CpuRowSampler
             float processed = (entry.Raw - shift) / temperature;
             if (processed > processedThreshold)
             {
+                if (measure)
+                {
+                    double weight = Math.Exp((double)processed - maxProcessed);
+                    weights[kept] = weight;
+                    mass += weight;
+                }
+
                 _window[kept++] = new RankedEntry(entry.Raw, entry.Raw, entry.Id);
-                mass += measure ? Math.Exp((double)processed - maxProcessed) : 0;
             }
         }
 

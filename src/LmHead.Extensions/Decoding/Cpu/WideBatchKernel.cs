@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The wide-batch tile of the float32 kernels with AVX-512: four weight rows against four rows of <c>X</c> at once, sixteen
-/// 16-lane accumulators in registers, so each weight load serves four multiply-adds and each load of <c>X</c> four too
-/// (the 8-lane kernels load one operand per multiply-add and are bound by loads, not by the multiply-add units).
+/// The wide-batch tiles of the float32 kernels with AVX-512: four weight rows against four rows of <c>X</c> at once for
+/// the linear layers (<see cref="MultiplySingleBlock"/>), two weight rows against four hidden states for the head
+/// (<see cref="HeadTile"/>), sixteen 16-lane accumulators in registers either way, so each load serves several
+/// multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound by loads, not by the FMA units).
 /// </summary>
 /// <remarks>
 /// A 16-lane accumulator over columns <c>j .. j + 15</c> holds in its lower half exactly what the 8-lane kernels' first
@@ -44,7 +45,7 @@ internal static unsafe class WideBatchKernel
                 for (int r = 0; r < rows; r += rows == 4 ? 4 : 1)
                 {
                     float* w = weight + ((long)(o + r) * inputs);
-                    Tile(w, rows == 4 ? inputs : 0, xs, inputs, 0, vectorEnd, 16, folded);
+                    Tile(w, rows == 4 ? inputs : 0, xs, inputs, vectorEnd, folded);
                     for (int c = 0; c < 4; c++)
                     {
                         float* input = xs + ((long)c * inputs);
@@ -139,12 +140,12 @@ internal static unsafe class WideBatchKernel
     private static float HeadSum(Vector512<float> first, Vector512<float> second) => Vector256.Sum(Avx.Add(Fold(first), Fold(second)));
 
     /// <summary>
-    /// Sixteen accumulators <c>(r, c)</c> = Σ over <c>j = start, start + step, …</c> (<c>j + 16 ≤ end</c>) of
+    /// Sixteen accumulators <c>(r, c)</c> = Σ over <c>j = 0, 16, …</c> (<c>j + 16 ≤ end</c>) of
     /// <c>W[r, j .. j + 15] · X[c, j .. j + 15]</c>, each folded to 8 lanes (lower half + upper half) into
     /// <c>folded[r · 4 + c]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(float* w, long weightStride, float* x, long inputStride, int start, int end, int step, Vector256<float>* folded)
+    private static void Tile(float* w, long weightStride, float* x, long inputStride, int end, Vector256<float>* folded)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
@@ -152,7 +153,7 @@ internal static unsafe class WideBatchKernel
         Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
         float* w0 = w, w1 = w0 + weightStride, w2 = w1 + weightStride, w3 = w2 + weightStride;
         float* x0 = x, x1 = x0 + inputStride, x2 = x1 + inputStride, x3 = x2 + inputStride;
-        for (int j = start; j + 16 <= end; j += step)
+        for (int j = 0; j + 16 <= end; j += 16)
         {
             var v0 = Avx512F.LoadVector512(w0 + j);
             var v1 = Avx512F.LoadVector512(w1 + j);

@@ -86,6 +86,28 @@ public sealed class BatchedHeadProjectionTests
     }
 
     [TestMethod]
+    [DataRow(2503, 96)]
+    [DataRow(1027, 45)]
+    public void SixteenRowsEqualTheSingleRowProjectionWhateverTheShape(int vocabulary, int hidden)
+    {
+        // Sixteen rows take the four-by-four tiles where the CPU has them; a vocabulary that is not a multiple of four
+        // leaves rows for the one-row kernel, and a hidden size below or off the 32-wide blocks a tail.
+        using var weight = RandomMatrix(vocabulary, hidden, 7);
+        using var states = RandomMatrix(16, hidden, 8);
+        using var projector = new LogitsProjector(weight) { UseSimdKernel = true };
+
+        using var logits = BatchedHeadProjection.Project(projector, states);
+
+        for (int b = 0; b < 16; b++)
+        {
+            using var row = states[b];
+            using var single = projector.Project(row);
+            using var actual = logits[b];
+            CollectionAssert.AreEqual(single.data<float>().ToArray(), actual.data<float>().ToArray(), $"row {b}");
+        }
+    }
+
+    [TestMethod]
     public void AHalfPrecisionHeadIsProjectedRowByRowAsTheSingleRowPathDoes()
     {
         using var full = RandomMatrix(Vocabulary, Hidden, 7);

@@ -1,3 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>Top-p and min-p without a top-k, on a window of the row below its maximum.</summary>
@@ -43,7 +47,7 @@ internal sealed partial class CpuRowSampler
                 int kept = KeepAbove(collected, shift, processedThreshold, maxProcessed, out double mass);
                 if (mass >= (_plan.TopP + 1e-9) * rowTotal)
                 {
-                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: true);
                 }
             }
 
@@ -74,33 +78,81 @@ internal sealed partial class CpuRowSampler
             // The top-p crossing lies inside the window when the window's mass reaches p (with room for rounding).
             if (!topP || float.IsNegativeInfinity(threshold) || mass >= (_plan.TopP + 1e-9) * rowTotal)
             {
-                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal);
+                return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: topP);
             }
         }
     }
 
     /// <summary>
     /// Keeps, in place and in id order, the first <paramref name="count"/> entries of the window whose processed logit
-    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit), and sums their float64 weights
-    /// <c>exp(s − maxProcessed)</c> into <paramref name="mass"/>.
+    /// is above <paramref name="processedThreshold"/> (keyed by their raw logit); with top-p, also stores their float64
+    /// weights <c>exp(s − maxProcessed)</c> in <see cref="_weights"/> (what <see cref="SampleSurvivors"/> would compute)
+    /// and sums them into <paramref name="mass"/>.
     /// </summary>
     private int KeepAbove(int count, float shift, float processedThreshold, float maxProcessed, out double mass)
     {
         float temperature = _plan.Temperature;
         bool measure = _plan.TopP < 1f;
+        EnsureSurvivorScratch(count);
+        var processedKept = _processed;
         int kept = 0;
-        mass = 0;
         for (int e = 0; e < count; e++)
         {
             var entry = _window[e];
             float processed = (entry.Raw - shift) / temperature;
             if (processed > processedThreshold)
             {
+                processedKept[kept] = processed;
                 _window[kept++] = new RankedEntry(entry.Raw, entry.Raw, entry.Id);
-                mass += measure ? Math.Exp((double)processed - maxProcessed) : 0;
             }
         }
 
+        mass = measure ? Weights(processedKept.AsSpan(0, kept), maxProcessed, _weights) : 0;
         return kept;
+    }
+
+    /// <summary>
+    /// <c>weights[i] = exp(processed[i] − maxProcessed)</c> in float64 (8 at a time with AVX-512 by
+    /// <see cref="FastExp.ExpDouble"/>, within a few ulp of <see cref="Math.Exp"/>; otherwise <see cref="Math.Exp"/>), and their sum.
+    /// </summary>
+    private static double Weights(ReadOnlySpan<float> processed, float maxProcessed, double[] weights)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            var max = Vector512.Create((double)maxProcessed);
+            var minimum = Vector512.Create(FastExp.DoubleMinimum);
+            var acc = Vector512<double>.Zero;
+            ref float source = ref MemoryMarshal.GetReference(processed);
+            for (; i <= processed.Length - 8; i += 8)
+            {
+                var x = Avx512F.ConvertToVector512Double(Vector256.LoadUnsafe(ref source, (nuint)i)) - max;
+                if (Vector512.GreaterThanOrEqualAll(x, minimum))
+                {
+                    var w = FastExp.ExpDouble(x);
+                    w.StoreUnsafe(ref weights[i]);
+                    acc += w;
+                }
+                else
+                {
+                    for (int k = i; k < i + 8; k++)
+                    {
+                        weights[k] = Math.Exp((double)processed[k] - maxProcessed);
+                        sum += weights[k];
+                    }
+                }
+            }
+
+            sum += Vector512.Sum(acc);
+        }
+
+        for (; i < processed.Length; i++)
+        {
+            weights[i] = Math.Exp((double)processed[i] - maxProcessed);
+            sum += weights[i];
+        }
+
+        return sum;
     }
 }

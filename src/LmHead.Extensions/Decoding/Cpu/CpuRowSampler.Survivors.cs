@@ -7,17 +7,17 @@ internal sealed partial class CpuRowSampler
     /// Samples among <paramref name="kept"/> after top-p and min-p; <paramref name="rowTotal"/> is the softmax normaliser
     /// of the whole row when the kept entries are only a window of it (top-p without top-k), else 0.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="weightsReady"/>, the first <c>kept.Length</c> entries of <see cref="_weights"/> already hold the
+    /// survivors' float64 weights <c>exp(s − max)</c> (<see cref="KeepAbove"/> computed them, for the same maximum), and
+    /// they are not computed again.
+    /// </remarks>
     private NextTokenResult SampleSurvivors(
-        ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u, double rowTotal = 0)
+        ReadOnlySpan<RankedEntry> kept, bool sortedById, ReadOnlySpan<RankedEntry> ranked, float temperature, float shift, double u, double rowTotal = 0,
+        bool weightsReady = false)
     {
         int count = kept.Length;
-        if (_survivors.Length < count)
-        {
-            _survivors = new RankedEntry[count];
-            _processed = new float[count];
-            _weights = new double[count];
-        }
-
+        EnsureSurvivorScratch(count);
         var survivors = _survivors.AsSpan(0, count);
         kept.CopyTo(survivors);
         if (!sortedById)
@@ -37,7 +37,11 @@ internal sealed partial class CpuRowSampler
         double total = 0;
         for (int s = 0; s < count; s++)
         {
-            weights[s] = Math.Exp((double)processed[s] - maxProcessed);
+            if (!weightsReady)
+            {
+                weights[s] = Math.Exp((double)processed[s] - maxProcessed);
+            }
+
             total += weights[s];
         }
 
@@ -108,6 +112,17 @@ internal sealed partial class CpuRowSampler
         }
 
         return next;
+    }
+
+    /// <summary>Grows the survivor buffers (<see cref="_survivors"/>, <see cref="_processed"/>, <see cref="_weights"/>) together to at least <paramref name="count"/> entries.</summary>
+    private void EnsureSurvivorScratch(int count)
+    {
+        if (_survivors.Length < count)
+        {
+            _survivors = new RankedEntry[count];
+            _processed = new float[count];
+            _weights = new double[count];
+        }
     }
 
     /// <summary>The position of <paramref name="id"/> in entries sorted by id, or -1.</summary>

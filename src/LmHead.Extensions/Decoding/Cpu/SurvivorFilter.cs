@@ -28,7 +28,12 @@ internal static class SurvivorFilter
     public static double Apply(Span<float> processed, Span<double> weights, double total, float topP, float minP, Span<ulong> order)
     {
         int count = weights.Length;
-        if (topP < 1f)
+        if (topP < 1f && count > BucketedAbove)
+        {
+            TopPByBuckets(processed, weights, total, topP, order);
+            total = Sum(weights);
+        }
+        else if (topP < 1f)
         {
             // One primitive sort of packed keys (rank by processed logit, then position) instead of a comparer sort:
             // several times faster on the few hundred entries of a top-p window.
@@ -75,6 +80,116 @@ internal static class SurvivorFilter
         }
 
         return total;
+    }
+
+    /// <summary>Above this many survivors, top-p ranks by buckets (<see cref="TopPByBuckets"/>) instead of sorting them all.</summary>
+    internal const int BucketedAbove = 512;
+
+    /// <summary>The most buckets <see cref="TopPByBuckets"/> uses (on the stack).</summary>
+    private const int MaxBuckets = 1024;
+
+    /// <summary>
+    /// Top-p without sorting every survivor: the survivors are spread over buckets of processed logit (a monotone map, so
+    /// every bucket holds a contiguous stretch of the ranking), each bucket's probability mass is summed, and the buckets
+    /// are walked from the top. A bucket that ends clearly below p is kept whole; only the bucket where the cumulative
+    /// mass reaches p is sorted and walked token by token with the rule of the full sort (keep while the mass before a
+    /// token is below p; the first token always); every later token is dropped. The mass before the crossing bucket is
+    /// summed per bucket rather than token by token, which can differ from the full sort's running sum only in the last
+    /// bits: a token's fate can change only when the mass before it is within about 10^-15 of p.
+    /// </summary>
+    private static void TopPByBuckets(Span<float> processed, Span<double> weights, double total, float topP, Span<ulong> order)
+    {
+        int count = weights.Length;
+        float top = float.NegativeInfinity, bottom = float.PositiveInfinity;
+        foreach (float value in processed)
+        {
+            if (value > float.NegativeInfinity)
+            {
+                top = Math.Max(top, value);
+                bottom = Math.Min(bottom, value);
+            }
+        }
+
+        int buckets = Math.Clamp(count / 32, 64, MaxBuckets);
+        double range = (double)top - bottom;
+        double scale = range > 0 ? buckets / range : 0;
+        Span<int> start = stackalloc int[buckets + 1];
+        Span<double> mass = stackalloc double[buckets];
+        start.Clear();
+        mass.Clear();
+        for (int s = 0; s < count; s++)
+        {
+            int bucket = Bucket(processed[s], top, scale, buckets);
+            start[bucket + 1]++;
+            mass[bucket] += weights[s] / total;
+        }
+
+        for (int b = 0; b < buckets; b++)
+        {
+            start[b + 1] += start[b];
+        }
+
+        // Counting sort by bucket; within a bucket the positions stay in ascending order.
+        Span<int> fill = stackalloc int[buckets];
+        start[..buckets].CopyTo(fill);
+        var keys = order[..count];
+        for (int s = 0; s < count; s++)
+        {
+            int bucket = Bucket(processed[s], top, scale, buckets);
+            keys[fill[bucket]++] = RankKey(processed[s], s);
+        }
+
+        // Clearly below p: a bucket's own sum may differ from the token-by-token sum in the last bits, so buckets that end
+        // within this of p are walked token by token.
+        const double Margin = 1e-9;
+        double cumulative = 0;
+        bool keeping = true;
+        int rank = 0;
+        for (int b = 0; b < buckets; b++)
+        {
+            var bucketKeys = keys[start[b]..start[b + 1]];
+            if (bucketKeys.IsEmpty)
+            {
+                continue;
+            }
+
+            if (keeping && cumulative + mass[b] < topP - Margin)
+            {
+                cumulative += mass[b];
+                rank += bucketKeys.Length;
+                continue;
+            }
+
+            if (keeping)
+            {
+                bucketKeys.Sort();
+            }
+
+            foreach (ulong key in bucketKeys)
+            {
+                int s = (int)(uint)key;
+                if (!keeping)
+                {
+                    Drop(processed, weights, s);
+                    continue;
+                }
+
+                double probability = weights[s] / total;
+                cumulative += probability;
+                if (rank++ > 0 && !(cumulative - probability < topP))
+                {
+                    Drop(processed, weights, s);
+                    keeping = false;
+                }
+            }
+        }
+    }
+
+    /// <summary>The bucket of a processed logit: 0 for the top, rising as the logit falls (monotone), -infinity in the last.</summary>
+    private static int Bucket(float value, float top, double scale, int buckets)
+    {
+        double below = ((double)top - value) * scale;
+        return below < buckets - 1 ? (int)below : buckets - 1;
     }
 
     private static void Drop(Span<float> processed, Span<double> weights, int s)

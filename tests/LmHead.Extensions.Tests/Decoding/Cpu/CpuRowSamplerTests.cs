@@ -124,6 +124,30 @@ public sealed class CpuRowSamplerTests
     }
 
     [TestMethod]
+    public void DoubleFastExpIsWithinAFewUlpOfExpOverItsRange()
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            Assert.Inconclusive("No AVX-512 here: the float64 exp is not used.");
+        }
+
+        var random = new Random(5);
+        for (int i = 0; i < 20000; i++)
+        {
+            // Every lane its own input: small values near 0, the window's range, and down to the limit.
+            double[] x = [.. Enumerable.Range(0, 8).Select(_ => FastExp.DoubleMinimum * Math.Pow(random.NextDouble(), 3))];
+            x[0] = i == 0 ? 0 : x[0];
+            x[1] = i == 0 ? FastExp.DoubleMinimum : x[1];
+            var actual = FastExp.ExpDouble(Vector512.Create(x));
+            for (int lane = 0; lane < 8; lane++)
+            {
+                double expected = Math.Exp(x[lane]);
+                Assert.AreEqual(expected, actual[lane], expected * 5e-16, $"exp({x[lane]:R})");
+            }
+        }
+    }
+
+    [TestMethod]
     public void ReturnsNullForRowsTheTensorPathRejects()
     {
         var sampler = new CpuRowSampler(Plan(new TopKFilter(3)), 2);

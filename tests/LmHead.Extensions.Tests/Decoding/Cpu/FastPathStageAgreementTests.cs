@@ -65,6 +65,19 @@ public sealed class FastPathStageAgreementTests
         AssertAgree(name, b => b.UseTemperature(temperature).UseTopP(p).UseMinP(minP));
 
     [TestMethod]
+    [DataRow(0.9f, 0f, 1f)]
+    [DataRow(0.99f, 0f, 0.7f)]
+    [DataRow(0.5f, 0.01f, 1.5f)]
+    public void TopPOnFlatRowsChoosesTheSameTokensAndCandidates(float p, float minP, float temperature)
+    {
+        // randn rows: top-p keeps hundreds to thousands of the 4,000 tokens, so the fast path ranks them by buckets
+        // (SurvivorFilter.BucketedAbove) instead of one sort.
+        using var plain = randn(300, Vocabulary, generator: new TorchSharp.torch.Generator(11));
+        using var tied = plain.mul(8).round().div(8);
+        FastPathAgreementTests.AssertPathsAgree($"flat, T {temperature}, top-p {p}, min-p {minP}", b => b.UseTemperature(temperature).UseTopP(p).UseMinP(minP), plain, tied);
+    }
+
+    [TestMethod]
     [DataRow(2e-3f)]
     [DataRow(1e-20f)]
     [DataRow(1e-45f)]

@@ -116,4 +116,45 @@ public sealed class NucleusPassTests
         int[] expected = [.. Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i)];
         CollectionAssert.AreEqual(expected, keys.Select(k => (int)(uint)k).ToArray());
     }
+
+    [TestMethod]
+    [DataRow(600, 1.0, 0.3f)]
+    [DataRow(5000, 1.0, 0.9f)]
+    [DataRow(5000, 0.25, 0.99f)]
+    [DataRow(20000, 3.0, 0.95f)]
+    public void TopPOverManySurvivorsKeepsExactlyWhatAFullSortKeeps(int count, double scale, float topP)
+    {
+        // Above SurvivorFilter.BucketedAbove entries, top-p walks buckets instead of sorting; the reference is the rule
+        // itself: rank by processed logit (lower position first), keep while the mass before a token is below p.
+        var random = new Random(count);
+        float[] processed = [.. Row(count, scale, count + 1).Select(v => random.Next(5) == 0 ? MathF.Round(v, 1) : v)];
+        processed[count / 2] = float.NegativeInfinity;
+        float max = processed.Max();
+        double[] weights = [.. processed.Select(v => Math.Exp((double)v - max))];
+        double total = weights.Sum();
+        int[] ranking = [.. Enumerable.Range(0, count).OrderByDescending(i => processed[i]).ThenBy(i => i)];
+        var expectedKept = new bool[count];
+        double cumulative = 0;
+        for (int r = 0; r < count; r++)
+        {
+            double probability = weights[ranking[r]] / total;
+            cumulative += probability;
+            expectedKept[ranking[r]] = r == 0 || cumulative - probability < topP;
+        }
+
+        float[] filteredProcessed = [.. processed];
+        double[] filteredWeights = [.. weights];
+        double left = SurvivorFilter.Apply(filteredProcessed, filteredWeights, total, topP, 0f, new ulong[count]);
+
+        Assert.IsTrue(count > SurvivorFilter.BucketedAbove || count == 600);
+        for (int i = 0; i < count; i++)
+        {
+            bool kept = expectedKept[i] && weights[i] > 0;
+            Assert.AreEqual(kept ? weights[i] : 0, filteredWeights[i], $"weight of position {i}");
+            Assert.AreEqual(kept ? processed[i] : float.NegativeInfinity, filteredProcessed[i], $"processed logit of position {i}");
+        }
+
+        Assert.AreEqual(Enumerable.Range(0, count).Where(i => expectedKept[i]).Sum(i => weights[i]), left, 1e-12 * total);
+        Assert.IsTrue(expectedKept.Count(k => k) > 1, "the case keeps more than the top token");
+    }
 }

@@ -24,6 +24,7 @@ public sealed class GrammarConstraint : ITokenHistoryStage
     private int _lastRead;
     private GrammarState _state;
     private Task? _warming;
+    private bool _warmingFailed;
 
     /// <summary>Creates the stage for one request (or one sequence of calls with a growing history).</summary>
     /// <param name="grammar">The compiled grammar (shared).</param>
@@ -180,6 +181,11 @@ public sealed class GrammarConstraint : ITokenHistoryStage
                 return false;
             }
 
+            if (_warmingFailed)
+            {
+                return true; // the step builds the tables itself and reports what fails
+            }
+
             try
             {
                 state = Follow(history ?? TokenHistory.Empty);
@@ -200,6 +206,15 @@ public sealed class GrammarConstraint : ITokenHistoryStage
                 {
                     BackgroundWarmStarting?.Invoke(Grammar);
                     _ = _tables.MaskFor(state);
+                }
+                catch
+                {
+                    lock (_gate)
+                    {
+                        _warmingFailed = true;
+                    }
+
+                    throw;
                 }
                 finally
                 {

@@ -85,7 +85,7 @@ internal sealed class LogitsStageDescription
         };
     }
 
-    /// <summary><c>ApplyRepetitionPenalty</c> or <c>ApplyFrequencyPresencePenalty</c>: reads a history column; not saveable yet.</summary>
+    /// <summary><c>ApplyRepetitionPenalty</c>, <c>ApplyFrequencyPresencePenalty</c> or <c>ApplyOutputConstraint</c>: reads a history column; not saveable yet.</summary>
     public static LogitsStageDescription Penalty(LogitsPenalty penalty) =>
         new(penalty.StageName, penalty.Stage, (input, history, output) =>
         {

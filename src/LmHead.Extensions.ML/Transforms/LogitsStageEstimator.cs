@@ -15,7 +15,7 @@ namespace LmHead.Extensions.MachineLearning;
 /// | Output column | <c>Vector&lt;Single, V&gt;</c>: the stage's logits, or probabilities summing to 1 for <c>NormalizeToProbabilities</c> |
 /// | Does Fit look at data? | No, only the schema |
 /// | Deterministic | Yes |
-/// | Saveable | Yes, except the penalties (<c>Model.Save</c> throws <see cref="NotSupportedException"/>) |
+/// | Saveable | Yes, except the penalties and the output constraint (<c>Model.Save</c> throws <see cref="NotSupportedException"/>) |
 /// </remarks>
 public sealed class LogitsStageEstimator : LmHeadEstimator<LogitsStageTransformer>
 {

@@ -121,6 +121,9 @@ internal sealed class GenerationRequest
     // A decoding request whose cache is full and whose policy is the sliding window re-encodes its window next.
     private bool SlidePending => _slides && _lastToken is not null && Cache.Length >= _model.ContextLength;
 
+    /// <summary>Whether the next step may draw a token: the request decodes, or its next prompt chunk is its last.</summary>
+    internal bool DrawsNextStep => _lastToken is not null || _feed.Length - _promptFed <= GenerationScheduler.PrefillChunkSize;
+
     /// <summary>Whether the step that feeds <paramref name="input"/> ends the prompt (or decodes), so a token is drawn from its hidden state.</summary>
     internal bool DrawsAfter(int[] input) => _lastToken is not null || _promptFed + input.Length == _feed.Length;
 

@@ -22,7 +22,7 @@ namespace LmHead.Extensions.Generation;
 /// their one token each. A request whose consumer has <see cref="GenerationRequest.MaxUnreadChunks"/> chunks unread sits out until
 /// it reads; no step ever waits for a consumer.</para>
 /// </remarks>
-internal sealed class GenerationScheduler
+internal sealed partial class GenerationScheduler
 {
     /// <summary>How many prompt tokens a request feeds per step while it prefills.</summary>
     internal const int PrefillChunkSize = 64;
@@ -190,7 +190,7 @@ internal sealed class GenerationScheduler
         int promptTokens = 0;
         foreach (var request in _active)
         {
-            if (!request.HasRoom)
+            if (!request.HasRoom || !ConstraintAllowsDrawing(request))
             {
                 continue;
             }

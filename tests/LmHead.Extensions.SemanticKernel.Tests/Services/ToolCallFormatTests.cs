@@ -14,6 +14,8 @@ public sealed class ToolCallFormatTests
 
     private static string Time() => "noon";
 
+    private static string Dose(int count, [System.ComponentModel.DataAnnotations.Range(0.5, 2.25)] double grams) => $"{count} x {grams} g";
+
     private static readonly AIFunction WeatherTool = AIFunctionFactory.Create(Weather, "get_weather");
     private static readonly AIFunction TimeTool = AIFunctionFactory.Create(Time, "get_time");
 
@@ -85,5 +87,22 @@ public sealed class ToolCallFormatTests
         Assert.AreEqual("{\"tool\":\"get_weather\",\"result\":\"sunny\"}", ToolCallFormat.RenderResult("get_weather", new FunctionResultContent("c1", "sunny")));
         Assert.AreEqual("{\"result\":{\"t\":21}}", ToolCallFormat.RenderResult(null, new FunctionResultContent("c1", new Dictionary<string, int> { ["t"] = 21 })));
         StringAssert.Contains(ToolCallFormat.RenderResult("x", new FunctionResultContent("c1", null) { Exception = new InvalidOperationException("boom") }), "error: boom");
+    }
+
+    [TestMethod]
+    public void IntParametersCannotOverflowAndRangeAttributesBoundNumbers()
+    {
+        // M.E.AI writes {"type":"integer"} for an int (no bounds, no format): the grammar keeps it within an int.
+        var tool = AIFunctionFactory.Create(Dose, "dose");
+        var grammar = LmHead.Extensions.Decoding.Grammar.CompiledGrammar.Compile(
+            LmHead.Extensions.Decoding.Grammar.OutputConstraint.JsonSchema(ToolCallFormat.ReplySchema([tool], callRequired: true)));
+        string Call(string count, string grams) => $"{{\"tool\": \"dose\", \"arguments\": {{\"count\": {count}, \"grams\": {grams}}}}}";
+        Assert.IsTrue(grammar.Accepts(Call("2147483647", "2.25")));
+        Assert.IsTrue(grammar.Accepts(Call("-2147483648", "0.5")));
+        Assert.IsFalse(grammar.Accepts(Call("2147483648", "1")), "beyond int.MaxValue");
+        Assert.IsFalse(grammar.Accepts(Call("1234567890123456", "1")), "sixteen digits");
+        Assert.IsFalse(grammar.Accepts(Call("1", "2.26")), "above the Range attribute's maximum");
+        Assert.IsFalse(grammar.Accepts(Call("1", "0.49")), "below its minimum");
+        Assert.IsTrue(grammar.Accepts(Call("1", "1.125")));
     }
 }

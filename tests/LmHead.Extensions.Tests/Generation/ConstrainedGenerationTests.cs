@@ -57,6 +57,57 @@ public sealed class ConstrainedGenerationTests
     }
 
     [TestMethod]
+    public async Task OtherStreamsKeepDecodingWhileANewSchemaWarmsUp()
+    {
+        // A schema no other test compiled, so its token tables are cold; its background warm-up is held at a gate, and
+        // an unconstrained stream must run to its end meanwhile (steps counted, nothing timed: were the warm-up on the
+        // step thread, the stream could not advance and the cancellation below would fail the test).
+        var fresh = OutputConstraint.JsonSchema(Schema.Replace("\"additionalProperties\":false", $"\"additionalProperties\":false,\"title\":\"{Guid.NewGuid()}\"", StringComparison.Ordinal));
+        var grammar = CompiledGrammar.For(fresh);
+        var generator = new TextGenerator(s_model!, Gpt2Tokenizer.Default);
+        using var gate = new ManualResetEventSlim(false);
+        int warmUps = 0;
+        GrammarConstraint.BackgroundWarmStarting = g =>
+        {
+            if (ReferenceEquals(g, grammar))
+            {
+                Interlocked.Increment(ref warmUps);
+                gate.Wait();
+            }
+        };
+        try
+        {
+            var options = new GenerationOptions { MaxNewTokens = 80, OutputConstraint = fresh, Decoding = new() { Temperature = 0.8f, Seed = 5 } };
+            var constrained = generator.GenerateAsync("Person:", options);
+            Assert.IsTrue(SpinWait.SpinUntil(() => Volatile.Read(ref warmUps) > 0, TimeSpan.FromMinutes(2)), "the constrained request's tables are built off the step thread");
+
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            int tokens = 0;
+            FinishReason? finish = null;
+            await foreach (var chunk in generator.GenerateStreamingAsync("Once upon a time", new GenerationOptions { MaxNewTokens = 30, Decoding = new() { Seed = 3 } }, cancel.Token))
+            {
+                tokens += chunk.TokenIds.Count;
+                finish = chunk.FinishReason ?? finish;
+            }
+
+            Assert.IsNotNull(finish, "the unconstrained stream ran to its end");
+            Assert.IsGreaterThanOrEqualTo(10, tokens, "the unconstrained stream kept decoding");
+            Assert.IsFalse(constrained.IsCompleted, "the constrained request waits for its tables");
+            Assert.AreEqual(1, Volatile.Read(ref warmUps), "one warm-up at a time per request");
+
+            gate.Set();
+            var result = await constrained;
+            Assert.IsTrue(result.FinishReason is FinishReason.GrammarComplete or FinishReason.Length, $"{result.FinishReason}");
+            Assert.IsTrue(result.FinishReason == FinishReason.Length ? grammar.AcceptsPrefix(result.Text) : grammar.Accepts(result.Text), result.Text);
+        }
+        finally
+        {
+            GrammarConstraint.BackgroundWarmStarting = null;
+            gate.Set();
+        }
+    }
+
+    [TestMethod]
     public async Task TheTensorPathGivesTheSameConstrainedTextAsTheFastPath()
     {
         var generator = new TextGenerator(s_model!, Gpt2Tokenizer.Default);

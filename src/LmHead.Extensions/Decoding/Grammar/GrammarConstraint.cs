@@ -23,6 +23,8 @@ public sealed class GrammarConstraint : ITokenHistoryStage
     private int _read;
     private int _lastRead;
     private GrammarState _state;
+    private Task? _warming;
+    private bool _warmingFailed;
 
     /// <summary>Creates the stage for one request (or one sequence of calls with a growing history).</summary>
     /// <param name="grammar">The compiled grammar (shared).</param>
@@ -151,6 +153,81 @@ public sealed class GrammarConstraint : ITokenHistoryStage
         }
 
         return mask;
+    }
+
+    /// <summary>
+    /// For tests: called on the thread pool before a background warm-up (<see cref="IsReadyToDraw"/>) builds the tables
+    /// of a grammar's state, with that grammar.
+    /// </summary>
+    internal static Action<CompiledGrammar>? BackgroundWarmStarting { get; set; }
+
+    /// <summary>
+    /// Whether the mask after <paramref name="history"/> can be had at once (its state's node tables exist). When not,
+    /// builds them on the thread pool (one warm-up per stage at a time) and calls <paramref name="onReady"/> once done,
+    /// so a scheduler can leave this request out of its steps meanwhile instead of stalling every other request: the
+    /// first visit of a node walks the whole vocabulary trie (milliseconds each; seconds for a large schema's first
+    /// request).
+    /// </summary>
+    /// <param name="history">The tokens so far.</param>
+    /// <param name="onReady">Called (on the thread pool) when a warm-up this call started has finished.</param>
+    /// <returns><see langword="true"/> when the next mask costs no table building (or the history is invalid: the step reports it).</returns>
+    internal bool IsReadyToDraw(TokenHistory history, Action onReady)
+    {
+        GrammarState state;
+        lock (_gate)
+        {
+            if (_warming is not null)
+            {
+                return false;
+            }
+
+            if (_warmingFailed)
+            {
+                return true; // the step builds the tables itself and reports what fails
+            }
+
+            try
+            {
+                state = Follow(history ?? TokenHistory.Empty);
+            }
+            catch (ArgumentException)
+            {
+                return true;
+            }
+
+            if (_tables.IsWarm(state))
+            {
+                return true;
+            }
+
+            _warming = Task.Run(() =>
+            {
+                try
+                {
+                    BackgroundWarmStarting?.Invoke(Grammar);
+                    _ = _tables.MaskFor(state);
+                }
+                catch
+                {
+                    lock (_gate)
+                    {
+                        _warmingFailed = true;
+                    }
+
+                    throw;
+                }
+                finally
+                {
+                    lock (_gate)
+                    {
+                        _warming = null;
+                    }
+
+                    onReady();
+                }
+            });
+            return false;
+        }
     }
 
     /// <summary>Brings the position up to date with <paramref name="history"/>'s generated tokens (call under the lock).</summary>

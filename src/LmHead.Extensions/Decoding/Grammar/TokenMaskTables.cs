@@ -84,6 +84,28 @@ internal sealed class TokenMaskTables
         return mask;
     }
 
+    /// <summary>
+    /// Whether <see cref="MaskFor"/> on <paramref name="state"/> is cheap: its mask is cached, or every node it reads
+    /// has its table (what is left is the union and the stack-dependent checks, tens of microseconds).
+    /// </summary>
+    public bool IsWarm(GrammarState state)
+    {
+        if (_states.ContainsKey(state))
+        {
+            return true;
+        }
+
+        foreach (var (node, _) in state.Configurations)
+        {
+            if (!_nodes.ContainsKey(node))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>How many tokens <paramref name="mask"/> allows.</summary>
     public static int CountAllowed(ulong[] mask)
     {

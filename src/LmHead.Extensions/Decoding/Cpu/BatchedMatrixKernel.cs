@@ -21,7 +21,7 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// small against a copy of <c>X · 2^112</c> (the same products, see <see cref="HalfWidening"/>); a row of <c>X</c> too
 /// large for that, or weights holding an infinity or NaN, take exact widening, which gives the same sums for finite values.
 /// </remarks>
-internal static unsafe class BatchedMatrixKernel
+internal static unsafe partial class BatchedMatrixKernel
 {
     /// <summary>Output rows per parallel work item.</summary>
     private const int RowsPerBlock = 32;
@@ -35,21 +35,25 @@ internal static unsafe class BatchedMatrixKernel
     /// <param name="batch">Rows of <c>X</c>.</param>
     /// <param name="bias">The address of <paramref name="outputs"/> values of <paramref name="format"/>, or zero.</param>
     /// <param name="y">The address of <c>Y</c>, <paramref name="batch"/> × <paramref name="outputs"/> float32 values.</param>
-    public static void Multiply(nint weight, WeightFormat format, int outputs, int inputs, float* x, int batch, nint bias, float* y)
+    /// <param name="width">The widest vectors to use: the order of the sums depends on it (never on the batch).</param>
+    public static void Multiply(
+        nint weight, WeightFormat format, int outputs, int inputs, float* x, int batch, nint bias, float* y, MatrixVectorKernel.VectorWidth width = MatrixVectorKernel.VectorWidth.Widest)
     {
         float* scaled = null, ordered = null;
+        bool wide = MatrixVectorKernel.UsesWide(width);
+        int group = wide ? 32 : 16;
         try
         {
             if (format != WeightFormat.Float32 && MatrixVectorKernel.IsAccelerated && inputs >= 16)
             {
-                ordered = Reordered(x, batch, inputs, prescale: false);
+                ordered = Reordered(x, batch, inputs, prescale: false, group);
                 if (format == WeightFormat.Float16 && HalfWidening.CanPrescale(x, batch * inputs))
                 {
-                    scaled = Reordered(x, batch, inputs, prescale: true);
+                    scaled = Reordered(x, batch, inputs, prescale: true, group);
                 }
             }
 
-            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y);
+            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide);
             int blocks = (outputs + RowsPerBlock - 1) / RowsPerBlock;
             if (blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -70,20 +74,20 @@ internal static unsafe class BatchedMatrixKernel
         }
     }
 
-    private static float* Reordered(float* x, int batch, int inputs, bool prescale)
+    private static float* Reordered(float* x, int batch, int inputs, bool prescale, int group)
     {
-        var copy = (float*)NativeMemory.AlignedAlloc((nuint)batch * (nuint)inputs * sizeof(float), 32);
+        var copy = (float*)NativeMemory.AlignedAlloc((nuint)batch * (nuint)inputs * sizeof(float), 64);
         for (int b = 0; b < batch; b++)
         {
-            HalfWidening.Reorder(x + ((long)b * inputs), copy + ((long)b * inputs), inputs, prescale);
+            HalfWidening.Reorder(x + ((long)b * inputs), copy + ((long)b * inputs), inputs, prescale, group);
         }
 
         return copy;
     }
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of output rows for every row of <c>X</c>.</summary>
-    private readonly struct Job(
-        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y)
+    private readonly partial struct Job(
+        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide)
     {
         public void Run(int block)
         {
@@ -92,6 +96,10 @@ internal static unsafe class BatchedMatrixKernel
             if (!MatrixVectorKernel.IsAccelerated || (format != WeightFormat.Float32 && ordered == null))
             {
                 ScalarBlock(first, count);
+            }
+            else if (wide)
+            {
+                WideBlock(first, count);
             }
             else if (format == WeightFormat.Float32)
             {

@@ -12,7 +12,7 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// prefetchers follow; blocks of rows run in parallel on all cores. Half-precision weights halve the bytes read and are
 /// widened in registers with a few integer operations (<see cref="HalfWidening"/>).
 /// </summary>
-internal static unsafe class MatrixVectorKernel
+internal static unsafe partial class MatrixVectorKernel
 {
     /// <summary>Rows per parallel work item: large enough to amortise scheduling, small enough to balance two cores.</summary>
     private const int RowsPerBlock = 1024;
@@ -30,8 +30,27 @@ internal static unsafe class MatrixVectorKernel
         Float16,
     }
 
+    /// <summary>The widest vectors a call may use.</summary>
+    public enum VectorWidth
+    {
+        /// <summary>64-byte vectors (AVX-512 F and BW) where the runtime accelerates <see cref="Vector512"/>, else 32-byte ones.</summary>
+        Widest,
+
+        /// <summary>32-byte vectors (AVX2 and FMA) even where AVX-512 is available: the path of other CPUs, kept for tests and comparisons.</summary>
+        Vector256,
+    }
+
     /// <summary>Whether this CPU runs the vectorised loops (AVX2 and FMA); elsewhere the kernel is plain scalar code.</summary>
     public static bool IsAccelerated => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// Whether this CPU runs the 64-byte loops: AVX-512 F and BW, and the runtime treats <see cref="Vector512"/> as
+    /// accelerated (it does not on CPUs whose clock drops under 512-bit code).
+    /// </summary>
+    public static bool IsWideAccelerated => IsAccelerated && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported;
+
+    /// <summary>Whether a call with <paramref name="width"/> runs the 64-byte loops.</summary>
+    internal static bool UsesWide(VectorWidth width) => width == VectorWidth.Widest && IsWideAccelerated;
 
     /// <summary>Computes <c>y[i] = Σⱼ W[i, j] · h[j] (+ bias[i])</c> for every row.</summary>
     /// <param name="weight">The address of <c>W</c>, row-major, <paramref name="rows"/> × <paramref name="columns"/> elements of <paramref name="format"/>.</param>
@@ -44,9 +63,12 @@ internal static unsafe class MatrixVectorKernel
     /// <param name="vectorFormat">The element type of the bias and the output: float32, or the weight's format
     /// (the float32 sum is then rounded once, to nearest even).</param>
     /// <param name="parallel">Whether to split the rows over all cores.</param>
+    /// <param name="width">The widest vectors to use (the default, the widest the CPU accelerates).</param>
     public static void Multiply(
-        nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true)
+        nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true,
+        VectorWidth width = VectorWidth.Widest)
     {
+        bool wide = UsesWide(width);
         // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
         // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
         // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
@@ -57,13 +79,13 @@ internal static unsafe class MatrixVectorKernel
             if (!prescale || HalfWidening.CanPrescale((float*)hidden, columns))
             {
                 ordered = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
-                HalfWidening.Reorder((float*)hidden, ordered, columns, prescale);
+                HalfWidening.Reorder((float*)hidden, ordered, columns, prescale, wide ? 32 : 16);
             }
         }
 
         try
         {
-            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat);
+            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide);
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -85,7 +107,7 @@ internal static unsafe class MatrixVectorKernel
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of rows.</summary>
     private readonly struct Job(
-        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat)
+        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int block)
@@ -105,11 +127,14 @@ internal static unsafe class MatrixVectorKernel
 
             for (int i = 0; i < count; i++, w += stride)
             {
-                sums[i] = format switch
+                sums[i] = (format, wide) switch
                 {
-                    WeightFormat.Float32 => DotSingle((float*)w, hidden, columns),
-                    WeightFormat.BFloat16 => DotBFloat16((ushort*)w, hidden, ordered, columns),
-                    _ => DotFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float32, false) => DotSingle((float*)w, hidden, columns),
+                    (WeightFormat.BFloat16, false) => DotBFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float16, false) => DotFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float32, true) => DotSingleWide((float*)w, hidden, columns),
+                    (WeightFormat.BFloat16, true) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
+                    _ => DotFloat16Wide((ushort*)w, hidden, ordered, columns),
                 };
             }
 
@@ -192,7 +217,7 @@ internal static unsafe class MatrixVectorKernel
     }
 
     /// <summary>
-    /// A float16 row: against the reordered <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16HighUnscaled"/>),
+    /// A float16 row: against the reordered <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16HighUnscaled(Vector256{int})"/>),
     /// which gives the very same products and sums as exact widening; a row holding an infinity or NaN, which that
     /// shortcut would read as a large finite number, is summed again with exact widening.
     /// </summary>

@@ -20,7 +20,20 @@ internal static unsafe class DecodeProfile
 
     internal static void Run()
     {
-        Console.WriteLine($"Vector512 hardware-accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}");
+        CompareWidthsOnOneThread();
+        if (Environment.ProcessorCount == 1)
+        {
+            foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16 })
+            {
+                ProfileGpt2(dtype);
+            }
+
+            ProfileQwen(ScalarType.BFloat16);
+            return;
+        }
+
+        Console.WriteLine($"Vector512 hardware-accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}; processors {Environment.ProcessorCount}" +
+            (Environment.ProcessorCount == 1 ? " (times below: least thread CPU time, one thread)" : " (times below: median wall time)"));
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16 })
         {
             ProfileGpt2(dtype);
@@ -117,6 +130,52 @@ internal static unsafe class DecodeProfile
         }
     }
 
+    /// <summary>
+    /// The cost of the kernels' instructions without the memory system's limit or other processes' load: each linear
+    /// shape on one thread, timed in that thread's CPU time (time slices lost to other processes do not count), weights
+    /// read from cache where they fit (1 copy), as bytes of weights per CPU second.
+    /// </summary>
+    private static void CompareWidthsOnOneThread()
+    {
+        Console.WriteLine("One thread, thread CPU time, weights from memory (copies of 200 MB in all): GB of weights per CPU second, Vector256 / Vector512");
+        foreach (var format in new[] { WeightFormat.Float32, WeightFormat.Float16, WeightFormat.BFloat16 })
+        {
+            foreach (var (outputs, inputs) in new[] { (3072, 768), (768, 3072), (4864, 896), (151936, 896) })
+            {
+                double bytes = (double)outputs * inputs * ElementSize(format);
+                int copies = (int)Math.Ceiling(200e6 / bytes);
+                using var operands = Allocate(format, outputs, inputs, copies);
+                double narrow = double.MaxValue, wide = double.MaxValue;
+                for (int r = 0; r < 7; r++)
+                {
+                    narrow = Math.Min(narrow, operands.CpuTimeAll(MatrixVectorKernel.VectorWidth.Vector256));
+                    wide = Math.Min(wide, operands.CpuTimeAll(MatrixVectorKernel.VectorWidth.Widest));
+                }
+
+                Console.WriteLine($"  {format} {inputs}->{outputs} x{copies}: {bytes * copies / narrow / 1e9:F1} / {bytes * copies / wide / 1e9:F1} GB/s ({narrow / wide:F2}x)");
+            }
+        }
+
+
+        Console.WriteLine("One thread, thread CPU time, one weight copy (in cache where it fits): GB of weights per CPU second, Vector256 / Vector512");
+        foreach (var format in new[] { WeightFormat.Float32, WeightFormat.Float16, WeightFormat.BFloat16 })
+        {
+            foreach (var (outputs, inputs) in new[] { (768, 768), (3072, 768), (768, 3072), (4864, 896) })
+            {
+                using var operands = Allocate(format, outputs, inputs, 1);
+                double bytes = (double)outputs * inputs * ElementSize(format);
+                double narrow = double.MaxValue, wide = double.MaxValue;
+                for (int r = 0; r < 30; r++)
+                {
+                    narrow = Math.Min(narrow, operands.CpuTime(MatrixVectorKernel.VectorWidth.Vector256, 8));
+                    wide = Math.Min(wide, operands.CpuTime(MatrixVectorKernel.VectorWidth.Widest, 8));
+                }
+
+                Console.WriteLine($"  {format} {inputs}->{outputs}: {bytes * 8 / narrow / 1e9:F1} / {bytes * 8 / wide / 1e9:F1} GB/s ({narrow / wide:F2}x)");
+            }
+        }
+    }
+
     private static Operands Allocate(WeightFormat format, int outputs, int inputs, int copies) => new(format, outputs, inputs, copies);
 
     /// <summary>Random weights (<paramref name="copies"/> distinct matrices), an input and an output for one linear layer.</summary>
@@ -143,6 +202,30 @@ internal static unsafe class DecodeProfile
             }
 
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        /// <summary><paramref name="passes"/> passes of the first copy on this thread (no parallel split), in seconds of this thread's CPU time.</summary>
+        public double CpuTime(MatrixVectorKernel.VectorWidth width, int passes)
+        {
+            double start = ThreadCpuSeconds();
+            for (int p = 0; p < passes; p++)
+            {
+                BatchedMatrixKernel.Multiply(_weights[0], format, outputs, inputs, _x, 1, 0, _y, width, parallel: false);
+            }
+
+            return ThreadCpuSeconds() - start;
+        }
+
+        /// <summary>One pass over every copy on this thread (no parallel split), in seconds of this thread's CPU time.</summary>
+        public double CpuTimeAll(MatrixVectorKernel.VectorWidth width)
+        {
+            double start = ThreadCpuSeconds();
+            foreach (var w in _weights)
+            {
+                BatchedMatrixKernel.Multiply(w, format, outputs, inputs, _x, 1, 0, _y, width, parallel: false);
+            }
+
+            return ThreadCpuSeconds() - start;
         }
 
         public void Dispose()
@@ -272,14 +355,48 @@ internal static unsafe class DecodeProfile
         }
     }
 
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private static double ThreadCpuSeconds()
+    {
+        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
+        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct TimeSpec
+    {
+        public readonly long Seconds;
+        public readonly long Nanoseconds;
+    }
+
     private static double Bound(long bytes)
     {
         var stream = new float[bytes / sizeof(float)];
         return Median(() => MemoryBandwidth.Sum(stream));
     }
 
+    /// <summary>
+    /// With one processor (<c>DOTNET_PROCESSOR_COUNT=1</c>: the kernels then run on the calling thread) the least CPU
+    /// time of this thread over the repeats, which other processes' load does not inflate; otherwise the median wall time.
+    /// </summary>
     private static double Median(Action action)
     {
+        if (Environment.ProcessorCount == 1)
+        {
+            action();
+            double least = double.MaxValue;
+            for (int i = 0; i < Repeats; i++)
+            {
+                double start = ThreadCpuSeconds();
+                action();
+                least = Math.Min(least, (ThreadCpuSeconds() - start) * 1000);
+            }
+
+            return least;
+        }
+
         action();
         action();
         var times = new double[Repeats];

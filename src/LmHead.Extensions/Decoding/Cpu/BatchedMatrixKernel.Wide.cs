@@ -106,6 +106,7 @@ internal static unsafe partial class BatchedMatrixKernel
             var x0 = Avx512F.LoadVector512(t.Ordered + j);
             var x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
             long offset = (long)j * TWeights.ElementSize;
+            PrefetchNextTile(w3 + t.Stride + offset, t.Stride, TWeights.ElementSize * 32);
             TWeights.Widen(w0 + offset, out var even, out var odd, ref unsignedMaximum, ref signedMaximum);
             a0 = Avx512F.FusedMultiplyAdd(even, x0, a0);
             a1 = Avx512F.FusedMultiplyAdd(odd, x1, a1);

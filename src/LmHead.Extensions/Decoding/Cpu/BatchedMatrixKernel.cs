@@ -11,11 +11,12 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// <c>W [out, in]</c> in float32, bfloat16 or float16 (widened in registers, as in <see cref="MatrixVectorKernel"/>):
 /// the linear layers of a decode step, where every sequence of a batch contributes one row. Blocks of output rows run in
 /// parallel; within a block each weight row is read from memory once and used for every row of <c>X</c> (four at a time
-/// from registers, the rest from cache), so a step's weight traffic does not grow with B.
+/// from registers, the rest from cache), so a step's weight traffic does not grow with B. Where the runtime accelerates
+/// <see cref="Vector512"/> the same tiles run with 16-lane vectors (BatchedMatrixKernel.Wide.cs).
 /// </summary>
 /// <remarks>
 /// Batch-invariant by construction: every <c>Y[b, o]</c> is summed in one fixed order whatever else shares the call
-/// (two 8-lane accumulators over the columns in steps of 16, added lane-wise and then across lanes by
+/// (with 8-lane vectors: two accumulators over the columns in steps of 16, added lane-wise and then across lanes by
 /// <see cref="Vector256.Sum{T}(Vector256{T})"/>, then the leftover columns one fused multiply-add at a time, then the
 /// bias), so a sequence's result is bit-identical alone or beside others. float16 weights are widened 2^112 times too
 /// small against a copy of <c>X · 2^112</c> (the same products, see <see cref="HalfWidening"/>); a row of <c>X</c> too

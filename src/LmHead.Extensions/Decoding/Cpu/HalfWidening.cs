@@ -5,15 +5,16 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 integer operations (.NET exposes no F16C
-/// conversion). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
+/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 or AVX-512 integer operations (.NET 10
+/// exposes no F16C or AVX-512 half conversion and no bfloat16 dot product). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
 /// even-indexed weights) and the high halves (the odd-indexed ones) separately, against a copy of <c>h</c> in that
 /// order (<see cref="Reorder(float*, float*, int, bool)"/>). bfloat16 is the upper half of a float32, so widening is a shift or a mask. float16 is
 /// widened by moving sign, exponent and mantissa into float32 position (an arithmetic shift right by 3 with the value in
 /// the high half, then a mask), which yields the value times 2^-112 for every finite input, subnormals included; the
 /// kernel multiplies <c>h</c> by 2^112 once instead of rescaling every weight, which gives the very same products, and
 /// checks the raw bits for infinities and NaNs (<see cref="HasInfinityOrNaN(Vector256{ushort}, Vector256{short})"/>). <see cref="Float16"/> is the exact
-/// widening for the rows and hidden states that shortcut cannot take.
+/// widening for the rows and hidden states that shortcut cannot take. The 64-byte (<see cref="Vector512"/>) forms do the
+/// same on 32 weights per load, against <c>h</c> reordered in groups of 32.
 /// </summary>
 internal static unsafe class HalfWidening
 {

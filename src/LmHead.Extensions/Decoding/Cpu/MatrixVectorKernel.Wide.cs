@@ -5,42 +5,12 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The 64-byte (AVX-512) dot products of <see cref="MatrixVectorKernel"/>: the same loops with 16-lane vectors, half the
-/// instructions per weight. Half-precision rows are widened from 64-byte loads of 32 weights against a copy of <c>h</c>
+/// The 64-byte (AVX-512) dot products of <see cref="MatrixVectorKernel"/> for half-precision rows: the same loops with
+/// 16-lane vectors, half the instructions per weight. Half-precision rows are widened from 64-byte loads of 32 weights against a copy of <c>h</c>
 /// reordered in groups of 32 (<see cref="HalfWidening.Reorder(float*, float*, int, bool, int)"/>).
 /// </summary>
 internal static unsafe partial class MatrixVectorKernel
 {
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotSingleWide(float* w, float* h, int columns)
-    {
-        int j = 0;
-        var a0 = Vector512<float>.Zero;
-        var a1 = Vector512<float>.Zero;
-        var a2 = Vector512<float>.Zero;
-        var a3 = Vector512<float>.Zero;
-        for (; j <= columns - 64; j += 64)
-        {
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(w + j), Avx512F.LoadVector512(h + j), a0);
-            a1 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(w + j + 16), Avx512F.LoadVector512(h + j + 16), a1);
-            a2 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(w + j + 32), Avx512F.LoadVector512(h + j + 32), a2);
-            a3 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(w + j + 48), Avx512F.LoadVector512(h + j + 48), a3);
-        }
-
-        for (; j <= columns - 16; j += 16)
-        {
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.LoadVector512(w + j), Avx512F.LoadVector512(h + j), a0);
-        }
-
-        float sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
-        for (; j < columns; j++)
-        {
-            sum += w[j] * h[j];
-        }
-
-        return sum;
-    }
-
     /// <summary>A bfloat16 row, 64 weights per step: each 32-bit lane of a load holds two, widened by a shift (low) and a mask (high).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotBFloat16Wide(ushort* w, float* h, float* ordered, int columns)

@@ -10,7 +10,9 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// accumulation. The work is a single read of the matrix, so its speed is the memory bandwidth: each thread reads its
 /// block of rows strictly in address order (one row at a time, four 8-wide accumulators), which the hardware
 /// prefetchers follow; blocks of rows run in parallel on all cores. Half-precision weights halve the bytes read and are
-/// widened in registers with a few integer operations (<see cref="HalfWidening"/>).
+/// widened in registers with a few integer operations (<see cref="HalfWidening"/>). Where the runtime accelerates
+/// <see cref="Vector512"/> the half-precision loops use 16-lane vectors (<see cref="IsWideAccelerated"/>), which halves
+/// the widening instructions per weight; elsewhere, and for float32 rows, 8-lane ones.
 /// </summary>
 internal static unsafe partial class MatrixVectorKernel
 {
@@ -63,12 +65,16 @@ internal static unsafe partial class MatrixVectorKernel
     /// <param name="vectorFormat">The element type of the bias and the output: float32, or the weight's format
     /// (the float32 sum is then rounded once, to nearest even).</param>
     /// <param name="parallel">Whether to split the rows over all cores.</param>
-    /// <param name="width">The widest vectors to use (the default, the widest the CPU accelerates).</param>
+    /// <param name="width">The widest vectors to use for half-precision rows (the default, the widest the CPU accelerates);
+    /// float32 rows always sum with 8-lane vectors.</param>
     public static void Multiply(
         nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true,
         VectorWidth width = VectorWidth.Widest)
     {
-        bool wide = UsesWide(width);
+        // float32 rows keep the 8-lane order whatever the CPU: the scheduler's batched head (BatchedHeadProjection) sums
+        // float32 rows in exactly this order so that batching changes no logit, and a float32 row is limited by memory, not
+        // by instructions (the 16-lane loop measured 0.95-1.14x in docs/benchmarks.md).
+        bool wide = format != WeightFormat.Float32 && UsesWide(width);
         // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
         // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
         // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
@@ -132,7 +138,6 @@ internal static unsafe partial class MatrixVectorKernel
                     (WeightFormat.Float32, false) => DotSingle((float*)w, hidden, columns),
                     (WeightFormat.BFloat16, false) => DotBFloat16((ushort*)w, hidden, ordered, columns),
                     (WeightFormat.Float16, false) => DotFloat16((ushort*)w, hidden, ordered, columns),
-                    (WeightFormat.Float32, true) => DotSingleWide((float*)w, hidden, columns),
                     (WeightFormat.BFloat16, true) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
                     _ => DotFloat16Wide((ushort*)w, hidden, ordered, columns),
                 };

@@ -1,4 +1,3 @@
-using LLama.Native;
 using LmHead.Extensions.Benchmarks.LlamaCpp;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Models;
@@ -8,18 +7,18 @@ namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>
 /// What <see cref="VersusLlamaCppDecodeBenchmarks"/> and <see cref="VersusLlamaCppPromptBenchmarks"/> share: a GPT-2-small-shaped
-/// model (124M parameters, random weights) written once per process by this library in the Hugging Face layout (F32 and
-/// F16 <c>model.safetensors</c>), converted to GGUF by <see cref="Gpt2GgufConverter"/> and loaded from those files by
+/// model (124M parameters, random weights) written once per process by this library in the Hugging Face layout (F32, F16
+/// and BF16 <c>model.safetensors</c>), converted to GGUF by <see cref="Gpt2GgufConverter"/> and loaded from those files by
 /// llama.cpp (LLamaSharp 0.30.0, 2 threads) and by <see cref="Gpt2Model"/>; both sample with top-k 50 and temperature
 /// 0.7 (llama.cpp with its own sampler chain).
 /// </summary>
 /// <remarks>
 /// <para>
-/// The first set-up of a run writes and converts the files (about 1.7 GB in the temporary folder, deleted at exit) and
+/// The first set-up of a run writes and converts the files (about 2.2 GB in the temporary folder, deleted at exit) and
 /// checks that llama.cpp's logits match this library's (<see cref="LlamaCppAgreement"/>); a mismatch stops the run.
 /// </para>
 /// <para>
-/// llama.cpp's KV cache is kept at the weights' precision (F32 or F16, F16 being its default), as this library's is;
+/// llama.cpp's KV cache is kept at the weights' precision (F32 or F16, F16 being its default; F16 for BF16 weights), as this library's is;
 /// flash attention is left at llama.cpp's default (auto: on for the CPU). Our side calls only the public API
 /// (<see cref="Gpt2Model.ComputeHiddenStates"/>, <see cref="LogitsProjector.Project"/>,
 /// <see cref="DecodingPipeline.NextToken(Tensor, SamplingRandom)"/>), so a faster model shows up here unchanged.
@@ -39,8 +38,8 @@ public abstract class LlamaCppComparison
     private LogitsProjector? _projector;
     private Tensor? _promptTensor;
 
-    /// <summary>The stored dtype of the weights (F32 or F16 in both engines).</summary>
-    [BenchmarkDotNet.Attributes.Params(ScalarType.Float32, ScalarType.Float16)]
+    /// <summary>The stored dtype of the weights (F32, F16 or BF16 in both engines).</summary>
+    [BenchmarkDotNet.Attributes.Params(ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16)]
     public ScalarType DType { get; set; }
 
     /// <summary>Random prompt ids, as many as the model has positions.</summary>
@@ -55,7 +54,7 @@ public abstract class LlamaCppComparison
     /// <summary>This library's cache, after <see cref="ResetLmHeadCache"/>.</summary>
     private protected Gpt2KvCache? Cache { get; private set; }
 
-    private GgmlType Type => DType == ScalarType.Float32 ? GgmlType.F32 : GgmlType.F16;
+    private GgmlType Type => RandomGpt2Checkpoint.ToGgmlType(DType);
 
     /// <summary>Releases whichever engine the case used.</summary>
     [BenchmarkDotNet.Attributes.GlobalCleanup]
@@ -73,7 +72,7 @@ public abstract class LlamaCppComparison
     private protected void CreateLlamaCpp()
     {
         CreatePrompt();
-        var cacheType = Type == GgmlType.F32 ? GGMLType.GGML_TYPE_F32 : GGMLType.GGML_TYPE_F16;
+        var cacheType = RandomGpt2Checkpoint.CacheType(Type);
         LlamaCpp = new LlamaCppGpt2(SharedCheckpoint.Value.Gguf(Type), SmallShape.MaxPositions, cacheType, Threads, TopK, Temperature, seed: 7);
     }
 
@@ -130,7 +129,7 @@ public abstract class LlamaCppComparison
     {
         var checkpoint = RandomGpt2Checkpoint.Create(SmallShape, seed: 11);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => checkpoint.Dispose();
-        foreach (var type in new[] { GgmlType.F32, GgmlType.F16 })
+        foreach (var type in RandomGpt2Checkpoint.Types)
         {
             Console.WriteLine($"// LlamaCppComparison: {LlamaCppAgreement.Check(checkpoint, type, promptLength: 16)}");
         }

@@ -11,6 +11,13 @@ if (args is ["--check-llama-cpp"])
     return;
 }
 
+if (args is ["--profile-decode"])
+{
+    // Not a benchmark: where a decode step's time goes (docs/benchmarks.md, "Where a half-precision step spends its time").
+    DecodeProfile.Run();
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

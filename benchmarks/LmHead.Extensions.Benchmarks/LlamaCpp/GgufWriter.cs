@@ -10,6 +10,9 @@ internal enum GgmlType : uint
 
     /// <summary>IEEE half precision.</summary>
     F16 = 1,
+
+    /// <summary>bfloat16 (the upper half of a float32).</summary>
+    BF16 = 30,
 }
 
 /// <summary>

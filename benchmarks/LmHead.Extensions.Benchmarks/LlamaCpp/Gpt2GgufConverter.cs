@@ -13,8 +13,9 @@ namespace LmHead.Extensions.Benchmarks.LlamaCpp;
 /// <remarks>
 /// The Conv1D weights (<c>c_attn</c>, <c>c_proj</c>, <c>c_fc</c>) are stored <c>[in, out]</c> by Hugging Face and are
 /// transposed to ggml's <c>[out][in]</c> rows. <c>output.weight</c> is written as a copy of <c>token_embd</c> when the
-/// embeddings are tied (llama.cpp's gpt2 loader requires it). With <see cref="GgmlType.F16"/> the matrices and
-/// embeddings are stored in half precision and the norms and biases stay F32 (convert_hf_to_gguf's <c>--outtype f16</c>).
+/// embeddings are tied (llama.cpp's gpt2 loader requires it). With <see cref="GgmlType.F16"/> (<see cref="GgmlType.BF16"/>)
+/// the matrices and embeddings are stored in half precision (bfloat16) and the norms and biases stay F32
+/// (convert_hf_to_gguf's <c>--outtype f16</c> / <c>bf16</c>).
 /// </remarks>
 internal static class Gpt2GgufConverter
 {
@@ -35,7 +36,7 @@ internal static class Gpt2GgufConverter
         var gguf = new GgufWriter();
         gguf.AddString("general.architecture", "gpt2");
         gguf.AddString("general.name", Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)));
-        gguf.AddUInt32("general.file_type", type == GgmlType.F32 ? 0u : 1u); // LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16
+        gguf.AddUInt32("general.file_type", type switch { GgmlType.F32 => 0u, GgmlType.F16 => 1u, _ => 32u }); // LLAMA_FTYPE_ALL_F32, _MOSTLY_F16, _MOSTLY_BF16
         gguf.AddUInt32("gpt2.context_length", (uint)config.MaxPositions);
         gguf.AddUInt32("gpt2.embedding_length", (uint)config.HiddenSize);
         gguf.AddUInt32("gpt2.feed_forward_length", (uint)config.EffectiveInnerSize);
@@ -79,7 +80,7 @@ internal static class Gpt2GgufConverter
             {
                 using var scope = NewDisposeScope();
                 var tensor = SafeTensorsFile.ReadTensor(stream, weightsPath, dataStart, entry);
-                var converted = (transpose ? tensor.t() : tensor).to_type(tensorType == GgmlType.F32 ? ScalarType.Float32 : ScalarType.Float16).contiguous();
+                var converted = (transpose ? tensor.t() : tensor).to_type(RandomGpt2Checkpoint.ToScalarType(tensorType)).contiguous();
                 return converted.bytes.ToArray();
             });
         }

@@ -1,4 +1,3 @@
-using LLama.Native;
 using LmHead.Extensions.Models;
 using LmHead.Extensions.Tokenization;
 using static TorchSharp.torch;
@@ -29,11 +28,17 @@ internal static class LlamaCppAgreement
     /// </summary>
     public const double F16Tolerance = 1e-2;
 
+    /// <summary>
+    /// The same bound for BF16 weights: llama.cpp rounds activations to bfloat16 for its BF16 matrix products, whose
+    /// relative rounding (2^-9) is 4 times float16's (2^-11); 4e-2 is <see cref="F16Tolerance"/> scaled by that.
+    /// </summary>
+    public const double BF16Tolerance = 4e-2;
+
     private const string SampleText = "Hello world! It's 2026: naïve café, 東京, 🙂,\ttabs and  two spaces.\n\nNew lines, CAPITALS and 12345.";
 
     /// <summary>Runs the comparison and throws when llama.cpp's logits are outside the tolerance.</summary>
     /// <param name="checkpoint">The files.</param>
-    /// <param name="type">Which of the two (F32 or F16) to compare.</param>
+    /// <param name="type">Which of the three (F32, F16 or BF16) to compare.</param>
     /// <param name="promptLength">How many positions: all but the last evaluated as one batch, the last as a cached decode step.</param>
     /// <returns>The measured differences.</returns>
     /// <exception cref="InvalidOperationException">llama.cpp's logits differ by more than the tolerance, or its tokenizer disagrees with GPT-2's.</exception>
@@ -53,7 +58,7 @@ internal static class LlamaCppAgreement
         double[] ours = Logits(checkpoint.Folder(type), RandomGpt2Checkpoint.ToScalarType(type), input);
         double[] llama = new double[reference.Length];
         bool? tokenizerAgrees = null;
-        var cacheType = type == GgmlType.F32 ? GGMLType.GGML_TYPE_F32 : GGMLType.GGML_TYPE_F16;
+        var cacheType = RandomGpt2Checkpoint.CacheType(type);
         using (var llamaCpp = new LlamaCppGpt2(checkpoint.Gguf(type), config.MaxPositions, cacheType, threads: 2, topK: 50, temperature: 0.7f, seed: 7))
         {
             int[] prompt = [.. ids.Select(id => (int)id)];
@@ -74,7 +79,7 @@ internal static class LlamaCppAgreement
         var report = new AgreementReport(type, config, promptLength, MaxAbsDifference(ours, llama), MaxAbsDifference(ours, reference),
             MaxAbsDifference(llama, reference), reference.Max(Math.Abs), tokenizerAgrees);
         double measured = type == GgmlType.F32 ? report.OursVersusLlamaCpp : report.LlamaCppVersusReference;
-        double tolerance = type == GgmlType.F32 ? F32Tolerance : F16Tolerance;
+        double tolerance = type switch { GgmlType.F32 => F32Tolerance, GgmlType.F16 => F16Tolerance, _ => BF16Tolerance };
         if (!(measured <= tolerance) || tokenizerAgrees == false)
         {
             throw new InvalidOperationException($"llama.cpp disagrees with this library: {report} (tolerance {tolerance:g2}).");
@@ -85,7 +90,7 @@ internal static class LlamaCppAgreement
 
     /// <summary>
     /// The console check (<c>-- --check-llama-cpp</c>): a small model with GPT-2's vocabulary, a tiny one with a
-    /// synthetic vocabulary and the GPT-2-small shape, each in F32 and F16.
+    /// synthetic vocabulary and the GPT-2-small shape, each in F32, F16 and BF16.
     /// </summary>
     public static void RunConsoleCheck()
     {
@@ -98,7 +103,7 @@ internal static class LlamaCppAgreement
         foreach (var config in configs)
         {
             using var checkpoint = RandomGpt2Checkpoint.Create(config, seed: 11);
-            foreach (var type in new[] { GgmlType.F32, GgmlType.F16 })
+            foreach (var type in RandomGpt2Checkpoint.Types)
             {
                 Console.WriteLine(Check(checkpoint, type, promptLength: 16));
             }

@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Benchmarks.LlamaCpp;
 
 /// <summary>
-/// One set of random GPT-2 weights written by this library in the real checkpoint layout, twice (F32 and F16
-/// <c>model.safetensors</c>, each with its <c>config.json</c>), and each folder converted to a llama.cpp GGUF by
+/// One set of random GPT-2 weights written by this library in the real checkpoint layout, three times (F32, F16 and
+/// BF16 <c>model.safetensors</c>, each with its <c>config.json</c>), and each folder converted to a llama.cpp GGUF by
 /// <see cref="Gpt2GgufConverter"/>, so both engines load the same weights from files. Disposing deletes the files.
 /// </summary>
 internal sealed class RandomGpt2Checkpoint : IDisposable
@@ -50,13 +50,13 @@ internal sealed class RandomGpt2Checkpoint : IDisposable
                     }
                 }
 
-                foreach (var type in new[] { GgmlType.F32, GgmlType.F16 })
+                foreach (var type in Types)
                 {
                     Gpt2Pretrained.Save(model, checkpoint.Folder(type), ToScalarType(type));
                 }
             }
 
-            foreach (var type in new[] { GgmlType.F32, GgmlType.F16 })
+            foreach (var type in Types)
             {
                 Gpt2GgufConverter.Convert(checkpoint.Folder(type), checkpoint.Gguf(type), type);
             }
@@ -70,8 +70,32 @@ internal sealed class RandomGpt2Checkpoint : IDisposable
         }
     }
 
+    /// <summary>The stored types: each has its Hugging Face folder and its GGUF.</summary>
+    public static GgmlType[] Types { get; } = [GgmlType.F32, GgmlType.F16, GgmlType.BF16];
+
     /// <summary>The TorchSharp dtype of a stored type.</summary>
-    public static ScalarType ToScalarType(GgmlType type) => type == GgmlType.F32 ? ScalarType.Float32 : ScalarType.Float16;
+    public static ScalarType ToScalarType(GgmlType type) => type switch
+    {
+        GgmlType.F32 => ScalarType.Float32,
+        GgmlType.F16 => ScalarType.Float16,
+        _ => ScalarType.BFloat16,
+    };
+
+    /// <summary>The stored type of a TorchSharp dtype.</summary>
+    public static GgmlType ToGgmlType(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => GgmlType.F32,
+        ScalarType.Float16 => GgmlType.F16,
+        _ => GgmlType.BF16,
+    };
+
+    /// <summary>
+    /// llama.cpp's KV cache type for weights of <paramref name="type"/>: the weights' own for F32 and F16; F16 for BF16
+    /// (LLamaSharp 0.30.0's cache-type enumeration has no BF16; F16 is llama.cpp's default and as many bytes as this
+    /// library's bfloat16 cache).
+    /// </summary>
+    public static LLama.Native.GGMLType CacheType(GgmlType type) =>
+        type == GgmlType.F32 ? LLama.Native.GGMLType.GGML_TYPE_F32 : LLama.Native.GGMLType.GGML_TYPE_F16;
 
     /// <summary>The Hugging Face folder of the weights stored as <paramref name="type"/>.</summary>
     public string Folder(GgmlType type) => Path.Combine(Root, type.ToString());

@@ -5,15 +5,16 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 integer operations (.NET exposes no F16C
-/// conversion). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
+/// float16 and bfloat16 ↔ float32 for the matrix-vector kernel, with AVX2 or AVX-512 integer operations (.NET 10
+/// exposes no F16C or AVX-512 half conversion and no bfloat16 dot product). The kernel loads 16 weights at a time as 8 32-bit lanes and widens the low halves of the lanes (the
 /// even-indexed weights) and the high halves (the odd-indexed ones) separately, against a copy of <c>h</c> in that
-/// order (<see cref="Reorder"/>). bfloat16 is the upper half of a float32, so widening is a shift or a mask. float16 is
+/// order (<see cref="Reorder(float*, float*, int, bool)"/>). bfloat16 is the upper half of a float32, so widening is a shift or a mask. float16 is
 /// widened by moving sign, exponent and mantissa into float32 position (an arithmetic shift right by 3 with the value in
 /// the high half, then a mask), which yields the value times 2^-112 for every finite input, subnormals included; the
 /// kernel multiplies <c>h</c> by 2^112 once instead of rescaling every weight, which gives the very same products, and
-/// checks the raw bits for infinities and NaNs (<see cref="HasInfinityOrNaN"/>). <see cref="Float16"/> is the exact
-/// widening for the rows and hidden states that shortcut cannot take.
+/// checks the raw bits for infinities and NaNs (<see cref="HasInfinityOrNaN(Vector256{ushort}, Vector256{short})"/>). <see cref="Float16"/> is the exact
+/// widening for the rows and hidden states that shortcut cannot take. The 64-byte (<see cref="Vector512"/>) forms do the
+/// same on 32 weights per load, against <c>h</c> reordered in groups of 32.
 /// </summary>
 internal static unsafe class HalfWidening
 {
@@ -56,6 +57,39 @@ internal static unsafe class HalfWidening
     public static Vector256<float> Float16HighUnscaled(Vector256<int> pairs) =>
         Avx2.And(Avx2.ShiftRightArithmetic(pairs, 3), Vector256.Create(SignExponentMantissa)).AsSingle();
 
+    /// <summary>The low halves of 16 lanes of bfloat16 pairs, widened (AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> BFloat16Low(Vector512<int> pairs) => Avx512F.ShiftLeftLogical(pairs, 16).AsSingle();
+
+    /// <summary>The high halves of 16 lanes of bfloat16 pairs, widened (AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> BFloat16High(Vector512<int> pairs) => Avx512F.And(pairs, Vector512.Create(unchecked((int)0xFFFF0000))).AsSingle();
+
+    /// <summary>The low halves of 16 lanes of float16 pairs as float32 numbers 2^112 times too small (AVX-512; exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Float16LowUnscaled(Vector512<int> pairs) => Float16HighUnscaled(Avx512F.ShiftLeftLogical(pairs, 16));
+
+    /// <summary>The high halves of 16 lanes of float16 pairs as float32 numbers 2^112 times too small (AVX-512; exact for finite values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Float16HighUnscaled(Vector512<int> pairs) =>
+        Avx512F.And(Avx512F.ShiftRightArithmetic(pairs, 3), Vector512.Create(SignExponentMantissa)).AsSingle();
+
+    /// <summary>Rescales <see cref="Float16HighUnscaled(Vector512{int})"/>'s output by 2^112 and turns exponent 31 (infinity, NaN) into float32's exponent 255.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Float16Rescale(Vector512<float> unscaled)
+    {
+        var value = Avx512F.Multiply(unscaled, Vector512.Create(BiasDifference));
+        var special = Avx512F.CompareEqual(Avx512F.And(unscaled.AsInt32(), Vector512.Create(ShiftedExponent)), Vector512.Create(ShiftedExponent));
+        return value | Avx512F.And(special, Vector512.Create(SingleExponent)).AsSingle();
+    }
+
+    /// <summary><see cref="HasInfinityOrNaN(Vector256{ushort}, Vector256{short})"/> for 32 lanes (AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool HasInfinityOrNaN(Vector512<ushort> unsignedMaximum, Vector512<short> signedMaximum) =>
+        Avx512F.Or(
+            Avx512BW.SubtractSaturate(unsignedMaximum, Vector512.Create((ushort)0xFBFF)),
+            Avx512BW.SubtractSaturate(signedMaximum.AsUInt16(), Vector512.Create((ushort)0x7BFF))) != Vector512<ushort>.Zero;
+
     /// <summary>Widens 8 float16 values to float32: bit for bit what <c>(float)Half</c> gives, except that signalling NaNs stay signalling.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Float16(ushort* source)
@@ -97,15 +131,22 @@ internal static unsafe class HalfWidening
     /// With <paramref name="prescale"/> the copy is <c>h · 2^112</c> (exact: a power of two, and no overflow after
     /// <see cref="CanPrescale"/>). Columns past the last full group of 16 are not written (the kernel uses scalar code there).
     /// </summary>
-    public static void Reorder(float* hidden, float* ordered, int count, bool prescale)
+    public static void Reorder(float* hidden, float* ordered, int count, bool prescale) => Reorder(hidden, ordered, count, prescale, 16);
+
+    /// <summary>
+    /// <see cref="Reorder(float*, float*, int, bool)"/> for loads of <paramref name="group"/> weights: 16 for a 32-byte
+    /// load (<see cref="Vector256"/>), 32 for a 64-byte one (<see cref="Vector512"/>, whose 16 lanes hold 16 pairs).
+    /// </summary>
+    public static void Reorder(float* hidden, float* ordered, int count, bool prescale, int group)
     {
         float scale = prescale ? BiasDifference : 1f;
-        for (int group = 0; group + 16 <= count; group += 16)
+        int half = group / 2;
+        for (int start = 0; start + group <= count; start += group)
         {
-            for (int i = 0; i < 8; i++)
+            for (int i = 0; i < half; i++)
             {
-                ordered[group + i] = hidden[group + (2 * i)] * scale;
-                ordered[group + 8 + i] = hidden[group + (2 * i) + 1] * scale;
+                ordered[start + i] = hidden[start + (2 * i)] * scale;
+                ordered[start + half + i] = hidden[start + (2 * i) + 1] * scale;
             }
         }
     }

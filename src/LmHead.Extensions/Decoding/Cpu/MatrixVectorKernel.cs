@@ -10,9 +10,11 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// accumulation. The work is a single read of the matrix, so its speed is the memory bandwidth: each thread reads its
 /// block of rows strictly in address order (one row at a time, four 8-wide accumulators), which the hardware
 /// prefetchers follow; blocks of rows run in parallel on all cores. Half-precision weights halve the bytes read and are
-/// widened in registers with a few integer operations (<see cref="HalfWidening"/>).
+/// widened in registers with a few integer operations (<see cref="HalfWidening"/>). Where the runtime accelerates
+/// <see cref="Vector512"/> the half-precision loops use 16-lane vectors (<see cref="IsWideAccelerated"/>), which halves
+/// the widening instructions per weight; elsewhere, and for float32 rows, 8-lane ones.
 /// </summary>
-internal static unsafe class MatrixVectorKernel
+internal static unsafe partial class MatrixVectorKernel
 {
     /// <summary>Rows per parallel work item: large enough to amortise scheduling, small enough to balance two cores.</summary>
     private const int RowsPerBlock = 1024;
@@ -30,8 +32,27 @@ internal static unsafe class MatrixVectorKernel
         Float16,
     }
 
+    /// <summary>The widest vectors a call may use.</summary>
+    public enum VectorWidth
+    {
+        /// <summary>64-byte vectors (AVX-512 F and BW) where the runtime accelerates <see cref="Vector512"/>, else 32-byte ones.</summary>
+        Widest,
+
+        /// <summary>32-byte vectors (AVX2 and FMA) even where AVX-512 is available: the path of other CPUs, kept for tests and comparisons.</summary>
+        Vector256,
+    }
+
     /// <summary>Whether this CPU runs the vectorised loops (AVX2 and FMA); elsewhere the kernel is plain scalar code.</summary>
     public static bool IsAccelerated => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// Whether this CPU runs the 64-byte loops: AVX-512 F and BW, and the runtime treats <see cref="Vector512"/> as
+    /// accelerated (it does not on CPUs whose clock drops under 512-bit code).
+    /// </summary>
+    public static bool IsWideAccelerated => IsAccelerated && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported;
+
+    /// <summary>Whether a call with <paramref name="width"/> runs the 64-byte loops.</summary>
+    internal static bool UsesWide(VectorWidth width) => width == VectorWidth.Widest && IsWideAccelerated;
 
     /// <summary>Computes <c>y[i] = Σⱼ W[i, j] · h[j] (+ bias[i])</c> for every row.</summary>
     /// <param name="weight">The address of <c>W</c>, row-major, <paramref name="rows"/> × <paramref name="columns"/> elements of <paramref name="format"/>.</param>
@@ -44,9 +65,16 @@ internal static unsafe class MatrixVectorKernel
     /// <param name="vectorFormat">The element type of the bias and the output: float32, or the weight's format
     /// (the float32 sum is then rounded once, to nearest even).</param>
     /// <param name="parallel">Whether to split the rows over all cores.</param>
+    /// <param name="width">The widest vectors to use for half-precision rows (the default, the widest the CPU accelerates);
+    /// float32 rows always sum with 8-lane vectors.</param>
     public static void Multiply(
-        nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true)
+        nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true,
+        VectorWidth width = VectorWidth.Widest)
     {
+        // float32 rows keep the 8-lane order whatever the CPU: the scheduler's batched head (BatchedHeadProjection) sums
+        // float32 rows in exactly this order so that batching changes no logit, and a float32 row is limited by memory, not
+        // by instructions (the 16-lane loop measured 0.95-1.14x in docs/benchmarks.md).
+        bool wide = format != WeightFormat.Float32 && UsesWide(width);
         // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
         // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
         // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
@@ -57,13 +85,13 @@ internal static unsafe class MatrixVectorKernel
             if (!prescale || HalfWidening.CanPrescale((float*)hidden, columns))
             {
                 ordered = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
-                HalfWidening.Reorder((float*)hidden, ordered, columns, prescale);
+                HalfWidening.Reorder((float*)hidden, ordered, columns, prescale, wide ? 32 : 16);
             }
         }
 
         try
         {
-            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat);
+            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide);
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -85,7 +113,7 @@ internal static unsafe class MatrixVectorKernel
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of rows.</summary>
     private readonly struct Job(
-        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat)
+        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int block)
@@ -105,11 +133,13 @@ internal static unsafe class MatrixVectorKernel
 
             for (int i = 0; i < count; i++, w += stride)
             {
-                sums[i] = format switch
+                sums[i] = (format, wide) switch
                 {
-                    WeightFormat.Float32 => DotSingle((float*)w, hidden, columns),
-                    WeightFormat.BFloat16 => DotBFloat16((ushort*)w, hidden, ordered, columns),
-                    _ => DotFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float32, false) => DotSingle((float*)w, hidden, columns),
+                    (WeightFormat.BFloat16, false) => DotBFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float16, false) => DotFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.BFloat16, true) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
+                    _ => DotFloat16Wide((ushort*)w, hidden, ordered, columns),
                 };
             }
 
@@ -192,7 +222,7 @@ internal static unsafe class MatrixVectorKernel
     }
 
     /// <summary>
-    /// A float16 row: against the reordered <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16HighUnscaled"/>),
+    /// A float16 row: against the reordered <c>h · 2^112</c> when there is one (<see cref="HalfWidening.Float16HighUnscaled(Vector256{int})"/>),
     /// which gives the very same products and sums as exact widening; a row holding an infinity or NaN, which that
     /// shortcut would read as a large finite number, is summed again with exact widening.
     /// </summary>

@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding.Cpu;
+using VectorWidth = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.VectorWidth;
 using WeightFormat = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.WeightFormat;
 
 namespace LmHead.Extensions.Tests.Decoding.Cpu;
@@ -36,7 +37,7 @@ public sealed unsafe class BatchedMatrixKernelTests
         return (stored, values);
     }
 
-    private static float[] Multiply(byte[] weight, WeightFormat format, int outputs, int inputs, float[] x, int batch, byte[]? bias)
+    private static float[] Multiply(byte[] weight, WeightFormat format, int outputs, int inputs, float[] x, int batch, byte[]? bias, VectorWidth width)
     {
         var y = new float[batch * outputs];
         fixed (byte* w = weight)
@@ -44,21 +45,31 @@ public sealed unsafe class BatchedMatrixKernelTests
         fixed (byte* b = bias)
         fixed (float* py = y)
         {
-            BatchedMatrixKernel.Multiply((nint)w, format, outputs, inputs, px, batch, (nint)b, py);
+            BatchedMatrixKernel.Multiply((nint)w, format, outputs, inputs, px, batch, (nint)b, py, width);
         }
 
         return y;
     }
 
     [TestMethod]
-    [DataRow("Float32", 37, 40)]
-    [DataRow("Float32", 130, 768)]
-    [DataRow("Float16", 37, 40)]
-    [DataRow("Float16", 130, 768)]
-    [DataRow("BFloat16", 37, 40)]
-    [DataRow("BFloat16", 130, 768)]
-    public void MatchesADoubleLoopForEveryBatchSize(string formatName, int outputs, int inputs)
+    [DataRow("Float32", 37, 40, "Widest")]
+    [DataRow("Float32", 130, 768, "Widest")]
+    [DataRow("Float32", 33, 200, "Widest")]
+    [DataRow("Float16", 37, 40, "Widest")]
+    [DataRow("Float16", 130, 768, "Widest")]
+    [DataRow("Float16", 33, 200, "Widest")]
+    [DataRow("BFloat16", 37, 40, "Widest")]
+    [DataRow("BFloat16", 130, 768, "Widest")]
+    [DataRow("BFloat16", 33, 200, "Widest")]
+    [DataRow("Float32", 37, 40, "Vector256")]
+    [DataRow("Float32", 130, 768, "Vector256")]
+    [DataRow("Float16", 37, 40, "Vector256")]
+    [DataRow("Float16", 130, 768, "Vector256")]
+    [DataRow("BFloat16", 37, 40, "Vector256")]
+    [DataRow("BFloat16", 130, 768, "Vector256")]
+    public void MatchesADoubleLoopForEveryBatchSize(string formatName, int outputs, int inputs, string widthName)
     {
+        var width = Enum.Parse<VectorWidth>(widthName);
         var format = Enum.Parse<WeightFormat>(formatName);
         var random = new Random(outputs + inputs);
         var (weight, values) = Weights(format, outputs * inputs, random);
@@ -67,7 +78,7 @@ public sealed unsafe class BatchedMatrixKernelTests
         {
             float[] x = [.. Enumerable.Range(0, batch * inputs).Select(_ => (float)((random.NextDouble() * 4) - 2))];
 
-            float[] y = Multiply(weight, format, outputs, inputs, x, batch, bias);
+            float[] y = Multiply(weight, format, outputs, inputs, x, batch, bias, width);
 
             for (int b = 0; b < batch; b++)
             {
@@ -81,39 +92,46 @@ public sealed unsafe class BatchedMatrixKernelTests
                     }
 
                     // float32 accumulation: a few ulp of the sum of magnitudes.
-                    Assert.AreEqual(expected, y[(b * outputs) + o], 1e-6 * magnitude, $"{format} B={batch} row {b} output {o}");
+                    Assert.AreEqual(expected, y[(b * outputs) + o], 1e-6 * magnitude, $"{format} {width} B={batch} row {b} output {o}");
                 }
             }
         }
     }
 
     [TestMethod]
-    [DataRow("Float32")]
-    [DataRow("Float16")]
-    [DataRow("BFloat16")]
-    public void EveryRowIsBitIdenticalWhateverTheBatch(string formatName)
+    [DataRow("Float32", "Widest")]
+    [DataRow("Float16", "Widest")]
+    [DataRow("BFloat16", "Widest")]
+    [DataRow("Float32", "Vector256")]
+    [DataRow("Float16", "Vector256")]
+    [DataRow("BFloat16", "Vector256")]
+    public void EveryRowIsBitIdenticalWhateverTheBatch(string formatName, string widthName)
     {
+        var width = Enum.Parse<VectorWidth>(widthName);
         var format = Enum.Parse<WeightFormat>(formatName);
         const int Outputs = 70, Inputs = 200, Batch = 16;
         var random = new Random(3);
         var (weight, _) = Weights(format, Outputs * Inputs, random);
         float[] x = [.. Enumerable.Range(0, Batch * Inputs).Select(_ => (float)((random.NextDouble() * 4) - 2))];
 
-        float[] all = Multiply(weight, format, Outputs, Inputs, x, Batch, null);
+        float[] all = Multiply(weight, format, Outputs, Inputs, x, Batch, null, width);
 
         foreach (int size in new[] { 1, 3, 4, 5 })
         {
             for (int first = 0; first + size <= Batch; first += size)
             {
-                float[] part = Multiply(weight, format, Outputs, Inputs, x[(first * Inputs)..((first + size) * Inputs)], size, null);
+                float[] part = Multiply(weight, format, Outputs, Inputs, x[(first * Inputs)..((first + size) * Inputs)], size, null, width);
                 CollectionAssert.AreEqual(all[(first * Outputs)..((first + size) * Outputs)], part, $"rows {first}..{first + size - 1} in a batch of {size}");
             }
         }
     }
 
     [TestMethod]
-    public void Float16RowsTooLargeToPrescaleAndInfiniteWeightsGiveExactResults()
+    [DataRow("Widest")]
+    [DataRow("Vector256")]
+    public void Float16RowsTooLargeToPrescaleAndInfiniteWeightsGiveExactResults(string widthName)
     {
+        var width = Enum.Parse<VectorWidth>(widthName);
         const int Outputs = 8, Inputs = 32, Batch = 5;
         var random = new Random(4);
         var (weight, values) = Weights(WeightFormat.Float16, Outputs * Inputs, random);
@@ -122,9 +140,9 @@ public sealed unsafe class BatchedMatrixKernelTests
         values[(2 * Inputs) + 5] = double.PositiveInfinity;
         float[] x = [.. Enumerable.Range(0, Batch * Inputs).Select(_ => (float)(random.NextDouble() + 0.5))];
         x[(3 * Inputs) + 7] = 100_000f;
-        float[] separately = [.. Enumerable.Range(0, Batch).SelectMany(b => Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x[(b * Inputs)..((b + 1) * Inputs)], 1, null))];
+        float[] separately = [.. Enumerable.Range(0, Batch).SelectMany(b => Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x[(b * Inputs)..((b + 1) * Inputs)], 1, null, width))];
 
-        float[] y = Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x, Batch, null);
+        float[] y = Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x, Batch, null, width);
 
         for (int b = 0; b < Batch; b++)
         {
@@ -149,5 +167,39 @@ public sealed unsafe class BatchedMatrixKernelTests
         }
 
         CollectionAssert.AreEqual(separately, y, "each row alone (most of them prescaled) vs all together (all exact)");
+    }
+
+    [TestMethod]
+    [DataRow("Widest", 1f)]
+    [DataRow("Widest", 131072f)]
+    [DataRow("Vector256", 1f)]
+    [DataRow("Vector256", 131072f)]
+    public void ReadsEveryFloat16BitPatternExactlyInEveryTile(string widthName, float lastRowValue)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        // Output o holds bit pattern o in column o % 40 (in the vector part or among the leftover columns) and zeros
+        // elsewhere; every row of X is a constant, so the exact result is the widened value times that constant. Five rows
+        // take both tilings (four rows of X against one weight row, then one against four); a row of 2^17 sends the whole
+        // call through exact widening, the other batch through the prescaled one. Subnormals, infinities and NaNs included.
+        const int Outputs = 65536, Inputs = 40;
+        var weight = new byte[Outputs * Inputs * 2];
+        for (int o = 0; o < Outputs; o++)
+        {
+            BitConverter.TryWriteBytes(weight.AsSpan(((o * Inputs) + (o % Inputs)) * 2), (ushort)o);
+        }
+
+        float[] rows = [1f, -0.75f, 0.5f, 3f, lastRowValue];
+        float[] x = [.. rows.SelectMany(v => Enumerable.Repeat(v, Inputs))];
+
+        float[] y = Multiply(weight, WeightFormat.Float16, Outputs, Inputs, x, rows.Length, null, width);
+
+        for (int b = 0; b < rows.Length; b++)
+        {
+            for (int o = 0; o < Outputs; o++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)o) * rows[b];
+                Assert.IsTrue(expected.Equals(y[(b * Outputs) + o]), $"{width} row {b} ({rows[b]}) 0x{o:X4}: expected {expected}, got {y[(b * Outputs) + o]}");
+            }
+        }
     }
 }

@@ -30,9 +30,12 @@ public sealed class MatrixVectorKernelTests
         var hidden = Reference.RandomLogits(random, columns, 2f);
         var bias = withBias ? Stored(dtype, Reference.RandomLogits(random, rows, 1f)) : null;
 
-        var output = Multiply(weight, dtype, rows, columns, hidden, bias, ScalarType.Float32);
+        foreach (var width in Widths)
+        {
+            var output = Multiply(weight, dtype, rows, columns, hidden, bias, ScalarType.Float32, width);
 
-        AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: ScalarType.Float32);
+            AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: ScalarType.Float32);
+        }
     }
 
     [TestMethod]
@@ -48,9 +51,12 @@ public sealed class MatrixVectorKernelTests
         var hidden = Reference.RandomLogits(random, columns, 2f);
         var bias = Stored(dtype, Reference.RandomLogits(random, rows, 1f));
 
-        var output = Multiply(weight, dtype, rows, columns, hidden, bias, dtype);
+        foreach (var width in Widths)
+        {
+            var output = Multiply(weight, dtype, rows, columns, hidden, bias, dtype, width);
 
-        AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: dtype);
+            AssertMatchesPlainLoop(dtype, weight, bias, hidden, output, rows, columns, roundedTo: dtype);
+        }
     }
 
     [TestMethod]
@@ -71,12 +77,15 @@ public sealed class MatrixVectorKernelTests
 
         var hidden = Enumerable.Repeat(hiddenValue, columns).ToArray();
 
-        var output = Multiply(bits, ScalarType.Float16, 65536, columns, hidden, null, ScalarType.Float32);
-
-        for (int i = 0; i < 65536; i++)
+        foreach (var width in Widths)
         {
-            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i) * hiddenValue;
-            Assert.IsTrue(expected.Equals(output[i]), $"0x{i:X4}: expected {expected}, got {output[i]}");
+            var output = Multiply(bits, ScalarType.Float16, 65536, columns, hidden, null, ScalarType.Float32, width);
+
+            for (int i = 0; i < 65536; i++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i) * hiddenValue;
+                Assert.IsTrue(expected.Equals(output[i]), $"{width} 0x{i:X4}: expected {expected}, got {output[i]}");
+            }
         }
     }
 
@@ -115,7 +124,11 @@ public sealed class MatrixVectorKernelTests
         _ => stored,
     };
 
-    private static unsafe float[] Multiply(float[] weight, ScalarType dtype, int rows, int columns, float[] hidden, float[]? bias, ScalarType outputType)
+    /// <summary>Both code paths: 64-byte vectors where the CPU has AVX-512 (the same as the other otherwise) and 32-byte ones.</summary>
+    private static readonly MatrixVectorKernel.VectorWidth[] Widths = [MatrixVectorKernel.VectorWidth.Widest, MatrixVectorKernel.VectorWidth.Vector256];
+
+    private static unsafe float[] Multiply(
+        float[] weight, ScalarType dtype, int rows, int columns, float[] hidden, float[]? bias, ScalarType outputType, MatrixVectorKernel.VectorWidth width)
     {
         var format = Format(dtype);
         var vectorFormat = Format(outputType);
@@ -136,7 +149,7 @@ public sealed class MatrixVectorKernelTests
         {
             nint b = bias is null ? 0 : vectorFormat == MatrixVectorKernel.WeightFormat.Float32 ? (nint)b32 : (nint)b16;
             nint y = vectorFormat == MatrixVectorKernel.WeightFormat.Float32 ? (nint)y32 : (nint)y16;
-            MatrixVectorKernel.Multiply(half ? (nint)w16 : (nint)w32, format, rows, columns, (nint)h, b, y, vectorFormat);
+            MatrixVectorKernel.Multiply(half ? (nint)w16 : (nint)w32, format, rows, columns, (nint)h, b, y, vectorFormat, width: width);
         }
 
         return outputType == ScalarType.Float32 ? output : [.. halfOutput.Select(bits => (float)Value(outputType, bits))];

@@ -45,7 +45,7 @@ public static class ChatPromptFormat
         var turns = Turns(messages, instructions);
 
         // The droppable turns, oldest first: every turn but the system turns and the last one.
-        var droppable = Enumerable.Range(0, turns.Count - 1).Where(i => turns[i].Role != "System").ToArray();
+        var droppable = Enumerable.Range(0, Math.Max(0, turns.Count - 1)).Where(i => turns[i].Role != "System").ToArray();
         string Render(int drops)
         {
             var dropped = new HashSet<int>(droppable.Take(drops));

@@ -373,7 +373,7 @@ internal static unsafe class DecodeProfile
 
     private static double Bound(long bytes)
     {
-        var stream = new float[bytes / sizeof(float)];
+        var stream = MemoryBandwidth.Stream(bytes / sizeof(float));
         return Median(() => MemoryBandwidth.Sum(stream));
     }
 

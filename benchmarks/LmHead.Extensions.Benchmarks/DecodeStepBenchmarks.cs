@@ -44,7 +44,7 @@ public class DecodeStepBenchmarks
         long bytesPerToken = _model.named_parameters()
             .Where(p => p.name.Contains(".h.", StringComparison.Ordinal))
             .Sum(p => p.parameter.NumberOfElements * p.parameter.ElementSize);
-        _weightSizedStream = new float[bytesPerToken / sizeof(float)];
+        _weightSizedStream = MemoryBandwidth.Stream(bytesPerToken / sizeof(float));
         var random = new Random(12);
         _caches = [.. Enumerable.Range(0, Batch).Select(_ => _model.CreateKvCache())];
         _tokens = [.. Enumerable.Range(0, Batch).Select(_ => new[] { random.Next(config.VocabularySize) })];

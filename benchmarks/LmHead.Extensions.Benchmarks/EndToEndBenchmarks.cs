@@ -49,7 +49,7 @@ public class EndToEndBenchmarks
             .Sum(p => p.parameter.NumberOfElements * p.parameter.ElementSize);
 
         Console.WriteLine($"// EndToEnd: {bytesPerToken:N0} bytes of weights read per token");
-        _weightSizedStream = new float[bytesPerToken / sizeof(float)];
+        _weightSizedStream = MemoryBandwidth.Stream(bytesPerToken / sizeof(float));
         new Random(5).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_weightSizedStream.AsSpan()));
         Array.Clear(_weightSizedStream);
 

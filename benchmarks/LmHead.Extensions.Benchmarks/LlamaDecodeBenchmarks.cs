@@ -26,7 +26,7 @@ public class LlamaDecodeBenchmarks
     public void Setup()
     {
         _model = Qwen25HalfBShape.CreateRandom(DType);
-        _weightSizedStream = new float[Qwen25HalfBShape.WeightBytes(_model) / sizeof(float)];
+        _weightSizedStream = MemoryBandwidth.Stream(Qwen25HalfBShape.WeightBytes(_model) / sizeof(float));
         _cache = _model.CreateKvCache();
         using (_model.ComputeHiddenStates(arange(Position, ScalarType.Int64), _cache))
         {

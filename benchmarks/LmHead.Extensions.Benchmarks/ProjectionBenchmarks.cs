@@ -52,10 +52,10 @@ public class ProjectionBenchmarks
         _simdBrain = new LogitsProjector(_brain) { UseSimdKernel = true };
         _torchBrain = new LogitsProjector(_brain) { UseSimdKernel = false };
         // 160 MB, like the fp32 matrix (154 MB): far beyond any cache.
-        _stream = new float[40_000_000];
+        _stream = MemoryBandwidth.Stream(40_000_000);
         new Random(5).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_stream.AsSpan()));
         Array.Clear(_stream);
-        _evictor = new float[16_000_000];
+        _evictor = MemoryBandwidth.Stream(16_000_000);
         Array.Fill(_evictor, 1f);
     }
 

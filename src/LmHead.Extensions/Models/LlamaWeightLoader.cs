@@ -165,14 +165,45 @@ internal static partial class LlamaWeightLoader
             RequireShape(tiedHead.Path, HeadKey, tiedHead.Entry.Shape, expected[EmbeddingKey].shape, $"config.json ties the head to {EmbeddingKey}, of shape");
         }
 
-        using var noGrad = no_grad();
-        foreach (var group in expected.Keys.GroupBy(name => stored[name].Path))
+        // The tensors are read by as many workers as there are cores (at most 4), each with its own stream, the largest
+        // tensors dealt out first: one thread copies from the page cache at a fraction of what memory can take.
+        var names = expected.Keys.OrderByDescending(name => stored[name].Entry.End - stored[name].Entry.Begin).ToArray();
+        int workers = Math.Clamp(Environment.ProcessorCount, 1, Math.Min(4, names.Length));
+        var parts = Enumerable.Range(0, workers).Select(w => names.Where((_, i) => i % workers == w).ToArray()).ToArray();
+        try
         {
-            using var stream = ModelFile.OpenRead(group.Key);
-            foreach (string name in group)
+            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
             {
-                ReadInto(stream, stored[name], expected[name]);
-            }
+                using var noGrad = no_grad();
+                var streams = new Dictionary<string, FileStream>();
+                try
+                {
+                    foreach (string name in parts[w])
+                    {
+                        var located = stored[name];
+                        if (!streams.TryGetValue(located.Path, out var stream))
+                        {
+                            stream = ModelFile.OpenRead(located.Path);
+                            streams.Add(located.Path, stream);
+                        }
+
+                        ReadInto(stream, located, expected[name]);
+                    }
+                }
+                finally
+                {
+                    foreach (var stream in streams.Values)
+                    {
+                        stream.Dispose();
+                    }
+                }
+            });
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            // The first worker's error, as the sequential loop reported it (ModelFormatException naming file and tensor).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+            throw;
         }
 
         if (tiedHead is not null)

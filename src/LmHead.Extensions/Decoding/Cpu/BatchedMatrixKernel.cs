@@ -151,12 +151,6 @@ internal static unsafe partial class BatchedMatrixKernel
             // weight rows stream past (from memory for the first four, from L2 after), which keeps long prompt chunks from
             // re-reading all of X from L2 for every weight row.
             int b = 0;
-            if (typeof(TWeights) == typeof(SingleWeights) && WideBatchKernel.IsSupported)
-            {
-                // float32 with AVX-512: four weight rows against four rows of X in registers, the same sums (WideBatchKernel).
-                b = WideBatchKernel.MultiplySingleBlock((float*)weight, first, count, inputs, x, batch, y, outputs);
-            }
-
             for (; batch >= 4 && b + 4 <= batch; b += 4)
             {
                 for (int o = first; o < first + count; o++)

@@ -18,6 +18,13 @@ if (args is ["--profile-decode"])
     return;
 }
 
+if (args is ["--profile-load"])
+{
+    // Not a benchmark: where loading a Qwen2.5-0.5B-shaped folder spends its time (docs/benchmarks.md, run U-load).
+    LoadProfile.Run();
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

@@ -308,22 +308,35 @@ internal static partial class LlamaWeightLoader
         _ => 0,
     };
 
-    /// <summary>How many values have every exponent bit set. Vectorised search; the scalar count runs only when one is found.</summary>
+    /// <summary>
+    /// How many values have every exponent bit set. The search is a running maximum of the values without their sign
+    /// bit (a value is NaN or infinite exactly when that is at least the exponent mask), four vectors at a time and
+    /// without a branch per vector, so it keeps up with the read; the scalar count runs only when one is found.
+    /// </summary>
     internal static long CountNonFinite<T>(ReadOnlySpan<T> bits, T exponent)
         where T : unmanaged, IBinaryInteger<T>
     {
-        var mask = new Vector<T>(exponent);
+        var magnitude = new Vector<T>(T.AllBitsSet >>> 1);
         var vectors = MemoryMarshal.Cast<T, Vector<T>>(bits);
-        bool found = false;
-        for (int i = 0; i < vectors.Length && !found; i++)
+        Vector<T> max0 = Vector<T>.Zero, max1 = Vector<T>.Zero, max2 = Vector<T>.Zero, max3 = Vector<T>.Zero;
+        int i = 0;
+        for (; i + 4 <= vectors.Length; i += 4)
         {
-            found = Vector.EqualsAny(vectors[i] & mask, mask);
+            max0 = Vector.Max(max0, vectors[i] & magnitude);
+            max1 = Vector.Max(max1, vectors[i + 1] & magnitude);
+            max2 = Vector.Max(max2, vectors[i + 2] & magnitude);
+            max3 = Vector.Max(max3, vectors[i + 3] & magnitude);
         }
 
-        int tail = vectors.Length * Vector<T>.Count;
-        for (int i = tail; i < bits.Length && !found; i++)
+        for (; i < vectors.Length; i++)
         {
-            found = (bits[i] & exponent) == exponent;
+            max0 = Vector.Max(max0, vectors[i] & magnitude);
+        }
+
+        bool found = Vector.GreaterThanOrEqualAny(Vector.Max(Vector.Max(max0, max1), Vector.Max(max2, max3)), new Vector<T>(exponent));
+        for (int j = vectors.Length * Vector<T>.Count; j < bits.Length && !found; j++)
+        {
+            found = (bits[j] & exponent) == exponent;
         }
 
         if (!found)

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using LmHead.Extensions.Models;
+using static TorchSharp.torch;
+
+namespace LmHead.Extensions.Benchmarks;
+
+/// <summary>
+/// Not a benchmark: where loading a Qwen2.5-0.5B-shaped bfloat16 folder spends its time (<c>--profile-load</c>), for
+/// docs/benchmarks.md. Times each part of <see cref="PretrainedModel.LoadModel"/> on its own (parsing config.json and
+/// the headers, allocating the parameters, touching their fresh pages, the NaN/infinity scan) beside the whole load and
+/// the two file-read references (a reused buffer; fresh memory per file), each the median of repeated runs.
+/// </summary>
+internal static unsafe class LoadProfile
+{
+    private const int Repeats = 9;
+
+    internal static void Run()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "lmhead-profile-qwen25-0.5b-bf16");
+        Directory.CreateDirectory(folder);
+        using (var model = Qwen25HalfBShape.CreateRandom(ScalarType.BFloat16))
+        {
+            LlamaPretrained.Save(model, folder, maxShardBytes: 600L << 20);
+        }
+
+        try
+        {
+            string[] files = Directory.GetFiles(folder, "*.safetensors");
+            long bytes = files.Sum(f => new FileInfo(f).Length);
+            Console.WriteLine($"folder {bytes / (1 << 20)} MiB in {files.Length} files; processors {Environment.ProcessorCount}; load average {LoadAverage()}");
+            var buffer = new byte[1 << 24];
+            Report("read files into a reused 16 MiB buffer (1 thread)", () => LlamaLoadBenchmarks.ReadInto(files, buffer));
+            Report("read files into fresh memory (1 thread)", () => LlamaLoadBenchmarks.ReadFresh(files));
+            Report("the same, each 1 MiB read scanned for NaN/infinity (1 thread)", () => ReadAndScan(files, buffer));
+            Report("config.json + headers", () =>
+            {
+                GC.KeepAlive(LlamaConfig.Load(Path.Combine(folder, "config.json")));
+                foreach (string file in files)
+                {
+                    GC.KeepAlive(SafeTensorsFile.ReadHeader(file, out _));
+                }
+            });
+            Report("allocate the parameters (empty), dispose", () =>
+            {
+                using var model = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false);
+            });
+            Report("allocate, advise 2 MiB pages, write every page, dispose", () =>
+            {
+                using var model = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false);
+                foreach (var p in model.parameters())
+                {
+                    TransparentHugePages.Advise(p);
+                    var span = p.bytes;
+                    for (int i = 0; i < span.Length; i += 4096)
+                    {
+                        span[i] = 0;
+                    }
+                }
+            });
+            using (var kept = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false))
+            {
+                var parameters = kept.parameters().ToArray();
+                foreach (var p in parameters)
+                {
+                    p.bytes.Clear();
+                }
+
+                Report("NaN/infinity scan of every parameter (memory, 1 thread)", () =>
+                {
+                    long bad = 0;
+                    foreach (var p in parameters)
+                    {
+                        bad += LlamaWeightLoader.CountNonFinite(MemoryMarshal.Cast<byte, ushort>(p.bytes), (ushort)0x7F80);
+                    }
+
+                    GC.KeepAlive(bad);
+                });
+            }
+
+            Report("LoadModel, dispose", () =>
+            {
+                using var model = PretrainedModel.LoadModel(folder);
+            });
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static long ReadAndScan(string[] files, byte[] buffer)
+    {
+        long bad = 0;
+        foreach (string file in files)
+        {
+            using var stream = File.OpenRead(file);
+            int read;
+            while ((read = stream.Read(buffer, 0, 1 << 20)) > 0)
+            {
+                bad += LlamaWeightLoader.CountNonFinite(MemoryMarshal.Cast<byte, ushort>(buffer.AsSpan(0, read & ~1)), (ushort)0x7F80);
+            }
+        }
+
+        return bad;
+    }
+
+    private static void Report(string what, Action action)
+    {
+        action();
+        var wall = new double[Repeats];
+        var cpu = new double[Repeats];
+        for (int i = 0; i < Repeats; i++)
+        {
+            var process = Process.GetCurrentProcess();
+            var cpuBefore = process.TotalProcessorTime;
+            long start = Stopwatch.GetTimestamp();
+            action();
+            wall[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            process.Refresh();
+            cpu[i] = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
+        }
+
+        Array.Sort(wall);
+        Array.Sort(cpu);
+        Console.WriteLine($"{what,-60} wall median {wall[Repeats / 2],7:0.0} ms (min {wall[0],7:0.0})  process CPU median {cpu[Repeats / 2],7:0.0} ms");
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+}

@@ -16,6 +16,7 @@ internal sealed class IncrementalTextDecoder
     private readonly List<int> _pending = [];
     private int _released;
     private bool _continuation;
+    private int _previous = -1;
 
     internal IncrementalTextDecoder(Tokenizer tokenizer) => _tokenizer = tokenizer;
 
@@ -43,6 +44,7 @@ internal sealed class IncrementalTextDecoder
         _released = Math.Max(_released, stable);
         if (stable == text.Length)
         {
+            _previous = _pending[^1];
             _pending.Clear();
             _released = 0;
             _continuation = true;
@@ -68,6 +70,30 @@ internal sealed class IncrementalTextDecoder
 
     // A SentencePiece tokenizer strips the leading space of what it decodes (the "▁" the encoder prepended); past the
     // first chunk that space is real text between words, so later chunks decode as continuations.
-    private string DecodePending() =>
-        _continuation && _tokenizer is SentencePieceBpeTokenizer sentencePiece ? sentencePiece.DecodeContinuation(_pending) : _tokenizer.Decode(_pending);
+    // Microsoft.ML.Tokenizers' SentencePieceTokenizer (a tokenizer.model) has no such call: the pending tokens are decoded
+    // after the last token released, whose own text is then cut off (it ended on a whole character, so the cut is exact).
+    private string DecodePending()
+    {
+        if (!_continuation)
+        {
+            return _tokenizer.Decode(_pending);
+        }
+
+        if (_tokenizer is SentencePieceBpeTokenizer sentencePiece)
+        {
+            return sentencePiece.DecodeContinuation(_pending);
+        }
+
+        if (_tokenizer is SentencePieceTokenizer && _previous >= 0)
+        {
+            string before = _tokenizer.Decode([_previous]);
+            string both = _tokenizer.Decode([_previous, .. _pending]);
+            if (both.StartsWith(before, StringComparison.Ordinal))
+            {
+                return both[before.Length..];
+            }
+        }
+
+        return _tokenizer.Decode(_pending);
+    }
 }

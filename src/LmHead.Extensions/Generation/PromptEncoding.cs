@@ -31,6 +31,11 @@ internal static partial class PromptEncoding
             return [.. sentencePiece.Encode(text, splitAddedTokens: false).Select(t => t.Id)];
         }
 
+        if (SentencePieceModel.EncodePlain(tokenizer, text) is { } twin)
+        {
+            return twin; // a tokenizer.model: its twin that recognises no special token
+        }
+
         var ids = new List<int>(text.Length / 3);
         if (tokenizer.PreTokenizer is AddedTokenPreTokenizer own)
         {
@@ -59,6 +64,7 @@ internal static partial class PromptEncoding
         CodeGenTokenizer codeGen => codeGen.SpecialTokens ?? Empty,
         BpeTokenizer bpe => bpe.SpecialTokens ?? Empty,
         SentencePieceBpeTokenizer sentencePiece => sentencePiece.SpecialTokens,
+        SentencePieceTokenizer sentencePieceModel => sentencePieceModel.SpecialTokens ?? Empty,
         _ => Empty,
     };
 

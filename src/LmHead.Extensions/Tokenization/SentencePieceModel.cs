@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LmHead.Extensions.Models;
 using Microsoft.ML.Tokenizers;
 
@@ -11,6 +12,9 @@ namespace LmHead.Extensions.Tokenization;
 /// The tokenizer adds no BOS token of its own (chat templates and callers write <c>&lt;s&gt;</c>), and the BOS and EOS
 /// texts are recognised in text as their single ids, as in Hugging Face's tokenizers. Encoding and decoding follow
 /// Microsoft.ML.Tokenizers' SentencePiece implementation; a folder with a <c>tokenizer.json</c> uses that file instead.
+/// The generator encodes user prompts with a twin of the tokenizer that recognises no special token (SentencePiece's
+/// own rule: control symbols never match text), so <c>&lt;s&gt;</c> typed by a user stays plain text unless
+/// <c>GenerationOptions.AllowSpecialTokensInPrompt</c> is set.
 /// </remarks>
 public static class SentencePieceModel
 {
@@ -40,7 +44,9 @@ public static class SentencePieceModel
                 [probe.BeginningOfSentenceToken] = probe.BeginningOfSentenceId,
                 [probe.EndOfSentenceToken] = probe.EndOfSentenceId,
             };
-            return Create(bytes, special);
+            LlamaTokenizer tokenizer = Create(bytes, special);
+            PlainTwins.Add(tokenizer, probe);
+            return tokenizer;
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException or NotSupportedException or IOException
                                    or Google.Protobuf.InvalidProtocolBufferException)
@@ -48,6 +54,17 @@ public static class SentencePieceModel
             throw new ModelFormatException(path, null, $"Microsoft.ML.Tokenizers could not read it as a SentencePiece BPE model: {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> with no special token recognised, when <paramref name="tokenizer"/> came from
+    /// <see cref="Load"/>; <see langword="null"/> for a tokenizer made elsewhere (its twin is not known).
+    /// </summary>
+    internal static int[]? EncodePlain(Tokenizer tokenizer, string text) =>
+        tokenizer is LlamaTokenizer llama && PlainTwins.TryGetValue(llama, out var plain) ? [.. plain.EncodeToIds(text)] : null;
+
+    // Each loaded tokenizer's twin without special tokens, for plain-text prompts. Keyed weakly: an entry lives exactly as
+    // long as its tokenizer (LlamaTokenizer is sealed and offers no switch to ignore its special tokens per call).
+    private static readonly ConditionalWeakTable<LlamaTokenizer, LlamaTokenizer> PlainTwins = [];
 
     private static LlamaTokenizer Create(byte[] bytes, IReadOnlyDictionary<string, int>? special)
     {

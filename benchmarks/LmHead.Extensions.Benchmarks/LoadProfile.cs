@@ -58,6 +58,49 @@ internal static unsafe class LoadProfile
                     }
                 }
             });
+            Report("allocate, advise, read each tensor and scan it (1 thread), dispose", () =>
+            {
+                using var model = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false);
+                var stored = files.SelectMany(f => SafeTensorsFile.ReadHeader(f, out long start).Select(e => (File: f, Start: start, Entry: e)))
+                    .ToDictionary(t => t.Entry.Name);
+                var streams = files.ToDictionary(f => f, f => File.OpenRead(f));
+                foreach (var (name, p) in model.named_parameters())
+                {
+                    var (file, start, entry) = stored[name];
+                    TransparentHugePages.Advise(p);
+                    var stream = streams[file];
+                    stream.Position = start + entry.Begin;
+                    var target = p.bytes;
+                    for (int offset = 0; offset < target.Length; offset += 1 << 20)
+                    {
+                        var chunk = target.Slice(offset, Math.Min(1 << 20, target.Length - offset));
+                        stream.ReadExactly(chunk);
+                        GC.KeepAlive(LlamaWeightLoader.CountNonFinite(MemoryMarshal.Cast<byte, ushort>(chunk), (ushort)0x7F80));
+                    }
+                }
+
+                foreach (var stream in streams.Values)
+                {
+                    stream.Dispose();
+                }
+            });
+            Report("map each file (from_file), a view per tensor, scan it (1 thread)", () =>
+            {
+                using var scope = NewDisposeScope();
+                long bad = 0;
+                foreach (string file in files)
+                {
+                    var entries = SafeTensorsFile.ReadHeader(file, out long start);
+                    var mapped = from_file(file, shared: false, size: new FileInfo(file).Length / 2, dtype: ScalarType.BFloat16);
+                    foreach (var entry in entries)
+                    {
+                        var view = mapped.narrow(0, (start + entry.Begin) / 2, (entry.End - entry.Begin) / 2).view(entry.Shape);
+                        bad += LlamaWeightLoader.CountNonFinite(MemoryMarshal.Cast<byte, ushort>(view.bytes), (ushort)0x7F80);
+                    }
+                }
+
+                GC.KeepAlive(bad);
+            });
             using (var kept = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false))
             {
                 var parameters = kept.parameters().ToArray();

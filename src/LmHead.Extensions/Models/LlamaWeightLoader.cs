@@ -11,9 +11,10 @@ namespace LmHead.Extensions.Models;
 /// <summary>
 /// Builds a <see cref="LlamaModel"/> from <c>model.safetensors</c> or from the shards a
 /// <c>model.safetensors.index.json</c> lists. Every header is read and every stored tensor matched against the model
-/// (name, shape) before the model is allocated or any tensor data read; then each tensor is read once, straight into
-/// its parameter when the stored dtype is the parameter's (else through one temporary tensor of its own size), and
-/// checked for NaN and infinity. The whole checkpoint is never held twice.
+/// (name, shape) before the model is allocated or any tensor data read. Then a CPU parameter whose stored dtype is its
+/// own becomes a view of the memory-mapped file (<see cref="SafeTensorsMapping"/>, on Linux), else the tensor is read
+/// once, straight into its parameter when the dtypes agree (else through one temporary tensor of its own size); every
+/// one is checked for NaN and infinity. The whole checkpoint is never held twice.
 /// </summary>
 internal static partial class LlamaWeightLoader
 {
@@ -168,6 +169,39 @@ internal static partial class LlamaWeightLoader
         // The tensors are read by as many workers as there are cores (at most 4), each with its own stream, the largest
         // tensors dealt out first: one thread copies from the page cache at a fraction of what memory can take.
         var names = expected.Keys.OrderByDescending(name => stored[name].Entry.End - stored[name].Entry.Begin).ToArray();
+        using var mapping = new SafeTensorsMapping();
+        var views = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (string name in names)
+            {
+                var (located, parameter) = (stored[name], expected[name]);
+                if (located.Entry.DType == parameter.dtype && parameter.device.type == DeviceType.CPU
+                    && mapping.TryView(located.Path, located.DataStart, located.Entry) is { } view)
+                {
+                    views.Add(name, view);
+                }
+            }
+
+            ReadAll(names, stored, expected, views);
+        }
+        finally
+        {
+            foreach (var view in views.Values)
+            {
+                view.Dispose();
+            }
+        }
+
+        if (tiedHead is not null)
+        {
+            RequireSameValues(tiedHead, expected[EmbeddingKey]);
+        }
+    }
+
+    /// <summary>Reads (or takes the mapped view of) every named tensor, by as many workers as there are cores, at most 4.</summary>
+    private static void ReadAll(string[] names, Dictionary<string, Located> stored, Dictionary<string, Parameter> expected, Dictionary<string, Tensor> views)
+    {
         int workers = Math.Clamp(Environment.ProcessorCount, 1, Math.Min(4, names.Length));
         var parts = Enumerable.Range(0, workers).Select(w => names.Where((_, i) => i % workers == w).ToArray()).ToArray();
         try
@@ -181,6 +215,12 @@ internal static partial class LlamaWeightLoader
                     foreach (string name in parts[w])
                     {
                         var located = stored[name];
+                        if (views.TryGetValue(name, out var view))
+                        {
+                            TakeView(located, expected[name], view);
+                            continue;
+                        }
+
                         if (!streams.TryGetValue(located.Path, out var stream))
                         {
                             stream = ModelFile.OpenRead(located.Path);
@@ -205,11 +245,22 @@ internal static partial class LlamaWeightLoader
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
             throw;
         }
+    }
 
-        if (tiedHead is not null)
+    /// <summary>Checks a mapped tensor (its pages are read from the file here, once) and makes it the parameter's storage.</summary>
+    private static unsafe void TakeView(Located located, Parameter parameter, Tensor view)
+    {
+        byte* start = Gpt2DecodeStep.Address(view);
+        long length = view.NumberOfElements * view.ElementSize;
+        long bad = 0;
+        for (long offset = 0; offset < length; offset += ScanChunkBytes)
         {
-            RequireSameValues(tiedHead, expected[EmbeddingKey]);
+            bad += CountNonFinite(new ReadOnlySpan<byte>(start + offset, (int)Math.Min(ScanChunkBytes, length - offset)), view.dtype);
         }
+
+        ThrowIfNonFinite(located.Path, located.Entry.Name, view.dtype, bad);
+        using var noGrad = no_grad();
+        parameter.set_(view);
     }
 
     /// <summary>Reads a stored tensor into a parameter: straight into its memory when dtype and device allow, else converted.</summary>

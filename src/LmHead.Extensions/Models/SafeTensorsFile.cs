@@ -292,8 +292,26 @@ internal static class SafeTensorsFile
         return new Entry(name, dtype, shape, offsets[0], offsets[1]);
     }
 
-    /// <summary>Writes tensors (any device, F32/F16/BF16/F64) in the given order.</summary>
+    /// <summary>
+    /// Writes tensors (any device, F32/F16/BF16/F64) in the given order, into a new file renamed over
+    /// <paramref name="path"/> at the end: a model loaded from the old file maps it (<see cref="SafeTensorsMapping"/>), and
+    /// rewriting that file in place would change or cut off the loaded weights.
+    /// </summary>
     internal static void Write(string path, IReadOnlyList<KeyValuePair<string, Tensor>> tensors)
+    {
+        string temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            WriteNew(temporary, tensors);
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary); // after a failure; nothing is left there after the move
+        }
+    }
+
+    private static void WriteNew(string path, IReadOnlyList<KeyValuePair<string, Tensor>> tensors)
     {
         var header = new Dictionary<string, object>(StringComparer.Ordinal)
         {
@@ -318,7 +336,7 @@ internal static class SafeTensorsFile
         headerBytes.CopyTo(padded, 0);
         padded.AsSpan(headerBytes.Length).Fill((byte)' ');
 
-        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
         Span<byte> lengthBytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded.Length);
         stream.Write(lengthBytes);

@@ -125,11 +125,70 @@ internal static unsafe class LoadProfile
             {
                 using var model = PretrainedModel.LoadModel(folder);
             });
+            CompareDecodeSteps(folder);
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// A decode step of the loaded (mapped, 4 KiB page cache pages) model against a copy of it in anonymous memory
+    /// advised to 2 MiB pages, alternating, so that a cost of the mapping's smaller pages to decoding would show.
+    /// </summary>
+    private static void CompareDecodeSteps(string folder)
+    {
+        using var mapped = (LlamaModel)PretrainedModel.LoadModel(folder);
+        using var copied = new LlamaModel(Qwen25HalfBShape.Config, ScalarType.BFloat16, null, initialise: false);
+        using (no_grad())
+        {
+            var source = mapped.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, p) in copied.named_parameters())
+            {
+                TransparentHugePages.Advise(p);
+                p.copy_(source[name]);
+            }
+        }
+
+        var models = new[] { mapped, copied };
+        var caches = models.Select(m => m.CreateKvCache()).ToArray();
+        var cpu = new List<double>[] { [], [] };
+        using var prompt = arange(16, ScalarType.Int64).unsqueeze(0);
+        using var token = tensor(new long[] { 42 }).unsqueeze(0);
+        for (int m = 0; m < 2; m++)
+        {
+            using var logits = models[m].ComputeLogits(prompt, caches[m]);
+        }
+
+        for (int step = 0; step < 20; step++)
+        {
+            for (int m = 0; m < 2; m++)
+            {
+                var process = Process.GetCurrentProcess();
+                var before = process.TotalProcessorTime;
+                using (models[m].ComputeLogits(token, caches[m]))
+                {
+                }
+
+                process.Refresh();
+                cpu[m].Add((process.TotalProcessorTime - before).TotalMilliseconds);
+            }
+        }
+
+        foreach (var cache in caches)
+        {
+            cache.Dispose();
+        }
+
+        string Describe(List<double> times)
+        {
+            var sorted = times.Order().ToArray();
+            return $"process CPU median {sorted[sorted.Length / 2]:0.0} ms (min {sorted[0]:0.0})";
+        }
+
+        Console.WriteLine($"{"decode step, mapped weights (as loaded)",-60} {Describe(cpu[0])}");
+        Console.WriteLine($"{"decode step, the same weights copied to 2 MiB pages",-60} {Describe(cpu[1])}");
     }
 
     private static long ReadAndScan(string[] files, byte[] buffer)

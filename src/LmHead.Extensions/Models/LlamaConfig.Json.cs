@@ -44,7 +44,7 @@ public sealed partial record LlamaConfig
             KeyValueHeadCount = Int(root, "num_key_value_heads"),
             HeadDim = Int(root, "head_dim"),
             RmsNormEpsilon = Number(root, "rms_norm_eps") ?? 1e-6,
-            RopeTheta = Number(root, "rope_theta") ?? 10000,
+            RopeTheta = Number(root, "rope_theta") ?? (RopeParameters(root) is { } parameters ? Number(parameters, "rope_theta", "rope_parameters.") : null) ?? 10000,
             RopeScaling = ParseRopeScaling(root),
             MaxPositions = Int(root, "max_position_embeddings") ?? 2048,
             TieWordEmbeddings = Boolean(root, "tie_word_embeddings") ?? false,
@@ -188,36 +188,58 @@ public sealed partial record LlamaConfig
         }
     }
 
+    /// <summary>
+    /// The scaling of <c>rope_scaling</c>, or, without it, of <c>rope_parameters</c> (the form newer transformers
+    /// releases write, holding <c>rope_theta</c> too); <c>rope_type</c> "default" is no scaling.
+    /// </summary>
     private static LlamaRopeScaling? ParseRopeScaling(JsonElement root)
     {
-        if (!root.TryGetProperty("rope_scaling", out var scaling) || scaling.ValueKind == JsonValueKind.Null)
+        string key = "rope_scaling";
+        if (!root.TryGetProperty(key, out var scaling) || scaling.ValueKind == JsonValueKind.Null)
         {
-            return null;
+            key = "rope_parameters";
+            if (RopeParameters(root) is not { } parameters)
+            {
+                return null;
+            }
+
+            scaling = parameters;
         }
 
         if (scaling.ValueKind != JsonValueKind.Object)
         {
-            throw Invalid($"rope_scaling must be an object or null, but is {scaling.ValueKind}.", "rope_scaling");
+            throw Invalid($"{key} must be an object or null, but is {scaling.ValueKind}.", key);
         }
 
-        string type = String(scaling, "rope_type", "rope_scaling.") ?? String(scaling, "type", "rope_scaling.")
-            ?? throw Invalid("rope_scaling has no rope_type (or type).", "rope_scaling.rope_type");
+        string prefix = key + ".";
+        string type = String(scaling, "rope_type", prefix) ?? String(scaling, "type", prefix)
+            ?? throw Invalid($"{key} has no rope_type (or type).", prefix + "rope_type");
+        if (type == "default")
+        {
+            return null;
+        }
+
         if (type is not ("llama3" or "linear"))
         {
             // Refused here, before the numbers each type needs are looked for.
             throw Invalid(
-                $"rope_scaling.rope_type \"{type}\" is not supported; supported: \"llama3\", \"linear\" (or no rope_scaling).", "rope_scaling.rope_type");
+                $"{prefix}rope_type \"{type}\" is not supported; supported: \"llama3\", \"linear\", \"default\" (or no {key}).", prefix + "rope_type");
         }
 
         return new LlamaRopeScaling
         {
             RopeType = type,
-            Factor = Number(scaling, "factor", "rope_scaling.") ?? throw Invalid("rope_scaling has no factor.", "rope_scaling.factor"),
-            LowFrequencyFactor = Number(scaling, "low_freq_factor", "rope_scaling.") ?? 1,
-            HighFrequencyFactor = Number(scaling, "high_freq_factor", "rope_scaling.") ?? 4,
-            OriginalMaxPositions = Int(scaling, "original_max_position_embeddings", "rope_scaling.") ?? 8192,
+            Factor = Number(scaling, "factor", prefix) ?? throw Invalid($"{key} has no factor.", prefix + "factor"),
+            LowFrequencyFactor = Number(scaling, "low_freq_factor", prefix) ?? 1,
+            HighFrequencyFactor = Number(scaling, "high_freq_factor", prefix) ?? 4,
+            OriginalMaxPositions = Int(scaling, "original_max_position_embeddings", prefix) ?? 8192,
         };
     }
+
+    /// <summary>The <c>rope_parameters</c> object, when the config has one.</summary>
+    private static JsonElement? RopeParameters(JsonElement root) => Value(root, "rope_parameters") is { } value
+        ? value.ValueKind == JsonValueKind.Object ? value : throw Invalid($"rope_parameters must be an object or null, but is {value.ValueKind}.", "rope_parameters")
+        : null;
 
     /// <summary>An error naming the JSON key (as the parameter name, which <see cref="Load"/> reports as the key).</summary>
     private static ArgumentException Invalid(string message, string key) => new(message, key);

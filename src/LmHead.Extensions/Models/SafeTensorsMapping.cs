@@ -11,7 +11,8 @@ namespace LmHead.Extensions.Models;
 /// it at all. The views keep their mapping alive; disposing this object releases only its own references.
 /// </summary>
 /// <remarks>
-/// A file changed in place while mapped changes the weights, and one truncated makes reading them fail: so
+/// A file changed in place while mapped changes the weights, and reading past the end of one truncated ends the process
+/// (SIGBUS), as with any memory-mapped file: so
 /// <see cref="SafeTensorsFile.Write"/> replaces a file (a new one renamed over it) instead of rewriting it, and saving a
 /// loaded model into its own folder is safe. Nothing is mapped on other systems, for other dtypes than the
 /// floating-point ones, or for a tensor whose data is not aligned to its element size in the file: the caller reads those.

@@ -78,6 +78,27 @@ public sealed class LlamaLoadingTests
     }
 
     [TestMethod]
+    public void ReadsRopeParametersAsNewerTransformersReleasesWriteThem()
+    {
+        const string Scaling = "\"rope_scaling\":{\"factor\":32.0,\"high_freq_factor\":4.0,\"low_freq_factor\":1.0,\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"},";
+        const string Parameters = "\"rope_parameters\":{\"factor\":32.0,\"high_freq_factor\":4.0,\"low_freq_factor\":1.0,\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\",\"rope_theta\":500000.0},";
+        string llama = Llama32OneB.Replace(Scaling, Parameters, StringComparison.Ordinal).Replace("\"rope_theta\":500000.0,\"tie", "\"tie", StringComparison.Ordinal);
+        Assert.DoesNotContain("rope_scaling", llama, "the test's edit must apply");
+        Assert.DoesNotContain("\"rope_theta\":500000.0,\"tie", llama, "the test's edit must apply");
+        string qwen = Qwen25HalfB.Replace("\"rope_theta\":1000000.0,", "\"rope_parameters\":{\"rope_theta\":1000000.0,\"rope_type\":\"default\"},", StringComparison.Ordinal);
+        Assert.Contains("rope_parameters", qwen, "the test's edit must apply");
+
+        var llamaConfig = LlamaConfig.FromJson(llama);
+        var qwenConfig = LlamaConfig.FromJson(qwen);
+
+        var original = LlamaConfig.FromJson(Llama32OneB);
+        Assert.AreEqual((original.RopeTheta, original.RopeScaling), (llamaConfig.RopeTheta, llamaConfig.RopeScaling));
+        Assert.AreEqual(500000.0, llamaConfig.RopeTheta);
+        Assert.AreEqual((1000000.0, null), (qwenConfig.RopeTheta, qwenConfig.RopeScaling));
+        Assert.IsNull(LlamaConfig.FromJson(Qwen25HalfB.Replace("\"rope_theta\"", "\"rope_scaling\":{\"rope_type\":\"default\"},\"rope_theta\"", StringComparison.Ordinal)).RopeScaling);
+    }
+
+    [TestMethod]
     public void UnsupportedRopeTypeInAFolderNamesTheKey()
     {
         string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 1);

@@ -193,12 +193,12 @@ public sealed class LmHeadChatClient : IChatClient
         {
             // The rendered template writes its special tokens (<|im_start|>, ...) out; they must encode as such, as
             // Hugging Face's apply_chat_template + encode does.
-            generationOptions = generationOptions with { AllowSpecialTokensInPrompt = true };
+            generationOptions = generationOptions with { AllowSpecialTokensInPrompt = true, WithoutPromptPrefix = true };
         }
 
         int budget = generator.ContextLength - (generator.ContextLength / 4);
         Func<string, int>? countTokens = generationOptions.ContextOverflow == ContextOverflow.SlidingWindow
-            ? text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt)
+            ? text => generator.CountPromptTokens(text, generationOptions.AllowSpecialTokensInPrompt, !generationOptions.WithoutPromptPrefix)
             : null;
 
         // With tools, a template with a tool section also lists them its own way; the reply's shape is ToolCallFormat's

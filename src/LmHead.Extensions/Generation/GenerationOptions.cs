@@ -106,6 +106,13 @@ public sealed record GenerationOptions
     [JsonPropertyName("allow_special_tokens")]
     public bool AllowSpecialTokensInPrompt { get; init; }
 
+    /// <summary>
+    /// Whether the generator leaves out <see cref="TextGenerator.PromptPrefixTokenIds"/>: set by the chat client for a
+    /// prompt rendered from a chat template, which writes its own BOS token.
+    /// </summary>
+    [JsonIgnore]
+    internal bool WithoutPromptPrefix { get; init; }
+
     /// <summary>How the next token is chosen: temperature, top-k, top-p, min-p, penalties, bias, seed (default <see cref="DecodingOptions.Default"/>).</summary>
     /// <exception cref="ArgumentNullException">The value is null.</exception>
     [JsonIgnore]
@@ -122,6 +129,7 @@ public sealed record GenerationOptions
         other is not null && _maxNewTokens == other._maxNewTokens && _stopSequences.SequenceEqual(other._stopSequences)
         && IncludeLogProbabilities == other.IncludeLogProbabilities && _topLogProbabilities == other._topLogProbabilities
         && IncludeRawLogProbabilities == other.IncludeRawLogProbabilities && AllowSpecialTokensInPrompt == other.AllowSpecialTokensInPrompt
+        && WithoutPromptPrefix == other.WithoutPromptPrefix
         && _contextOverflow == other._contextOverflow
         && _decoding.Equals(other._decoding) && ReferenceEquals(Pipeline, other.Pipeline) && Equals(OutputConstraint, other.OutputConstraint);
 

@@ -29,6 +29,7 @@ public sealed class TextGenerator
     private readonly Tokenizer _tokenizer;
     private readonly GenerationScheduler _scheduler;
     private readonly IReadOnlySet<int> _endOfSequenceTokenIds = new HashSet<int>();
+    private readonly int[] _promptPrefixTokenIds = [];
 
     /// <summary>Creates a generator over a model and the tokenizer it was trained with.</summary>
     /// <param name="model">The model; the caller keeps ownership.</param>
@@ -57,6 +58,30 @@ public sealed class TextGenerator
     public TextGenerator(PretrainedModel pretrained)
         : this((pretrained ?? throw new ArgumentNullException(nameof(pretrained))).Model, pretrained.Tokenizer)
     {
+        _promptPrefixTokenIds = [.. pretrained.PromptPrefixTokenIds];
+    }
+
+    /// <summary>
+    /// Token ids put before every prompt that does not already start with them, as Hugging Face's tokenizer does when it
+    /// encodes a text (the BOS token of Llama 2/3, TinyLlama and Mistral). A generator made from a
+    /// <see cref="PretrainedModel"/> takes its <see cref="PretrainedModel.PromptPrefixTokenIds"/>; empty otherwise. Chat
+    /// prompts rendered from a chat template get none (the template writes its own BOS, as <c>apply_chat_template</c>).
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An id is negative (the message names it).</exception>
+    public IReadOnlyList<int> PromptPrefixTokenIds
+    {
+        get => _promptPrefixTokenIds;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            foreach (int id in value)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(id, nameof(PromptPrefixTokenIds));
+            }
+
+            _promptPrefixTokenIds = [.. value];
+        }
     }
 
     /// <summary>
@@ -129,7 +154,7 @@ public sealed class TextGenerator
     {
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
-        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt, options.ContextOverflow);
+        int[] promptIds = EncodePrompt(prompt, options.AllowSpecialTokensInPrompt, options.ContextOverflow, !options.WithoutPromptPrefix);
         var pipeline = options.BuildPipeline(_tokenizer, _model.EosTokenIds.Count > 0 ? _model.EosTokenIds[0] : null);
         ThrowIfModelDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -177,12 +202,12 @@ public sealed class TextGenerator
     internal int ContextLength => _model.ContextLength;
 
     /// <summary>How many tokens <paramref name="prompt"/> encodes to (before any truncation), for callers that fit a prompt to the context.</summary>
-    internal int CountPromptTokens(string prompt, bool allowSpecialTokens) => PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens).Length;
+    internal int CountPromptTokens(string prompt, bool allowSpecialTokens, bool withPrefix = true) => WithPrefix(PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens), withPrefix).Length;
 
     /// <summary>Encodes a prompt as the generator will feed it to the model, with the same checks.</summary>
-    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens, ContextOverflow overflow = ContextOverflow.Error)
+    internal int[] EncodePrompt(string prompt, bool allowSpecialTokens, ContextOverflow overflow = ContextOverflow.Error, bool withPrefix = true)
     {
-        int[] ids = PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens);
+        int[] ids = WithPrefix(PromptEncoding.Encode(_tokenizer, prompt, allowSpecialTokens), withPrefix);
         if (ids.Length == 0)
         {
             ids = _model.BosTokenId is { } bos ? [bos]
@@ -201,8 +226,11 @@ public sealed class TextGenerator
         int context = _model.ContextLength;
         if (overflow == ContextOverflow.SlidingWindow && ids.Length > context - (context / 4))
         {
-            // Keep the prompt's end, leaving a quarter of the context for generation before the window first slides.
-            ids = ids[^(context - (context / 4))..];
+            // Keep the prompt's end, leaving a quarter of the context for generation before the window first slides
+            // (and the prefix, which starts every text the model saw).
+            int keep = context - (context / 4);
+            int prefix = withPrefix && ids.AsSpan().StartsWith(_promptPrefixTokenIds) ? _promptPrefixTokenIds.Length : 0;
+            ids = prefix > 0 && keep > prefix ? [.. ids[..prefix], .. ids[^(keep - prefix)..]] : ids[^keep..];
         }
 
         if (ids.Length > context)
@@ -213,6 +241,9 @@ public sealed class TextGenerator
 
         return ids;
     }
+
+    private int[] WithPrefix(int[] ids, bool withPrefix) =>
+        !withPrefix || _promptPrefixTokenIds.Length == 0 || ids.AsSpan().StartsWith(_promptPrefixTokenIds) ? ids : [.. _promptPrefixTokenIds, .. ids];
 
     /// <summary>Chooses one request's token from its row of logits <c>[V]</c> (float32), with its log-probabilities on request.</summary>
     internal (int TokenId, TokenLogProbability? LogProbability) Step(

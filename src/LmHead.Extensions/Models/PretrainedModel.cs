@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LmHead.Extensions.Tokenization;
 using Microsoft.ML.Tokenizers;
 using static TorchSharp.torch;
 
@@ -16,11 +17,12 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>The <c>model_type</c> values <see cref="Load"/> accepts.</summary>
     public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", .. LlamaConfig.SupportedModelTypes];
 
-    private PretrainedModel(CausalLanguageModel model, Tokenizer tokenizer, string modelType)
+    private PretrainedModel(CausalLanguageModel model, Tokenizer tokenizer, string modelType, IReadOnlyList<int> promptPrefixTokenIds)
     {
         Model = model;
         Tokenizer = tokenizer;
         ModelType = modelType;
+        PromptPrefixTokenIds = promptPrefixTokenIds;
     }
 
     /// <summary>The model.</summary>
@@ -31,6 +33,14 @@ public sealed class PretrainedModel : IDisposable
 
     /// <summary>config.json's <c>model_type</c>.</summary>
     public string ModelType { get; }
+
+    /// <summary>
+    /// The token ids the folder's Hugging Face tokenizer puts before an encoded text: the BOS token of Llama 2/3,
+    /// TinyLlama and Mistral (<c>add_bos_token</c> of <c>tokenizer_config.json</c>, the <c>TemplateProcessing</c>
+    /// post-processor of <c>tokenizer.json</c>, or <c>tokenizer.model</c>'s default), empty for GPT-2 and Qwen2.
+    /// <see cref="Generation.TextGenerator"/> puts them before every plain prompt that does not already start with them.
+    /// </summary>
+    public IReadOnlyList<int> PromptPrefixTokenIds { get; }
 
     /// <summary>Loads a model and its tokenizer from a folder, whichever supported architecture it holds.</summary>
     /// <param name="directory">The folder holding <c>config.json</c> and the weights.</param>
@@ -52,13 +62,14 @@ public sealed class PretrainedModel : IDisposable
         if (modelType == "gpt2")
         {
             var gpt2 = Gpt2Pretrained.Load(directory, dtype ?? ScalarType.Float32, device);
-            return new PretrainedModel(gpt2.Model, gpt2.Tokenizer, modelType);
+            return new PretrainedModel(gpt2.Model, gpt2.Tokenizer, modelType, []);
         }
 
         var llama = LlamaPretrained.LoadModel(directory, dtype, device);
         try
         {
-            return new PretrainedModel(llama, LlamaPretrained.LoadTokenizer(directory), modelType);
+            var tokenizer = LlamaPretrained.LoadTokenizer(directory);
+            return new PretrainedModel(llama, tokenizer, modelType, PromptPrefix.Read(directory, llama.BosTokenId, llama.VocabularySize));
         }
         catch
         {

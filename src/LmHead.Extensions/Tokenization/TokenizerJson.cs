@@ -17,8 +17,9 @@ namespace LmHead.Extensions.Tokenization;
 /// <see cref="TiktokenTokenizer"/> over the same vocabulary (its merge order is the id order, checked on load).</para>
 /// <para>Every added token (special or not) is cut out of the text first and encodes as its single id, as in Hugging
 /// Face's tokenizers, so a rendered chat template's <c>&lt;|im_start|&gt;</c> is one token; it decodes back to its
-/// text. The <c>post_processor</c> (Llama 3's automatic <c>&lt;|begin_of_text|&gt;</c>) is not applied:
-/// chat templates write the BOS token themselves.</para>
+/// text. The <c>post_processor</c> (Llama 3's automatic <c>&lt;|begin_of_text|&gt;</c>) is not part of the tokenizer:
+/// <see cref="Models.PretrainedModel.PromptPrefixTokenIds"/> reads it, and the generator puts it before plain prompts
+/// (chat templates write the BOS token themselves).</para>
 /// <para>A file with <c>"byte_fallback": true</c>, a <c>Prepend</c>/<c>Replace</c> normalizer or a <c>Metaspace</c>
 /// pre-tokenizer is SentencePiece-style: spaces spelled <c>▁</c>, a <c>▁</c> prepended, characters outside the
 /// vocabulary spelled as <c>&lt;0xNN&gt;</c> byte tokens. Microsoft.ML.Tokenizers 2.0 has no BPE with byte fallback

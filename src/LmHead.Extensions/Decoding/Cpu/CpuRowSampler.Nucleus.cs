@@ -38,13 +38,14 @@ internal sealed partial class CpuRowSampler
         if (topP && UsesInverse(temperature, shift, maxProcessed))
         {
             // One pass: the normaliser and the entries near the maximum; the narrowest window that holds p comes from them.
-            rowTotal = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref _window, out int collected);
-            width = NucleusPass.NarrowestWidth(_window.AsSpan(0, collected), temperature, maxProcessed, rowTotal, _plan.TopP);
+            rowTotal = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref _nearIds, ref _nearWeights, out int collected);
+            var near = _nearIds.AsSpan(0, collected);
+            width = NucleusPass.NarrowestWidth(row, near, _nearWeights.AsSpan(0, collected), temperature, maxProcessed, rowTotal, _plan.TopP);
             float threshold = (float)(((double)maxProcessed - width) * temperature + shift);
             float processedThreshold = (threshold - shift) / temperature;
             if (width > 0 && processedThreshold < maxProcessed)
             {
-                int kept = KeepAbove(collected, shift, processedThreshold, maxProcessed, out double mass);
+                int kept = KeepNear(row, near, shift, processedThreshold, maxProcessed, out double mass);
                 if (mass >= (_plan.TopP + 1e-9) * rowTotal)
                 {
                     return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: true);
@@ -108,6 +109,33 @@ internal sealed partial class CpuRowSampler
         }
 
         mass = measure ? Weights(processedKept.AsSpan(0, kept), maxProcessed, _weights) : 0;
+        return kept;
+    }
+
+    /// <summary>As <see cref="KeepAbove"/>, for the entries of <paramref name="row"/> at <paramref name="ids"/> (ascending); the kept ones go to <see cref="_window"/>.</summary>
+    private int KeepNear(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, float shift, float processedThreshold, float maxProcessed, out double mass)
+    {
+        float temperature = _plan.Temperature;
+        EnsureSurvivorScratch(ids.Length);
+        if (_window.Length < ids.Length)
+        {
+            _window = new RankedEntry[ids.Length];
+        }
+
+        var processedKept = _processed;
+        int kept = 0;
+        foreach (int id in ids)
+        {
+            float raw = row[id];
+            float processed = (raw - shift) / temperature;
+            if (processed > processedThreshold)
+            {
+                processedKept[kept] = processed;
+                _window[kept++] = new RankedEntry(raw, raw, id);
+            }
+        }
+
+        mass = _plan.TopP < 1f ? Weights(processedKept.AsSpan(0, kept), maxProcessed, _weights) : 0;
         return kept;
     }
 

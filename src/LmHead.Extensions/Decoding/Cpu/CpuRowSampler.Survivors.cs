@@ -9,7 +9,7 @@ internal sealed partial class CpuRowSampler
     /// </summary>
     /// <remarks>
     /// With <paramref name="weightsReady"/>, the first <c>kept.Length</c> entries of <see cref="_weights"/> already hold the
-    /// survivors' float64 weights <c>exp(s − max)</c> (<see cref="KeepAbove"/> computed them, for the same maximum), and
+    /// survivors' float64 weights <c>exp(s − max)</c> (<see cref="KeepAbove"/> or <see cref="KeepNear"/> computed them, for the same maximum), and
     /// they are not computed again.
     /// </remarks>
     private NextTokenResult SampleSurvivors(

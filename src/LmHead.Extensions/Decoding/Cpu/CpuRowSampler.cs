@@ -35,6 +35,8 @@ internal sealed partial class CpuRowSampler
     private RankedEntry[] _best = [];
     private RankedEntry[] _rawRanked = [];
     private RankedEntry[] _window = [];
+    private int[] _nearIds = [];
+    private float[] _nearWeights = [];
     private float[] _processed = [];
     private float[] _patched = [];
     private double[] _weights = [];

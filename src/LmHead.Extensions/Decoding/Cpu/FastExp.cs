@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LmHead.Extensions.Decoding.Cpu;
 
@@ -51,6 +52,32 @@ internal static class FastExp
         p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
         var scale = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
         return Vector512.AndNot(p * scale, underflow);
+    }
+
+    /// <summary>
+    /// <c>e^x</c> for 16 lanes with AVX-512's <c>vscalefps</c> for the <c>2^n</c> step: the same range reduction and
+    /// polynomial as <see cref="Exp(Vector512{float})"/>, so the same result for <c>x ≥ −87</c>, in about two thirds of
+    /// the instructions (no conversion to integers, no exponent arithmetic, no underflow mask). Below −87 it gives the
+    /// tiny (subnormal or zero) value <c>vscalefps</c> rounds to instead of exactly 0; −infinity gives 0. Only when
+    /// <see cref="Avx512F.IsSupported"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpScaled(Vector512<float> x)
+    {
+        // −100 keeps −infinity out of the range reduction (−inf − −inf would be NaN); e^−100 is 0 in float32 anyway.
+        x = Vector512.Max(x, Vector512.Create(-100f));
+        x = Vector512.Min(x, Vector512.Create(88f));
+        var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        var p = Vector512.Create(1.9875691500e-4f);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        return Avx512F.Scale(p, n);
     }
 
     /// <summary>The smallest input <see cref="ExpDouble"/> takes: below it <c>2^n</c> would need a subnormal scale.</summary>

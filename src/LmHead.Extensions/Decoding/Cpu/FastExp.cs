@@ -64,8 +64,9 @@ internal static class FastExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ExpScaled(Vector512<float> x)
     {
-        // −100 keeps −infinity out of the range reduction (−inf − −inf would be NaN); e^−100 is 0 in float32 anyway.
-        x = Vector512.Max(x, Vector512.Create(-100f));
+        // −150 keeps −infinity out of the range reduction (−inf − −inf would be NaN) and still scales to exactly 0
+        // (2^−216 is below the smallest subnormal), so a removed token weighs nothing.
+        x = Vector512.Max(x, Vector512.Create(-150f));
         x = Vector512.Min(x, Vector512.Create(88f));
         var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
         var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);

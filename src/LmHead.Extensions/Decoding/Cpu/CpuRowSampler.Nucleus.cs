@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -48,7 +49,7 @@ internal sealed partial class CpuRowSampler
                 int kept = KeepNear(row, near, shift, processedThreshold, maxProcessed, out double mass);
                 if (mass >= (_plan.TopP + 1e-9) * rowTotal)
                 {
-                    return SampleSurvivors(_window.AsSpan(0, kept), sortedById: true, ranked, temperature, shift, u, rowTotal, weightsReady: true);
+                    return DrawSurvivors(kept, maxProcessed, ranked, u, rowTotal, weightsReady: true);
                 }
             }
 
@@ -112,30 +113,51 @@ internal sealed partial class CpuRowSampler
         return kept;
     }
 
-    /// <summary>As <see cref="KeepAbove"/>, for the entries of <paramref name="row"/> at <paramref name="ids"/> (ascending); the kept ones go to <see cref="_window"/>.</summary>
-    private int KeepNear(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, float shift, float processedThreshold, float maxProcessed, out double mass)
+    /// <summary>
+    /// As <see cref="KeepAbove"/>, for the entries of <paramref name="row"/> at <paramref name="ids"/> (ascending), straight
+    /// into the survivor buffers (<see cref="_survivorIds"/>, <see cref="_processed"/>, <see cref="_weights"/>) that
+    /// <see cref="DrawSurvivors"/> reads: with AVX-512, 16 at a time by gathers, the same float32 division and a
+    /// compressed store (a flat row keeps tens of thousands of entries).
+    /// </summary>
+    private unsafe int KeepNear(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, float shift, float processedThreshold, float maxProcessed, out double mass)
     {
         float temperature = _plan.Temperature;
-        EnsureSurvivorScratch(ids.Length);
-        if (_window.Length < ids.Length)
+        EnsureSurvivorScratch(ids.Length + 16);
+        int kept = 0, c = 0;
+        fixed (float* source = row)
+        fixed (int* idSource = ids)
+        fixed (int* idTarget = _survivorIds)
+        fixed (float* processedTarget = _processed)
         {
-            _window = new RankedEntry[ids.Length];
-        }
-
-        var processedKept = _processed;
-        int kept = 0;
-        foreach (int id in ids)
-        {
-            float raw = row[id];
-            float processed = (raw - shift) / temperature;
-            if (processed > processedThreshold)
+            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx2.IsSupported)
             {
-                processedKept[kept] = processed;
-                _window[kept++] = new RankedEntry(raw, raw, id);
+                var shiftV = Vector512.Create(shift);
+                var temperatureV = Vector512.Create(temperature);
+                var thresholdV = Vector512.Create(processedThreshold);
+                for (; c <= ids.Length - 16; c += 16)
+                {
+                    var at = Vector512.Load(idSource + c);
+                    var raw = Vector512.Create(Avx2.GatherVector256(source, at.GetLower(), 4), Avx2.GatherVector256(source, at.GetUpper(), 4));
+                    var processed = (raw - shiftV) / temperatureV;
+                    var keep = Vector512.GreaterThan(processed, thresholdV);
+                    Avx512F.Compress(Vector512<int>.Zero, keep.AsInt32(), at).Store(idTarget + kept);
+                    Avx512F.Compress(Vector512<float>.Zero, keep, processed).Store(processedTarget + kept);
+                    kept += BitOperations.PopCount(keep.ExtractMostSignificantBits());
+                }
+            }
+
+            for (; c < ids.Length; c++)
+            {
+                float processed = (source[idSource[c]] - shift) / temperature;
+                if (processed > processedThreshold)
+                {
+                    idTarget[kept] = idSource[c];
+                    processedTarget[kept++] = processed;
+                }
             }
         }
 
-        mass = _plan.TopP < 1f ? Weights(processedKept.AsSpan(0, kept), maxProcessed, _weights) : 0;
+        mass = Weights(_processed.AsSpan(0, kept), maxProcessed, _weights);
         return kept;
     }
 

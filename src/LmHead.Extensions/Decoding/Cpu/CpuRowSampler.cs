@@ -31,6 +31,7 @@ internal sealed partial class CpuRowSampler
     private BoundedMinHeap? _candidates;
     private BoundedMinHeap? _top;
     private RankedEntry[] _survivors = [];
+    private int[] _survivorIds = [];
     private RankedEntry[] _ranked = [];
     private RankedEntry[] _best = [];
     private RankedEntry[] _rawRanked = [];

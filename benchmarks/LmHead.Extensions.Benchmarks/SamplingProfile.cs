@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
@@ -37,7 +35,7 @@ internal static class SamplingProfile
             int[] ids = [];
             float[] weights = [];
             Console.WriteLine($"row randn * {scale} (T = {Temperature}, V = {Vocabulary}): least thread CPU time per call, us");
-            Report("one-pass floor", () => Floor(row));
+            Report("one-pass floor", () => SamplingBenchmarks.MaxOf(row));
             Report("maximum (RowScan.Run)", () => RowScan.Run(row, null, null, float.NegativeInfinity, out _));
             Report("NucleusPass.NormaliserAndCollect", () => NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out _));
             double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out int near);
@@ -68,47 +66,12 @@ internal static class SamplingProfile
 
     private static double Time(Action action, int calls)
     {
-        double start = ThreadCpuSeconds();
+        double start = DecodeProfile.ThreadCpuSeconds();
         for (int c = 0; c < calls; c++)
         {
             action();
         }
 
-        return ThreadCpuSeconds() - start;
-    }
-
-    private static float Floor(float[] row)
-    {
-        var max = Vector256.Create(float.NegativeInfinity);
-        ref float start = ref row[0];
-        int i = 0;
-        for (; i <= row.Length - 8; i += 8)
-        {
-            max = Vector256.MaxNative(max, Vector256.LoadUnsafe(ref start, (nuint)i));
-        }
-
-        float result = Vector256.Max(max, max).GetElement(0);
-        for (; i < row.Length; i++)
-        {
-            result = Math.Max(result, row[i]);
-        }
-
-        return result;
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private static double ThreadCpuSeconds()
-    {
-        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
-        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct TimeSpec
-    {
-        public readonly long Seconds;
-        public readonly long Nanoseconds;
+        return DecodeProfile.ThreadCpuSeconds() - start;
     }
 }

@@ -38,18 +38,7 @@ internal static class FastExp
     public static Vector512<float> Exp(Vector512<float> x)
     {
         var underflow = Vector512.LessThan(x, Vector512.Create(-87f));
-        x = Vector512.Max(x, Vector512.Create(-87f));
-        x = Vector512.Min(x, Vector512.Create(88f));
-        var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        var p = Reduced(Vector512.Max(x, Vector512.Create(-87f)), out var n);
         var scale = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
         return Vector512.AndNot(p * scale, underflow);
     }
@@ -67,8 +56,19 @@ internal static class FastExp
         // −150 keeps −infinity out of the range reduction (−inf − −inf would be NaN) and still scales to exactly 0
         // (2^−216 is below the smallest subnormal), so a removed token weighs nothing.
         x = Vector512.Max(x, Vector512.Create(-150f));
+        var p = Reduced(x, out var n);
+        return Avx512F.Scale(p, n);
+    }
+
+    /// <summary>
+    /// The 16-lane range reduction and polynomial: <c>n = round(x / ln 2)</c> (after capping x at 88) and
+    /// <c>e^(x − n·ln 2)</c>, so that <c>e^x = p · 2^n</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Reduced(Vector512<float> x, out Vector512<float> n)
+    {
         x = Vector512.Min(x, Vector512.Create(88f));
-        var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
+        n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
         var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
         r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
         var p = Vector512.Create(1.9875691500e-4f);
@@ -77,8 +77,7 @@ internal static class FastExp
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        return Avx512F.Scale(p, n);
+        return Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
     }
 
     /// <summary>The smallest input <see cref="ExpDouble"/> takes: below it <c>2^n</c> would need a subnormal scale.</summary>

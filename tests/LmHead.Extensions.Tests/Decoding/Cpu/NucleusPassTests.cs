@@ -72,18 +72,23 @@ public sealed class NucleusPassTests
     }
 
     [TestMethod]
-    [DataRow(0.5f)]
-    [DataRow(0.9f)]
-    [DataRow(0.8f)]
-    public void NarrowestWidthHoldsPOfTheMassAndANarrowerOneDoesNot(float topP)
+    [DataRow(0.5f, 3.0)]
+    [DataRow(0.9f, 3.0)]
+    [DataRow(0.8f, 3.0)]
+    [DataRow(0.5f, 1.0)]
+    [DataRow(0.9f, 1.0)]
+    [DataRow(0.97f, 1.0)]
+    public void NarrowestWidthHoldsPOfTheMassAndANarrowerOneDoesNot(float topP, double scale)
     {
-        var row = Row(50257, 3.0, 9);
+        // randn · 3 collects about a thousand entries (a histogram); randn · 1 about 47,000 (measured by levels).
+        var row = Row(50257, scale, 9);
         const float Temperature = 0.7f;
         float maxProcessed = row.Max() / Temperature;
         int[] ids = [];
         float[] weights = [];
         double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out int count);
         double width = NucleusPass.NarrowestWidth(row, ids.AsSpan(0, count), weights.AsSpan(0, count), Temperature, maxProcessed, total, topP);
+        Assert.AreEqual(scale < 2, count > NucleusPass.LevelsAbove, $"{count} entries collected: the path meant for this row");
 
         double MassWithin(double w) => row.Select(x => maxProcessed - ((double)x / Temperature)).Where(b => b < w).Sum(b => Math.Exp(-b));
         Assert.IsGreaterThan(0, width, "a window of this row holds p");

@@ -358,7 +358,8 @@ internal static unsafe class DecodeProfile
     [DllImport("libc", EntryPoint = "clock_gettime")]
     private static extern int ClockGetTime(int clock, out TimeSpec time);
 
-    private static double ThreadCpuSeconds()
+    /// <summary>This thread's CPU time in seconds (<c>CLOCK_THREAD_CPUTIME_ID</c>).</summary>
+    internal static double ThreadCpuSeconds()
     {
         const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
         return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");

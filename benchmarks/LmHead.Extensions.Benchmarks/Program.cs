@@ -25,6 +25,13 @@ if (args is ["--profile-load"])
     return;
 }
 
+if (args is ["--profile-sampling"])
+{
+    // Not a benchmark: where top-p without a top-k spends its time (docs/benchmarks.md, "Run U-sampling").
+    SamplingProfile.Run();
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

@@ -9,7 +9,7 @@ internal sealed partial class CpuRowSampler
     /// </summary>
     /// <remarks>
     /// With <paramref name="weightsReady"/>, the first <c>kept.Length</c> entries of <see cref="_weights"/> already hold the
-    /// survivors' float64 weights <c>exp(s − max)</c> (<see cref="KeepAbove"/> computed them, for the same maximum), and
+    /// survivors' float64 weights <c>exp(s − max)</c> (<see cref="KeepAbove"/> or <see cref="KeepNear"/> computed them, for the same maximum), and
     /// they are not computed again.
     /// </remarks>
     private NextTokenResult SampleSurvivors(
@@ -25,24 +25,45 @@ internal sealed partial class CpuRowSampler
             survivors.Sort(default(IdOrder));
         }
 
+        var ids = _survivorIds.AsSpan(0, count);
         var processed = _processed.AsSpan(0, count);
-        var weights = _weights.AsSpan(0, count);
         float maxProcessed = float.NegativeInfinity;
         for (int s = 0; s < count; s++)
         {
+            ids[s] = survivors[s].Id;
             processed[s] = (survivors[s].Raw - shift) / temperature;
             maxProcessed = Math.Max(maxProcessed, processed[s]);
         }
 
+        return DrawSurvivors(count, maxProcessed, ranked, u, rowTotal, weightsReady);
+    }
+
+    /// <summary>
+    /// Top-p / min-p and the draw over the first <paramref name="count"/> survivors in <see cref="_survivorIds"/> (by id)
+    /// and <see cref="_processed"/>, whose largest processed logit is <paramref name="maxProcessed"/>; with
+    /// <paramref name="weightsReady"/>, <see cref="_weights"/> already holds their weights <c>exp(s − maxProcessed)</c>.
+    /// </summary>
+    private NextTokenResult DrawSurvivors(int count, float maxProcessed, ReadOnlySpan<RankedEntry> ranked, double u, double rowTotal, bool weightsReady)
+    {
+        var ids = _survivorIds.AsSpan(0, count);
+        var processed = _processed.AsSpan(0, count);
+        var weights = _weights.AsSpan(0, count);
         double total = 0;
-        for (int s = 0; s < count; s++)
+        if (!weightsReady)
         {
-            if (!weightsReady)
+            for (int s = 0; s < count; s++)
             {
                 weights[s] = Math.Exp((double)processed[s] - maxProcessed);
             }
+        }
 
-            total += weights[s];
+        // The survivors' own total is the filters' reference unless the caller measured the whole row's (top-p without top-k).
+        if (!(rowTotal > 0 && _plan.FiltersSurvivors))
+        {
+            foreach (double weight in weights)
+            {
+                total += weight;
+            }
         }
 
         if (_plan.FiltersSurvivors)
@@ -82,20 +103,21 @@ internal sealed partial class CpuRowSampler
         for (int c = 0; c < ranked.Length; c++)
         {
             var entry = ranked[c];
-            int at = IndexOfId(survivors, entry.Id);
+            int at = ids.BinarySearch(entry.Id);
             result[c] = at >= 0
                 ? new TokenCandidate(entry.Id, entry.Raw, processed[at], (float)(weights[at] / total))
                 : new TokenCandidate(entry.Id, entry.Raw, float.NegativeInfinity, 0f);
         }
 
-        var next = new NextTokenResult(survivors[chosen].Id, (float)(weights[chosen] / total), result);
+        var next = new NextTokenResult(ids[chosen], (float)(weights[chosen] / total), result);
         if (_request is { } request)
         {
             // log softmax of what is left: s − max − ln Σ exp(s − max); the maximum always survives the filters.
             double logTotal = maxProcessed + Math.Log(total);
+            var survivors = _survivors.AsSpan(0, count);
             for (int s = 0; s < count; s++)
             {
-                survivors[s] = new RankedEntry(processed[s], survivors[s].Raw, survivors[s].Id);
+                survivors[s] = new RankedEntry(processed[s], 0f, ids[s]);
             }
 
             var top = Best(survivors, Math.Min(request.Top, count), ref _best);
@@ -114,41 +136,16 @@ internal sealed partial class CpuRowSampler
         return next;
     }
 
-    /// <summary>Grows the survivor buffers (<see cref="_survivors"/>, <see cref="_processed"/>, <see cref="_weights"/>) together to at least <paramref name="count"/> entries.</summary>
+    /// <summary>Grows the survivor buffers (<see cref="_survivors"/>, <see cref="_survivorIds"/>, <see cref="_processed"/>, <see cref="_weights"/>) together to at least <paramref name="count"/> entries.</summary>
     private void EnsureSurvivorScratch(int count)
     {
         if (_survivors.Length < count)
         {
             _survivors = new RankedEntry[count];
+            _survivorIds = new int[count];
             _processed = new float[count];
             _weights = new double[count];
         }
-    }
-
-    /// <summary>The position of <paramref name="id"/> in entries sorted by id, or -1.</summary>
-    private static int IndexOfId(ReadOnlySpan<RankedEntry> byId, int id)
-    {
-        int low = 0, high = byId.Length - 1;
-        while (low <= high)
-        {
-            int middle = (low + high) >>> 1;
-            int found = byId[middle].Id;
-            if (found == id)
-            {
-                return middle;
-            }
-
-            if (found < id)
-            {
-                low = middle + 1;
-            }
-            else
-            {
-                high = middle - 1;
-            }
-        }
-
-        return -1;
     }
 
     private readonly struct IdOrder : IComparer<RankedEntry>

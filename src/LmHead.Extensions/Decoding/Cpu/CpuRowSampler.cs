@@ -31,10 +31,13 @@ internal sealed partial class CpuRowSampler
     private BoundedMinHeap? _candidates;
     private BoundedMinHeap? _top;
     private RankedEntry[] _survivors = [];
+    private int[] _survivorIds = [];
     private RankedEntry[] _ranked = [];
     private RankedEntry[] _best = [];
     private RankedEntry[] _rawRanked = [];
     private RankedEntry[] _window = [];
+    private int[] _nearIds = [];
+    private float[] _nearWeights = [];
     private float[] _processed = [];
     private float[] _patched = [];
     private double[] _weights = [];

@@ -1,19 +1,21 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
 /// Top-p without a top-k in one vectorised pass after the maximum: the softmax normaliser of the whole row and, in the
-/// same pass, every entry whose weight is above <c>exp(−</c><see cref="CollectWidth"/><c>)</c> (in id order, with its
-/// float32 weight), so the window that holds p of the mass is chosen from a histogram of those entries instead of
+/// same pass, every entry whose processed logit is within <see cref="CollectWidth"/> of the maximum (in id order, with
+/// its float32 weight), so the window that holds p of the mass is chosen from a histogram of those entries instead of
 /// measuring fixed widths over the row and scanning it again to collect them.
 /// </summary>
 /// <remarks>
-/// The weights are those of <see cref="NucleusWindow.Normaliser"/> (<c>exp(x · (1/T) − maxProcessed)</c> by
-/// <see cref="FastExp"/>), 16 lanes at a time with AVX-512 (8 with AVX2). A token ranked before the top-p crossing has a
+/// The weights are <c>exp(x · (1/T) − maxProcessed)</c>, 16 lanes at a time by <see cref="FastExp.ExpScaled"/> with
+/// AVX-512 (8 by <see cref="FastExp"/> with AVX2, the weights of <see cref="NucleusWindow.Normaliser"/>). A token ranked before the top-p crossing has a
 /// probability at least that of the token at the crossing, so on a peaked row the window is a few dozen entries; on a
 /// flat row most of the row is within <see cref="CollectWidth"/> and is collected (the cost is then a copy of the row,
 /// as the widening windows of <see cref="NucleusWindow"/> would pay as well).
@@ -31,81 +33,95 @@ internal static class NucleusPass
 
     /// <summary>
     /// The normaliser <c>Σ exp(x · (1/T) − maxProcessed)</c> (summed per block of 64 in float32, blocks in float64) and the
-    /// entries above <c>exp(−</c><see cref="CollectWidth"/><c>)</c>: in <paramref name="entries"/> (grown as needed) with
-    /// the raw logit as <see cref="RankedEntry.Raw"/> and the weight as <see cref="RankedEntry.Key"/>.
-    /// Only for rows where <see cref="CpuRowSampler.UsesInverse"/> holds.
+    /// entries whose processed logit is within <see cref="CollectWidth"/> of the maximum, in id order: their ids in
+    /// <paramref name="ids"/> and their float32 weights in <paramref name="weights"/> (both grown to the row's length + 16
+    /// as needed). Only for rows where <see cref="CpuRowSampler.UsesInverse"/> holds.
     /// </summary>
+    /// <remarks>
+    /// With AVX-512 the entries are appended by compressing the vector and storing all 16 lanes whatever the mask (no branch per vector: on a peaked row
+    /// about a third of the vectors hold an entry, at random, so a branch would mispredict often) and the weights come
+    /// from <see cref="FastExp.ExpScaled"/>.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double NormaliserAndCollect(ReadOnlySpan<float> row, float temperature, float maxProcessed, ref RankedEntry[] entries, out int count)
+    public static unsafe double NormaliserAndCollect(ReadOnlySpan<float> row, float temperature, float maxProcessed, ref int[] ids, ref float[] weights, out int count)
     {
         int n = row.Length;
-        float inverse = 1f / temperature;
-        float collectAbove = MathF.Exp(-CollectWidth);
-        var sink = new Sink(entries);
-        ref float source = ref MemoryMarshal.GetReference(row);
-        Span<float> lanes = stackalloc float[16];
-        double total = 0;
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (ids.Length < n + 16 || weights.Length < n + 16)
         {
-            var inverseV = Vector512.Create(inverse);
-            var offset = Vector512.Create(-maxProcessed);
-            var collectV = Vector512.Create(collectAbove);
-            for (; i <= n - 64; i += 64)
-            {
-                var acc = Vector512<float>.Zero;
-                for (int j = i; j < i + 64; j += 16)
-                {
-                    var e = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)j), inverseV, offset));
-                    acc += e;
-                    ulong bits = Vector512.GreaterThan(e, collectV).ExtractMostSignificantBits();
-                    if (bits != 0)
-                    {
-                        e.CopyTo(lanes);
-                        sink.Add(ref source, j, bits, lanes);
-                    }
-                }
-
-                total += Vector512.Sum(acc);
-            }
+            ids = new int[n + 16];
+            weights = new float[n + 16];
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var inverseV = Vector256.Create(inverse);
-            var offset = Vector256.Create(-maxProcessed);
-            var collectV = Vector256.Create(collectAbove);
-            for (; i <= n - 64; i += 64)
-            {
-                var acc = Vector256<float>.Zero;
-                for (int j = i; j < i + 64; j += 8)
-                {
-                    var e = FastExp.Exp(Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)j), inverseV, offset));
-                    acc += e;
-                    uint bits = Vector256.GreaterThan(e, collectV).ExtractMostSignificantBits();
-                    if (bits != 0)
-                    {
-                        e.CopyTo(lanes);
-                        sink.Add(ref source, j, bits, lanes);
-                    }
-                }
 
-                total += Vector256.Sum(acc);
+        float inverse = 1f / temperature;
+        ref float source = ref MemoryMarshal.GetReference(row);
+        double total = 0;
+        int i = 0, collected = 0;
+        fixed (int* idTarget = ids)
+        fixed (float* weightTarget = weights)
+        {
+            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+            {
+                var inverseV = Vector512.Create(inverse);
+                var offset = Vector512.Create(-maxProcessed);
+                var nearV = Vector512.Create(-CollectWidth);
+                var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                for (; i <= n - 64; i += 64)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int j = i; j < i + 64; j += 16)
+                    {
+                        var y = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)j), inverseV, offset);
+                        var e = FastExp.ExpScaled(y);
+                        acc += e;
+                        var near = Vector512.GreaterThan(y, nearV);
+                        // The register form and a full store: the memory form of vcompressps is slow on several CPUs.
+                        Avx512F.Compress(Vector512<int>.Zero, near.AsInt32(), lanes + Vector512.Create(j)).Store(idTarget + collected);
+                        Avx512F.Compress(Vector512<float>.Zero, near, e).Store(weightTarget + collected);
+                        collected += BitOperations.PopCount(near.ExtractMostSignificantBits());
+                    }
+
+                    total += Vector512.Sum(acc);
+                }
+            }
+            else if (Vector256.IsHardwareAccelerated)
+            {
+                var inverseV = Vector256.Create(inverse);
+                var offset = Vector256.Create(-maxProcessed);
+                var nearV = Vector256.Create(-CollectWidth);
+                for (; i <= n - 64; i += 64)
+                {
+                    var acc = Vector256<float>.Zero;
+                    for (int j = i; j < i + 64; j += 8)
+                    {
+                        var y = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)j), inverseV, offset);
+                        var e = FastExp.Exp(y);
+                        acc += e;
+                        for (uint bits = Vector256.GreaterThan(y, nearV).ExtractMostSignificantBits(); bits != 0; bits &= bits - 1)
+                        {
+                            int lane = BitOperations.TrailingZeroCount(bits);
+                            idTarget[collected] = j + lane;
+                            weightTarget[collected++] = e.GetElement(lane);
+                        }
+                    }
+
+                    total += Vector256.Sum(acc);
+                }
             }
         }
 
         for (; i < n; i++)
         {
-            float weight = FastExp.Exp(Vector256.Create(row[i] * inverse - maxProcessed)).ToScalar();
+            float y = (row[i] * inverse) - maxProcessed;
+            float weight = FastExp.Exp(Vector256.Create(y)).ToScalar();
             total += weight;
-            if (weight > collectAbove)
+            if (y > -CollectWidth)
             {
-                lanes[0] = weight;
-                sink.Add(ref source, i, 1, lanes);
+                ids[collected] = i;
+                weights[collected++] = weight;
             }
         }
 
-        entries = sink.Entries;
-        count = sink.Count;
+        count = collected;
         return total;
     }
 
@@ -113,23 +129,28 @@ internal static class NucleusPass
     /// The narrowest window (a multiple of 1/8, at most <see cref="WidestWindow"/>) whose collected float32 mass reaches
     /// <c>(p + 10^-3) · total</c>, the margin <see cref="NucleusWindow.FirstWidth"/> leaves, or 0 when none does.
     /// </summary>
-    public static double NarrowestWidth(ReadOnlySpan<RankedEntry> collected, float temperature, float maxProcessed, double total, float topP)
+    public static double NarrowestWidth(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, float temperature, float maxProcessed, double total, float topP)
     {
         const int Bins = (int)(WidestWindow * BinsPerUnit);
+        float inverse = 1f / temperature;
+        double needed = (topP + 1e-3) * total;
+        if (ids.Length > LevelsAbove && Vector512.IsHardwareAccelerated && Avx2.IsSupported)
+        {
+            return NarrowestWidthByLevels(row, ids, weights, inverse, maxProcessed, needed);
+        }
+
         Span<double> mass = stackalloc double[Bins];
         mass.Clear();
-        float inverse = 1f / temperature;
-        foreach (var entry in collected)
+        for (int c = 0; c < ids.Length; c++)
         {
-            float below = maxProcessed - (entry.Raw * inverse);
+            float below = maxProcessed - (row[ids[c]] * inverse);
             int bin = below <= 0 ? 0 : (int)(below * BinsPerUnit);
             if (bin < Bins)
             {
-                mass[bin] += entry.Key;
+                mass[bin] += weights[c];
             }
         }
 
-        double needed = (topP + 1e-3) * total;
         double cumulative = 0;
         for (int bin = 0; bin < Bins; bin++)
         {
@@ -143,25 +164,125 @@ internal static class NucleusPass
         return 0;
     }
 
-    private struct Sink(RankedEntry[] entries)
+    /// <summary>Above this many collected entries <see cref="NarrowestWidth"/> measures levels instead of filling a histogram entry by entry.</summary>
+    internal const int LevelsAbove = 2048;
+
+    /// <summary>
+    /// <see cref="NarrowestWidth"/> for many entries (a flat row collects most of it): the bins of the histogram are
+    /// <c>⌊max(below, 0) · 8⌋</c>, so the mass of the bins up to <c>b</c> is the mass of the entries with
+    /// <c>max(below, 0) · 8 &lt; b + 1</c>; one vectorised pass measures that at every whole unit (8 levels) and keeps
+    /// each entry's scaled distance, a second the 7 levels inside the unit where the mass first reaches p. Weights are
+    /// summed in float32 lanes, flushed to float64 every 1,024 entries.
+    /// </summary>
+    private static unsafe double NarrowestWidthByLevels(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, float inverse, float maxProcessed, double needed)
     {
-        public RankedEntry[] Entries = entries;
-
-        public int Count;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(ref float source, int start, ulong bits, ReadOnlySpan<float> weights)
+        const int Bins = (int)(WidestWindow * BinsPerUnit);
+        int count = ids.Length - (ids.Length % 16);
+        float[] rented = ArrayPool<float>.Shared.Rent(count);
+        try
         {
-            if (Count + BitOperations.PopCount(bits) > Entries.Length)
+            Span<float> coarse = stackalloc float[8];
+            for (int level = 0; level < 8; level++)
             {
-                Array.Resize(ref Entries, Math.Max(256, 2 * (Count + 16)));
+                coarse[level] = Math.Min(BinsPerUnit * (level + 1), Bins);
             }
 
-            while (bits != 0)
+            Span<double> mass = stackalloc double[8];
+            fixed (float* source = row)
+            fixed (int* idSource = ids)
+            fixed (float* weightSource = weights)
+            fixed (float* scaled = rented)
             {
-                int lane = BitOperations.TrailingZeroCount(bits);
-                bits &= bits - 1;
-                Entries[Count++] = new RankedEntry(weights[lane], Unsafe.Add(ref source, start + lane), start + lane);
+                var inverseV = Vector512.Create(inverse);
+                var maxV = Vector512.Create(maxProcessed);
+                for (int c = 0; c < count; c += 16)
+                {
+                    var at = Vector512.Load(idSource + c);
+                    var raw = Vector512.Create(Avx2.GatherVector256(source, at.GetLower(), 4), Avx2.GatherVector256(source, at.GetUpper(), 4));
+                    // The scalar loop's operations (a product, then a difference; not fused).
+                    (Vector512.Max(maxV - (raw * inverseV), Vector512<float>.Zero) * Vector512.Create((float)BinsPerUnit)).Store(scaled + c);
+                }
+
+                Levels(scaled, weightSource, count, coarse, mass);
+                AddTail(row, ids, weights, count, inverse, maxProcessed, coarse, mass);
+                int unit = FirstReaching(mass, needed);
+                if (unit < 0)
+                {
+                    return 0;
+                }
+
+                // Inside the unit: the levels of its first seven bins (its last is the coarse level that reached p).
+                Span<float> fine = stackalloc float[8];
+                for (int level = 0; level < 8; level++)
+                {
+                    fine[level] = Math.Min((BinsPerUnit * unit) + level + 1, coarse[unit]);
+                }
+
+                Levels(scaled, weightSource, count, fine, mass);
+                AddTail(row, ids, weights, count, inverse, maxProcessed, fine, mass);
+                return fine[FirstReaching(mass, needed) is >= 0 and var at2 ? at2 : 7] / BinsPerUnit;
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private static int FirstReaching(ReadOnlySpan<double> mass, double needed)
+    {
+        for (int level = 0; level < mass.Length; level++)
+        {
+            if (mass[level] >= needed)
+            {
+                return level;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>The weight of the entries with a scaled distance below each of 8 levels, into <paramref name="mass"/>.</summary>
+    private static unsafe void Levels(float* scaled, float* weights, int count, ReadOnlySpan<float> levels, Span<double> mass)
+    {
+        mass.Clear();
+        Span<Vector512<float>> limit = stackalloc Vector512<float>[8];
+        Span<Vector512<float>> sums = stackalloc Vector512<float>[8];
+        for (int level = 0; level < 8; level++)
+        {
+            limit[level] = Vector512.Create(levels[level]);
+        }
+
+        for (int block = 0; block < count; block += 1024)
+        {
+            sums.Clear();
+            int end = Math.Min(count, block + 1024);
+            for (int c = block; c < end; c += 16)
+            {
+                var distance = Vector512.Load(scaled + c);
+                var weight = Vector512.Load(weights + c);
+                for (int level = 0; level < 8; level++)
+                {
+                    sums[level] += weight & Vector512.LessThan(distance, limit[level]);
+                }
+            }
+
+            for (int level = 0; level < 8; level++)
+            {
+                mass[level] += Vector512.Sum(sums[level]);
+            }
+        }
+    }
+
+    /// <summary>Adds the entries past the last whole vector to the level masses, as <see cref="Levels"/> counts them.</summary>
+    private static void AddTail(ReadOnlySpan<float> row, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int from, float inverse, float maxProcessed, ReadOnlySpan<float> levels, Span<double> mass)
+    {
+        for (int c = from; c < ids.Length; c++)
+        {
+            float distance = Math.Max(maxProcessed - (row[ids[c]] * inverse), 0f) * BinsPerUnit;
+            for (int level = 0; level < 8; level++)
+            {
+                mass[level] += distance < levels[level] ? weights[c] : 0;
             }
         }
     }

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
@@ -117,11 +119,16 @@ internal static class SurvivorFilter
         Span<double> mass = stackalloc double[buckets];
         start.Clear();
         mass.Clear();
+        int[] rented = ArrayPool<int>.Shared.Rent(count);
+        var bucketOf = rented.AsSpan(0, count);
+        // A bucket's mass only decides whether the bucket ends clearly below p, so multiplying by 1 / total is enough here.
+        double inverseTotal = 1 / total;
         for (int s = 0; s < count; s++)
         {
             int bucket = Bucket(processed[s], top, scale, buckets);
+            bucketOf[s] = bucket;
             start[bucket + 1]++;
-            mass[bucket] += weights[s] / total;
+            mass[bucket] += weights[s] * inverseTotal;
         }
 
         for (int b = 0; b < buckets; b++)
@@ -135,12 +142,14 @@ internal static class SurvivorFilter
         var keys = order[..count];
         for (int s = 0; s < count; s++)
         {
-            int bucket = Bucket(processed[s], top, scale, buckets);
-            keys[fill[bucket]++] = RankKey(processed[s], s);
+            keys[fill[bucketOf[s]]++] = RankKey(processed[s], s);
         }
+
+        ArrayPool<int>.Shared.Return(rented);
 
         // Clearly below p: a bucket's own sum may differ from the token-by-token sum in the last bits, so buckets that end
         // within this of p are walked token by token.
+        // (The bucket masses were multiplied by 1 / total, a few ulp from the division below: far inside this margin.)
         const double Margin = 1e-9;
         double cumulative = 0;
         bool keeping = true;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
@@ -121,6 +122,37 @@ public sealed class CpuRowSamplerTests
 
         Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(float.NegativeInfinity)).ToScalar());
         Assert.AreEqual(0f, FastExp.Exp(Vector256.Create(-100f)).ToScalar());
+    }
+
+    [TestMethod]
+    public void ScaledFastExpEqualsFastExpBitForBitAndGivesZeroForMinusInfinity()
+    {
+        if (!Avx512F.IsSupported)
+        {
+            Assert.Inconclusive("No AVX-512 here: the scaled exp is not used.");
+        }
+
+        var random = new Random(13);
+        for (int i = 0; i < 20000; i++)
+        {
+            // Random lanes over FastExp's range, and every 0.001 step near the window's edge.
+            float[] x = [.. Enumerable.Range(0, 16).Select(lane => lane < 8 ? (float)(-87 * random.NextDouble()) : -8f + ((i * 8) + lane - 8) * 1e-4f)];
+            var scaled = FastExp.ExpScaled(Vector512.Create(x));
+            var plain = FastExp.Exp(Vector512.Create(x));
+            for (int lane = 0; lane < 16; lane++)
+            {
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(plain[lane]), BitConverter.SingleToInt32Bits(scaled[lane]), $"exp({x[lane]:R})");
+                double expected = Math.Exp(x[lane]);
+                Assert.AreEqual(expected, scaled[lane], expected * 1e-6, $"exp({x[lane]:R}) against Math.Exp");
+            }
+        }
+
+        var edges = FastExp.ExpScaled(Vector512.Create(float.NegativeInfinity, -150f, -87f, 0f, -1e-30f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+        Assert.AreEqual(0f, edges[0], "-infinity (a removed token)");
+        Assert.AreEqual(0f, edges[1], "-150");
+        Assert.AreEqual(Math.Exp(-87), edges[2], Math.Exp(-87) * 1e-6);
+        Assert.AreEqual(1f, edges[3]);
+        Assert.AreEqual(1f, edges[4]);
     }
 
     [TestMethod]

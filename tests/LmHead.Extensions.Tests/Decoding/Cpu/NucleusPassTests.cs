@@ -32,8 +32,9 @@ public sealed class NucleusPassTests
     {
         var row = Row(length, scale, 5);
         float maxProcessed = row.Max() / temperature;
-        var entries = new RankedEntry[4];
-        double total = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref entries, out int count);
+        int[] ids = new int[4];
+        float[] weights = new float[4];
+        double total = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref ids, ref weights, out int count);
 
         double expected = 0;
         var expectedIds = new List<int>();
@@ -53,35 +54,41 @@ public sealed class NucleusPassTests
         }
 
         Assert.AreEqual(expected, total, 1e-5 * expected, "normaliser");
-        var collected = entries.AsSpan(0, count).ToArray();
-        CollectionAssert.AreEqual(collected.Select(e => e.Id).OrderBy(id => id).ToArray(), collected.Select(e => e.Id).ToArray(), "in id order");
-        var ids = collected.Select(e => e.Id).ToHashSet();
+        var collected = ids.AsSpan(0, count).ToArray();
+        CollectionAssert.AreEqual(collected.Order().ToArray(), collected, "in id order");
+        var idSet = collected.ToHashSet();
+        Assert.HasCount(collected.Length, idSet, "no entry twice");
         foreach (int id in expectedIds.Where(id => id >= 0))
         {
-            Assert.Contains(id, ids, $"entry {id} is within the width");
+            Assert.Contains(id, idSet, $"entry {id} is within the width");
         }
 
-        Assert.IsTrue(ids.All(id => expectedIds.Contains(id) || expectedIds.Contains(-1 - id)), "only entries near the maximum are collected");
-        foreach (var entry in collected)
+        Assert.IsTrue(idSet.All(id => expectedIds.Contains(id) || expectedIds.Contains(-1 - id)), "only entries near the maximum are collected");
+        for (int c = 0; c < count; c++)
         {
-            Assert.AreEqual(row[entry.Id], entry.Raw, $"raw logit of {entry.Id}");
-            double weight = Math.Exp(((double)row[entry.Id] / temperature) - maxProcessed);
-            Assert.AreEqual(weight, entry.Key, 1e-5 * weight, $"weight of {entry.Id}");
+            double weight = Math.Exp(((double)row[ids[c]] / temperature) - maxProcessed);
+            Assert.AreEqual(weight, weights[c], 1e-5 * weight, $"weight of {ids[c]}");
         }
     }
 
     [TestMethod]
-    [DataRow(0.5f)]
-    [DataRow(0.9f)]
-    [DataRow(0.8f)]
-    public void NarrowestWidthHoldsPOfTheMassAndANarrowerOneDoesNot(float topP)
+    [DataRow(0.5f, 3.0)]
+    [DataRow(0.9f, 3.0)]
+    [DataRow(0.8f, 3.0)]
+    [DataRow(0.5f, 1.0)]
+    [DataRow(0.9f, 1.0)]
+    [DataRow(0.97f, 1.0)]
+    public void NarrowestWidthHoldsPOfTheMassAndANarrowerOneDoesNot(float topP, double scale)
     {
-        var row = Row(50257, 3.0, 9);
+        // randn · 3 collects about a thousand entries (a histogram); randn · 1 about 47,000 (measured by levels).
+        var row = Row(50257, scale, 9);
         const float Temperature = 0.7f;
         float maxProcessed = row.Max() / Temperature;
-        var entries = Array.Empty<RankedEntry>();
-        double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref entries, out int count);
-        double width = NucleusPass.NarrowestWidth(entries.AsSpan(0, count), Temperature, maxProcessed, total, topP);
+        int[] ids = [];
+        float[] weights = [];
+        double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out int count);
+        double width = NucleusPass.NarrowestWidth(row, ids.AsSpan(0, count), weights.AsSpan(0, count), Temperature, maxProcessed, total, topP);
+        Assert.AreEqual(scale < 2, count > NucleusPass.LevelsAbove, $"{count} entries collected: the path meant for this row");
 
         double MassWithin(double w) => row.Select(x => maxProcessed - ((double)x / Temperature)).Where(b => b < w).Sum(b => Math.Exp(-b));
         Assert.IsGreaterThan(0, width, "a window of this row holds p");
@@ -95,15 +102,16 @@ public sealed class NucleusPassTests
         // A flat row: every entry has about the same weight, so p = 0.9 needs almost the whole row, all of it collected.
         var row = Row(4000, 0.01, 3);
         float maxProcessed = row.Max();
-        var entries = Array.Empty<RankedEntry>();
-        double total = NucleusPass.NormaliserAndCollect(row, 1f, maxProcessed, ref entries, out int count);
+        int[] ids = [];
+        float[] weights = [];
+        double total = NucleusPass.NormaliserAndCollect(row, 1f, maxProcessed, ref ids, ref weights, out int count);
         Assert.AreEqual(4000, count);
-        Assert.IsGreaterThan(0, NucleusPass.NarrowestWidth(entries.AsSpan(0, count), 1f, maxProcessed, total, 0.9f));
+        Assert.IsGreaterThan(0, NucleusPass.NarrowestWidth(row, ids.AsSpan(0, count), weights.AsSpan(0, count), 1f, maxProcessed, total, 0.9f));
 
         // Two far apart groups: the second holds most of the mass but lies beyond the widest window below the maximum.
         var split = Enumerable.Repeat(0f, 100).Concat([20f]).Concat(Enumerable.Repeat(10f, 3000)).ToArray();
-        double splitTotal = NucleusPass.NormaliserAndCollect(split, 1f, 20f, ref entries, out count);
-        Assert.AreEqual(0, NucleusPass.NarrowestWidth(entries.AsSpan(0, count), 1f, 20f, splitTotal, 0.9f));
+        double splitTotal = NucleusPass.NormaliserAndCollect(split, 1f, 20f, ref ids, ref weights, out count);
+        Assert.AreEqual(0, NucleusPass.NarrowestWidth(split, ids.AsSpan(0, count), weights.AsSpan(0, count), 1f, 20f, splitTotal, 0.9f));
     }
 
     [TestMethod]

@@ -18,6 +18,19 @@ if (args is ["--profile-decode"])
     return;
 }
 
+if (args is ["--profile-head"])
+{
+    HeadProfile.Run();
+    return;
+}
+
+if (args is ["--loop-decode", var dtype, var seconds])
+{
+    // Not a benchmark: decode steps in a loop, for a sampling profiler (perf record with DOTNET_PerfMapEnabled=1).
+    DecodeLoop.Run(dtype, double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

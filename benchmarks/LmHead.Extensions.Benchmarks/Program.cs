@@ -18,6 +18,13 @@ if (args is ["--profile-decode"])
     return;
 }
 
+if (args is ["--profile-dispatch"])
+{
+    // Not a benchmark: hand-off cost of the kernels' parallel loops (docs/benchmarks.md, run U-half).
+    DispatchProfile.Run();
+    return;
+}
+
 if (args is ["--profile-head"])
 {
     HeadProfile.Run();

@@ -98,7 +98,7 @@ internal static unsafe partial class MatrixVectorKernel
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
-                Parallel.For(0, blocks, job.Run);
+                KernelParallel.For(blocks, job.Run);
             }
             else
             {

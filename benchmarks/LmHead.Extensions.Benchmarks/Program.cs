@@ -38,6 +38,13 @@ if (args is ["--loop-decode", var dtype, var seconds])
     return;
 }
 
+if (args is ["--cpu-decode", var cpuSeconds])
+{
+    // Not a benchmark: thread CPU time of whole decode steps (docs/benchmarks.md, run U-half).
+    DecodeCpuLoop.Run(double.Parse(cpuSeconds, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using LmHead.Extensions.Decoding;
 using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
 
@@ -15,16 +14,7 @@ internal static class DecodeLoop
     internal static void Run(string dtype, double seconds)
     {
         var type = Enum.Parse<ScalarType>(dtype, ignoreCase: true);
-        using var model = Gpt2SmallShape.CreateRandom(type);
-        using var projector = model.GetOutputEmbeddings();
-        using var cache = model.CreateKvCache();
-        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).Build();
-        var random = new SamplingRandom(7);
-        using (model.ComputeHiddenStates(arange(16, ScalarType.Int64), cache))
-        {
-        }
-
-        using var token = tensor(new long[] { 42 });
+        using var session = new DecodeSession(type);
         var clock = Stopwatch.StartNew();
         int steps = 0;
         // Alternating steps with the kernels' persistent workers and with Parallel.For (KernelParallel.Enabled), so that
@@ -35,14 +25,7 @@ internal static class DecodeLoop
             bool workers = steps % 2 == 0;
             KernelParallel.Enabled = workers;
             long start = Stopwatch.GetTimestamp();
-            using (NewDisposeScope())
-            {
-                var hidden = model.ComputeHiddenStates(token, cache);
-                using var logits = projector.Project(hidden[0]);
-                pipeline.NextToken(logits, random);
-                cache.Rewind(16);
-            }
-
+            session.Step();
             times[workers ? 0 : 1].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             steps++;
         }

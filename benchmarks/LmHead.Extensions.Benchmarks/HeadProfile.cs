@@ -36,20 +36,20 @@ internal static unsafe class HeadProfile
             double vector = double.MaxValue, batched = double.MaxValue;
             for (int r = 0; r < 9; r++)
             {
-                double start = ThreadCpu();
+                double start = ThreadCpuTime.Seconds();
                 foreach (var w in weights)
                 {
                     MatrixVectorKernel.Multiply(w, format, rows, columns, (nint)x, 0, (nint)y, parallel: false);
                 }
 
-                vector = Math.Min(vector, ThreadCpu() - start);
-                start = ThreadCpu();
+                vector = Math.Min(vector, ThreadCpuTime.Seconds() - start);
+                start = ThreadCpuTime.Seconds();
                 foreach (var w in weights)
                 {
                     BatchedMatrixKernel.Multiply(w, format, rows, columns, x, 1, 0, y, parallel: false);
                 }
 
-                batched = Math.Min(batched, ThreadCpu() - start);
+                batched = Math.Min(batched, ThreadCpuTime.Seconds() - start);
             }
 
             Console.WriteLine($"{format} head {columns}->{rows}, one thread, CPU time per head: MatrixVectorKernel {vector * 1000 / copies:F2} ms ({bytes * copies / vector / 1e9:F1} GB/s), BatchedMatrixKernel B=1 {batched * 1000 / copies:F2} ms ({bytes * copies / batched / 1e9:F1} GB/s)");
@@ -61,17 +61,5 @@ internal static unsafe class HeadProfile
             NativeMemory.AlignedFree(x);
             NativeMemory.AlignedFree(y);
         }
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private static double ThreadCpu() => ClockGetTime(3, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : 0;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct TimeSpec
-    {
-        public readonly long Seconds;
-        public readonly long Nanoseconds;
     }
 }

@@ -44,39 +44,24 @@ internal static unsafe class DecodeProfile
 
     private static void ProfileGpt2(ScalarType dtype)
     {
-        using var model = Gpt2SmallShape.CreateRandom(dtype);
-        using var projector = model.GetOutputEmbeddings();
-        using var cache = model.CreateKvCache();
-        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).Build();
-        var random = new SamplingRandom(7);
-        using (model.ComputeHiddenStates(arange(16, ScalarType.Int64), cache))
-        {
-        }
-
-        using var token = tensor(new long[] { 42 });
-        double step = Median(() =>
-        {
-            using var scope = NewDisposeScope();
-            var hidden = model.ComputeHiddenStates(token, cache);
-            using var logits = projector.Project(hidden[0]);
-            pipeline.NextToken(logits, random);
-            cache.Rewind(16);
-        });
+        using var session = new DecodeSession(dtype);
+        var (model, projector, cache, token) = (session.Model, session.Projector, session.Cache, session.Token);
+        double step = Median(session.Step);
         double hiddenOnly = Median(() =>
         {
             using var scope = NewDisposeScope();
             model.ComputeHiddenStates(token, cache);
-            cache.Rewind(16);
+            cache.Rewind(DecodeSession.Position);
         });
         using var h = model.ComputeHiddenStates(token, cache);
-        cache.Rewind(16);
+        cache.Rewind(DecodeSession.Position);
         using var row = h[0];
         double head = Median(() =>
         {
             using var logits = projector.Project(row);
         });
         using var sampleLogits = projector.Project(row);
-        double sample = Median(() => pipeline.NextToken(sampleLogits, random));
+        double sample = Median(() => session.Sample(sampleLogits));
 
         var format = Format(dtype);
         int d = 768;
@@ -207,25 +192,25 @@ internal static unsafe class DecodeProfile
         /// <summary><paramref name="passes"/> passes of the first copy on this thread (no parallel split), in seconds of this thread's CPU time.</summary>
         public double CpuTime(MatrixVectorKernel.VectorWidth width, int passes)
         {
-            double start = ThreadCpuSeconds();
+            double start = ThreadCpuTime.Seconds();
             for (int p = 0; p < passes; p++)
             {
                 BatchedMatrixKernel.Multiply(_weights[0], format, outputs, inputs, _x, 1, 0, _y, width, parallel: false);
             }
 
-            return ThreadCpuSeconds() - start;
+            return ThreadCpuTime.Seconds() - start;
         }
 
         /// <summary>One pass over every copy on this thread (no parallel split), in seconds of this thread's CPU time.</summary>
         public double CpuTimeAll(MatrixVectorKernel.VectorWidth width)
         {
-            double start = ThreadCpuSeconds();
+            double start = ThreadCpuTime.Seconds();
             foreach (var w in _weights)
             {
                 BatchedMatrixKernel.Multiply(w, format, outputs, inputs, _x, 1, 0, _y, width, parallel: false);
             }
 
-            return ThreadCpuSeconds() - start;
+            return ThreadCpuTime.Seconds() - start;
         }
 
         public void Dispose()
@@ -355,23 +340,6 @@ internal static unsafe class DecodeProfile
         }
     }
 
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    /// <summary>This thread's CPU time in seconds (<c>CLOCK_THREAD_CPUTIME_ID</c>).</summary>
-    internal static double ThreadCpuSeconds()
-    {
-        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
-        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct TimeSpec
-    {
-        public readonly long Seconds;
-        public readonly long Nanoseconds;
-    }
-
     private static double Bound(long bytes)
     {
         var stream = MemoryBandwidth.Stream(bytes / sizeof(float));
@@ -390,9 +358,9 @@ internal static unsafe class DecodeProfile
             double least = double.MaxValue;
             for (int i = 0; i < Repeats; i++)
             {
-                double start = ThreadCpuSeconds();
+                double start = ThreadCpuTime.Seconds();
                 action();
-                least = Math.Min(least, (ThreadCpuSeconds() - start) * 1000);
+                least = Math.Min(least, (ThreadCpuTime.Seconds() - start) * 1000);
             }
 
             return least;

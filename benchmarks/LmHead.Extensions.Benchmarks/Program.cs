@@ -32,6 +32,33 @@ if (args is ["--profile-sampling"])
     return;
 }
 
+if (args is ["--profile-dispatch"])
+{
+    // Not a benchmark: hand-off cost of the kernels' parallel loops (docs/benchmarks.md, run U-half).
+    DispatchProfile.Run();
+    return;
+}
+
+if (args is ["--profile-head"])
+{
+    HeadProfile.Run();
+    return;
+}
+
+if (args is ["--loop-decode", var dtype, var seconds])
+{
+    // Not a benchmark: decode steps in a loop, for a sampling profiler (perf record with DOTNET_PerfMapEnabled=1).
+    DecodeLoop.Run(dtype, double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
+if (args is ["--cpu-decode", var cpuSeconds])
+{
+    // Not a benchmark: thread CPU time of whole decode steps (docs/benchmarks.md, run U-half).
+    DecodeCpuLoop.Run(double.Parse(cpuSeconds, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

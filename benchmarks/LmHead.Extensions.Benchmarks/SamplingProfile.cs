@@ -66,12 +66,12 @@ internal static class SamplingProfile
 
     private static double Time(Action action, int calls)
     {
-        double start = DecodeProfile.ThreadCpuSeconds();
+        double start = ThreadCpuTime.Seconds();
         for (int c = 0; c < calls; c++)
         {
             action();
         }
 
-        return DecodeProfile.ThreadCpuSeconds() - start;
+        return ThreadCpuTime.Seconds() - start;
     }
 }

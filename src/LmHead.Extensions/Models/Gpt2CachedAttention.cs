@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding.Cpu;
 using static TorchSharp.torch;
 using WeightFormat = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.WeightFormat;
 
@@ -96,7 +97,7 @@ internal sealed unsafe class Gpt2CachedAttention
         long work = _sequences.Sum(s => ((long)s.Cache.Length * s.Tokens.Length) + ((long)s.Tokens.Length * (s.Tokens.Length + 1) / 2)) * _heads * _headSize;
         if (Environment.ProcessorCount > 1 && items > 1 && work >= MinimumParallelWork)
         {
-            Parallel.For(0, items, Attend);
+            KernelParallel.For(items, Attend);
         }
         else
         {

@@ -26,7 +26,7 @@ internal static unsafe class Gpt2DecodeKernels
 
     /// <summary>Reads 8 elements from <paramref name="i"/> on as float32 (exactly; needs AVX2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Load8(byte* vector, long i, WeightFormat format) => format switch
+    internal static Vector256<float> Load8(byte* vector, long i, WeightFormat format) => format switch
     {
         WeightFormat.Float32 => Avx.LoadVector256((float*)vector + i),
         WeightFormat.BFloat16 => HalfWidening.BFloat16((ushort*)vector + i),
@@ -47,26 +47,120 @@ internal static unsafe class Gpt2DecodeKernels
     }
 
     /// <summary><c>y = (x - mean) / √(var + ε) · weight + bias</c> over one row; mean and variance summed in float64.</summary>
+    /// <remarks>
+    /// The float64 sums run in four-lane vectors (two accumulators, eight floats a step) and then the leftover elements:
+    /// a fixed order per row, so a row's result never depends on the batch. Every float32 difference and square is exact
+    /// in float64, so the order moves the statistics by float64 rounding only, far below float32's.
+    /// </remarks>
     internal static void LayerNorm(float* x, float* y, int size, byte* weight, byte* bias, WeightFormat format, double epsilon)
     {
-        double sum = 0;
-        for (int i = 0; i < size; i++)
-        {
-            sum += x[i];
-        }
-
-        double mean = sum / size, squares = 0;
-        for (int i = 0; i < size; i++)
-        {
-            double centred = x[i] - mean;
-            squares += centred * centred;
-        }
-
-        float scale = (float)(1.0 / Math.Sqrt((squares / size) + epsilon));
+        double mean = Sum(x, size, 0, squares: false) / size;
+        double variance = Sum(x, size, mean, squares: true) / size;
+        float scale = (float)(1.0 / Math.Sqrt(variance + epsilon));
         float centre = (float)mean;
-        for (int i = 0; i < size; i++)
+        int i = 0;
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            var c = Vector256.Create(centre);
+            var s = Vector256.Create(scale);
+            for (; i <= size - 8; i += 8)
+            {
+                var normalized = Avx.Multiply(Avx.Subtract(Avx.LoadVector256(x + i), c), s);
+                Avx.Store(y + i, Fma.MultiplyAdd(normalized, Load8(weight, i, format), Load8(bias, i, format)));
+            }
+        }
+
+        for (; i < size; i++)
         {
             y[i] = MathF.FusedMultiplyAdd((x[i] - centre) * scale, Element(weight, i, format), Element(bias, i, format));
+        }
+    }
+
+    /// <summary>
+    /// <c>Σ (x - centre)</c> or <c>Σ (x - centre)²</c> in float64: two four-lane accumulators over steps of eight,
+    /// added lane-wise and across, then the leftover elements in order.
+    /// </summary>
+    private static double Sum(float* x, int size, double centre, bool squares)
+    {
+        int i = 0;
+        double sum = 0;
+        if (MatrixVectorKernel.IsAccelerated && size >= 8)
+        {
+            var c = Vector256.Create(centre);
+            var low = Vector256<double>.Zero;
+            var high = Vector256<double>.Zero;
+            for (; i <= size - 8; i += 8)
+            {
+                var v = Avx.LoadVector256(x + i);
+                var a = Avx.Subtract(Avx.ConvertToVector256Double(v.GetLower()), c);
+                var b = Avx.Subtract(Avx.ConvertToVector256Double(v.GetUpper()), c);
+                low = squares ? Fma.MultiplyAdd(a, a, low) : Avx.Add(low, a);
+                high = squares ? Fma.MultiplyAdd(b, b, high) : Avx.Add(high, b);
+            }
+
+            sum = Vector256.Sum(Avx.Add(low, high));
+        }
+
+        for (; i < size; i++)
+        {
+            double d = x[i] - centre;
+            sum += squares ? d * d : d;
+        }
+
+        return sum;
+    }
+
+    /// <summary><c>y[i] = a[i] + b[i]</c> for vectors of <paramref name="format"/> read as float32 (the embedding sum).</summary>
+    internal static void AddElements(byte* a, byte* b, float* y, int count, WeightFormat format)
+    {
+        int i = 0;
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            for (; i <= count - 8; i += 8)
+            {
+                Avx.Store(y + i, Avx.Add(Load8(a, i, format), Load8(b, i, format)));
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            y[i] = Element(a, i, format) + Element(b, i, format);
+        }
+    }
+
+    /// <summary><c>y[i] = a[i]</c> for a vector of <paramref name="format"/> read as float32 (an embedding row).</summary>
+    internal static void Widen(byte* a, float* y, int count, WeightFormat format)
+    {
+        int i = 0;
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            for (; i <= count - 8; i += 8)
+            {
+                Avx.Store(y + i, Load8(a, i, format));
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            y[i] = Element(a, i, format);
+        }
+    }
+
+    /// <summary><c>x[i] += update[i]</c> (the residual connections).</summary>
+    internal static void AddInPlace(float* x, float* update, long count)
+    {
+        long i = 0;
+        if (MatrixVectorKernel.IsAccelerated)
+        {
+            for (; i <= count - 8; i += 8)
+            {
+                Avx.Store(x + i, Avx.Add(Avx.LoadVector256(x + i), Avx.LoadVector256(update + i)));
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            x[i] += update[i];
         }
     }
 

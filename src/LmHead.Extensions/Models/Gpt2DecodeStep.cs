@@ -99,22 +99,21 @@ internal sealed unsafe class Gpt2DecodeStep
                 Linear(w.QueryKeyValue, h, batch, qkv);
                 attention.Run(layer, qkv, context);
                 Linear(w.Projection, context, batch, update);
-                AddInPlace(x, update, batch * d);
+                Gpt2DecodeKernels.AddInPlace(x, update, batch * d);
                 Normalize(x, h, batch, w.Norm2);
                 Linear(w.Expansion, h, batch, inner);
                 Gpt2DecodeKernels.GeluNew(inner, batch * _inner);
                 Linear(w.Contraction, inner, batch, update);
-                AddInPlace(x, update, batch * d);
+                Gpt2DecodeKernels.AddInPlace(x, update, batch * d);
             }
 
             var final = new NormWeights(_finalWeight, _finalBias, _finalEpsilon);
             byte* target = Address(output);
-            int elementSize = _format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort);
             for (int i = 0; i < sequences.Count; i++)
             {
                 long last = (long)(attention.FirstRow(i) + sequences[i].Tokens.Length - 1) * d;
                 Gpt2DecodeKernels.LayerNorm(x + last, h, d, final.Weight, final.Bias, _format, final.Epsilon);
-                Gpt2DecodeKernels.Store(h, target + ((long)outputRows[i] * d * elementSize), d, _format);
+                Gpt2DecodeKernels.Store(h, target + ((long)outputRows[i] * d * ElementSize), d, _format);
             }
         }
         finally
@@ -132,10 +131,7 @@ internal sealed unsafe class Gpt2DecodeStep
             {
                 float* row = x + ((long)(attention.FirstRow(i) + t) * _hidden);
                 long token = (long)tokens[t] * _hidden, position = (attention.Position(i) + t) * _hidden;
-                for (int j = 0; j < _hidden; j++)
-                {
-                    row[j] = Gpt2DecodeKernels.Element(_tokenEmbedding, token + j, _format) + Gpt2DecodeKernels.Element(_positionEmbedding, position + j, _format);
-                }
+                Gpt2DecodeKernels.AddElements(_tokenEmbedding + (token * ElementSize), _positionEmbedding + (position * ElementSize), row, _hidden, _format);
             }
         }
     }
@@ -151,13 +147,7 @@ internal sealed unsafe class Gpt2DecodeStep
     private void Linear(LinearWeights layer, float* input, int batch, float* output) =>
         BatchedMatrixKernel.Multiply((nint)layer.Weight, _format, layer.Outputs, layer.Inputs, input, batch, (nint)layer.Bias, output);
 
-    private static void AddInPlace(float* x, float* update, long count)
-    {
-        for (long i = 0; i < count; i++)
-        {
-            x[i] += update[i];
-        }
-    }
+    private int ElementSize => _format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort);
 
     /// <summary>The address of a contiguous CPU tensor's first element; valid while the tensor lives and is not resized.</summary>
     internal static byte* Address(Tensor tensor)

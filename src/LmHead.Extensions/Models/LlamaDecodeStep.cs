@@ -94,18 +94,14 @@ internal sealed unsafe class LlamaDecodeStep
 
                 attention.Run(l, query, key, value, context);
                 Linear(layer.Attention.Output, context, n, update);
-                Add(x, update, (long)n * _d);
+                Gpt2DecodeKernels.AddInPlace(x, update, (long)n * _d);
                 Normalize(x, h, n, layer.PostAttentionNorm.Weight);
                 Linear(layer.Mlp.Gate, h, n, gate);
                 Linear(layer.Mlp.Up, h, n, up);
-                for (long j = 0; j < (long)n * _inner; j++)
-                {
-                    float g = gate[j];
-                    gate[j] = g / (1f + MathF.Exp(-g)) * up[j];
-                }
+                LlamaDecodeKernels.SwiGlu(gate, up, (long)n * _inner);
 
                 Linear(layer.Mlp.Down, gate, n, update);
-                Add(x, update, (long)n * _d);
+                Gpt2DecodeKernels.AddInPlace(x, update, (long)n * _d);
             }
 
             Normalize(x, output, n, _model.Decoder.Norm.Weight);
@@ -119,10 +115,7 @@ internal sealed unsafe class LlamaDecodeStep
     private void Embed(long token, float* row)
     {
         byte* table = Gpt2DecodeStep.Address(_model.Decoder.Embedding.Weight);
-        for (int j = 0; j < _d; j++)
-        {
-            row[j] = Gpt2DecodeKernels.Element(table, (token * _d) + j, _format);
-        }
+        Gpt2DecodeKernels.Widen(table + (token * _d * (_format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort))), row, _d, _format);
     }
 
     /// <summary>cos and sin of position × inverse frequency, computed in double: <c>rotation[i]</c> = cos, <c>rotation[half + i]</c> = sin.</summary>
@@ -158,18 +151,7 @@ internal sealed unsafe class LlamaDecodeStep
         byte* w = Gpt2DecodeStep.Address(weight);
         for (int i = 0; i < n; i++)
         {
-            float* row = x + ((long)i * _d), target = y + ((long)i * _d);
-            double sum = 0;
-            for (int j = 0; j < _d; j++)
-            {
-                sum += row[j] * row[j];
-            }
-
-            float scale = 1f / MathF.Sqrt((float)(sum / _d) + _epsilon);
-            for (int j = 0; j < _d; j++)
-            {
-                target[j] = row[j] * scale * Gpt2DecodeKernels.Element(w, j, _format);
-            }
+            LlamaDecodeKernels.RmsNorm(x + ((long)i * _d), y + ((long)i * _d), _d, w, _format, _epsilon);
         }
     }
 
@@ -180,11 +162,4 @@ internal sealed unsafe class LlamaDecodeStep
             (nint)Gpt2DecodeStep.Address(layer.Weight), _format, (int)layer.Weight.shape[0], (int)layer.Weight.shape[1], input, n, bias, output);
     }
 
-    private static void Add(float* x, float* update, long count)
-    {
-        for (long i = 0; i < count; i++)
-        {
-            x[i] += update[i];
-        }
-    }
 }

@@ -1,3 +1,4 @@
+using LmHead.Extensions.Decoding.Cpu;
 using WeightFormat = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.WeightFormat;
 
 namespace LmHead.Extensions.Models;
@@ -80,7 +81,7 @@ internal sealed unsafe class LlamaStepAttention
         long work = _sequences.Sum(s => (long)s.Cache.Length + 1) * heads * _headDim;
         if (Environment.ProcessorCount > 1 && items > 1 && work >= MinimumParallelWork)
         {
-            Parallel.For(0, items, Attend);
+            KernelParallel.For(items, Attend);
         }
         else
         {

@@ -60,7 +60,7 @@ internal static unsafe partial class BatchedMatrixKernel
             int blocks = (outputs + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
-                Parallel.For(0, blocks, job.Run);
+                KernelParallel.For(blocks, job.Run);
             }
             else
             {

@@ -11,6 +11,7 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// </summary>
 internal static unsafe partial class MatrixVectorKernel
 {
+
     /// <summary>A bfloat16 row, 64 weights per step: each 32-bit lane of a load holds two, widened by a shift (low) and a mask (high).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotBFloat16Wide(ushort* w, float* h, float* ordered, int columns)
@@ -25,6 +26,7 @@ internal static unsafe partial class MatrixVectorKernel
             var a3 = Vector512<float>.Zero;
             for (; j <= columns - 64; j += 64)
             {
+                PrefetchAhead(w + j, 128);
                 var x0 = Avx512F.LoadVector512((int*)(w + j));
                 var x1 = Avx512F.LoadVector512((int*)(w + j + 32));
                 a0 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16Low(x0), Avx512F.LoadVector512(ordered + j), a0);
@@ -72,6 +74,7 @@ internal static unsafe partial class MatrixVectorKernel
         var signedMaximum = Vector512<short>.Zero;
         for (; j <= columns - 64; j += 64)
         {
+            PrefetchAhead(w + j, 128);
             var x0 = Avx512F.LoadVector512((int*)(w + j));
             var x1 = Avx512F.LoadVector512((int*)(w + j + 32));
             unsignedMaximum = Avx512BW.Max(Avx512BW.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());

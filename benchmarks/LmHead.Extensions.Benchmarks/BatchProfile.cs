@@ -134,8 +134,9 @@ internal static unsafe class BatchProfile
     }
 
     /// <summary>
-    /// The benchmark's one-stream pair in one process, alternated so that neither runs first or warmer: one request awaited
-    /// through <c>Task.WhenAll</c> (Concurrent) and the same request awaited directly (Serialised). Wall time per call.
+    /// The benchmark's one-stream pair in a fresh process, in the benchmark's order (six calls of Concurrent, the first
+    /// being its warm-up, then six of Serialised): the wall time of each call and the JIT compilation time and methods
+    /// compiled during it, on every thread (tier-1 recompilation runs on a background thread, beside the step's two workers).
     /// </summary>
     private static void ProfileLoneStream()
     {
@@ -143,23 +144,19 @@ internal static unsafe class BatchProfile
         benchmark.Setup();
         try
         {
-            var first = Stopwatch.StartNew();
-            benchmark.Concurrent().GetAwaiter().GetResult();
-            Console.WriteLine($"one stream, first call after setup: {first.Elapsed.TotalMilliseconds:F0} ms");
-            var concurrent = new List<double>();
-            var serialised = new List<double>();
-            for (int r = 0; r < Repeats; r++)
+            foreach (var (name, call) in new (string, Func<Task<int>>)[] { ("Concurrent", benchmark.Concurrent), ("Serialised", benchmark.Serialised) })
             {
-                var watch = Stopwatch.StartNew();
-                benchmark.Concurrent().GetAwaiter().GetResult();
-                concurrent.Add(watch.Elapsed.TotalMilliseconds);
-                watch.Restart();
-                benchmark.Serialised().GetAwaiter().GetResult();
-                serialised.Add(watch.Elapsed.TotalMilliseconds);
+                for (int r = 0; r < 6; r++)
+                {
+                    var jit = System.Runtime.JitInfo.GetCompilationTime();
+                    long methods = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    var watch = Stopwatch.StartNew();
+                    call().GetAwaiter().GetResult();
+                    double wall = watch.Elapsed.TotalMilliseconds;
+                    Console.WriteLine($"{name} call {r}: {wall,6:F0} ms; JIT during it {(System.Runtime.JitInfo.GetCompilationTime() - jit).TotalMilliseconds,5:F0} ms, " +
+                        $"{System.Runtime.JitInfo.GetCompiledMethodCount() - methods,4} methods");
+                }
             }
-
-            Console.WriteLine($"one stream, alternated, {Repeats} each: Concurrent median {Median(concurrent):F0} ms [{string.Join(' ', concurrent.Select(t => Math.Round(t)))}]");
-            Console.WriteLine($"                                      Serialised median {Median(serialised):F0} ms [{string.Join(' ', serialised.Select(t => Math.Round(t)))}]");
         }
         finally
         {

@@ -31,15 +31,16 @@ internal static unsafe partial class BatchedMatrixKernel
             int vectorEnd = inputs & ~31, groups = batch & ~3, end = first + count;
             float* weights = (float*)weight;
             int o = first;
-            // The next four weight rows (one contiguous run of bytes) are asked for evenly over all the tile's steps, so their
-            // reads overlap the multiply-adds of every group (a burst of prefetches at the start of the first group stalls
-            // on the line fill buffers and leaves the later groups with no reads in flight).
+            // The four weight rows after the next four (one contiguous run of bytes) are asked for evenly over all the tile's
+            // steps, so their reads overlap the multiply-adds of every group (a burst of prefetches at the start of the first
+            // group stalls on the line fill buffers and leaves the later groups with no reads in flight); two tiles ahead
+            // rather than one gave each read a tile's time more to arrive. Past the matrix's end they never fault.
             int steps = (groups / 4) * 2 * (vectorEnd / 32);
             int aheadPerStep = steps == 0 ? 0 : (int)((((4 * stride) + (64L * steps) - 1) / (64L * steps)) * 64);
             for (; o + 4 <= end; o += 4)
             {
                 float* w = weights + ((long)o * inputs);
-                byte* ahead = o + 8 <= end ? (byte*)(w + (4L * inputs)) : null;
+                byte* ahead = (byte*)(w + (8L * inputs));
                 for (int b = 0; b < groups; b += 4)
                 {
                     ahead = WideFourByFour(w, x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs, ahead, aheadPerStep);

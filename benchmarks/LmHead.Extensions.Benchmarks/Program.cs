@@ -59,6 +59,13 @@ if (args is ["--cpu-decode", var cpuSeconds])
     return;
 }
 
+if (args is ["--profile-batch", .. var parts])
+{
+    // Not a benchmark: where a batched decode step's time goes, and one stream through the scheduler (docs/benchmarks.md, run U-batch).
+    BatchProfile.Run(parts);
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

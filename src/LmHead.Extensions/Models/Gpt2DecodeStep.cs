@@ -87,7 +87,9 @@ internal sealed unsafe class Gpt2DecodeStep
         int batch = sequences.Sum(s => s.Tokens.Length), d = _hidden;
         var attention = new Gpt2CachedAttention(sequences, _heads, _headSize, _format);
         long floats = (long)batch * ((7L * d) + _inner);
-        float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 32);
+        // 64-byte aligned (and every row a multiple of 64 bytes for n_embd a multiple of 16): the 64-byte kernels' loads of
+        // X then never straddle two cache lines.
+        float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
         try
         {
             float* x = buffer, h = x + (batch * d), context = h + (batch * d), update = context + (batch * d), qkv = update + (batch * d), inner = qkv + (3L * batch * d);

@@ -22,7 +22,11 @@ internal static unsafe partial class BatchedMatrixKernel
     {
         private void WideBlock(int first, int count)
         {
-            if (format == WeightFormat.Float32)
+            if (format == WeightFormat.Float32 && batch >= 4)
+            {
+                SingleBlockTiled(first, count);
+            }
+            else if (format == WeightFormat.Float32)
             {
                 BlockWide<WideSingleWeights>(first, count, x, null);
             }

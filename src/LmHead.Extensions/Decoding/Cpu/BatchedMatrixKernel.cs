@@ -123,13 +123,32 @@ internal static unsafe partial class BatchedMatrixKernel
 
             if (bias != 0)
             {
-                for (int b = 0; b < batch; b++)
+                AddBias(first, count);
+            }
+        }
+
+        /// <summary>
+        /// Adds the bias to the block's outputs of every row, the last operation of every element's one order. float32
+        /// biases in 8-lane vectors (the same single rounding per element as the scalar add): element by element with a
+        /// format switch it cost about as much as a small layer's multiply-adds at B = 16.
+        /// </summary>
+        private void AddBias(int first, int count)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                float* row = y + ((long)b * outputs);
+                int o = first;
+                if (format == WeightFormat.Float32 && MatrixVectorKernel.IsAccelerated)
                 {
-                    float* row = y + ((long)b * outputs);
-                    for (int o = first; o < first + count; o++)
+                    for (; o + 8 <= first + count; o += 8)
                     {
-                        row[o] += Element((byte*)bias, o);
+                        Avx.Store(row + o, Avx.Add(Avx.LoadVector256(row + o), Avx.LoadVector256((float*)bias + o)));
                     }
+                }
+
+                for (; o < first + count; o++)
+                {
+                    row[o] += Element((byte*)bias, o);
                 }
             }
         }

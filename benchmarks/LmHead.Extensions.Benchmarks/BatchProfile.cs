@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Cpu;
+using LmHead.Extensions.Generation;
+using LmHead.Extensions.Models;
+using static TorchSharp.torch;
+using WeightFormat = LmHead.Extensions.Decoding.Cpu.MatrixVectorKernel.WeightFormat;
+
+namespace LmHead.Extensions.Benchmarks;
+
+/// <summary>
+/// Not a benchmark: where a batched decode step's time goes (<c>--profile-batch</c>), for docs/benchmarks.md. For
+/// B = 1, 8, 16 and 64 rows (64 = a prompt chunk) of a GPT-2-small-shaped fp32 step at position 16: the step without the
+/// head, its 48 linear layers alone (12 distinct weight copies per shape, so none is read from cache), the rest (attention,
+/// norms, gelu), the batched head and the sampling of B rows. With <c>DOTNET_PROCESSOR_COUNT=1</c> every time is the
+/// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
+/// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
+/// </summary>
+internal static unsafe class BatchProfile
+{
+    private const int Repeats = 9;
+
+    internal static void Run(string[] parts)
+    {
+        bool all = parts.Length == 0;
+        Console.WriteLine($"processors {Environment.ProcessorCount}; " +
+            (Environment.ProcessorCount == 1 ? "least thread CPU time of the repeats (ms)" : "median wall time (ms)"));
+        if (all || parts.Contains("step"))
+        {
+            ProfileSteps();
+        }
+
+        if (all || parts.Contains("lone"))
+        {
+            ProfileLoneStream();
+        }
+    }
+
+    private static void ProfileSteps()
+    {
+        using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
+        using var projector = model.GetOutputEmbeddings();
+        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).Build();
+        var random = new SamplingRandom(7);
+        int d = 768;
+        var shapes = new[] { (3 * d, d), (d, d), (4 * d, d), (d, 4 * d) };
+        var weights = shapes.Select(s => Enumerable.Range(0, 12).Select(c => RandomMatrix((long)s.Item1 * s.Item2, c)).ToArray()).ToArray();
+        Console.WriteLine("  B | step w/o head | 48 linear | rest (attn, norms, gelu) | head | sampling B rows | step / B=1 step");
+        double one = 0;
+        foreach (int batch in new[] { 1, 8, 16, 64 })
+        {
+            var caches = Enumerable.Range(0, batch).Select(_ => model.CreateKvCache()).ToArray();
+            foreach (var cache in caches)
+            {
+                using (model.ComputeHiddenStates(arange(16, ScalarType.Int64), cache))
+                {
+                }
+            }
+
+            int[][] tokens = [.. Enumerable.Range(0, batch).Select(b => new[] { 100 + b })];
+            double hidden = Time(() =>
+            {
+                using var h = model.ComputeLastHiddenStates(caches, tokens);
+                foreach (var cache in caches)
+                {
+                    cache.Rewind(16);
+                }
+            });
+            double linear = LinearLayers(shapes, weights, batch);
+            using var states = model.ComputeLastHiddenStates(caches, tokens);
+            double head = Time(() =>
+            {
+                using var logits = BatchedHeadProjection.Project(projector, states);
+            });
+            using var rows = BatchedHeadProjection.Project(projector, states);
+            var each = Enumerable.Range(0, batch).Select(b => rows[b]).ToArray();
+            double sampling = Time(() =>
+            {
+                foreach (var row in each)
+                {
+                    pipeline.NextToken(row, random);
+                }
+            });
+            double step = hidden + head + sampling;
+            one = batch == 1 ? step : one;
+            Console.WriteLine($"{batch,3} | {hidden,13:F2} | {linear,9:F2} | {hidden - linear,24:F2} | {head,5:F2} | {sampling,15:F2} | {step / one:F2}x");
+            foreach (var row in each)
+            {
+                row.Dispose();
+            }
+
+            foreach (var cache in caches)
+            {
+                cache.Dispose();
+            }
+        }
+
+        foreach (var w in weights.SelectMany(c => c))
+        {
+            NativeMemory.AlignedFree((void*)w);
+        }
+    }
+
+    private static double LinearLayers((int Outputs, int Inputs)[] shapes, nint[][] weights, int batch)
+    {
+        int widest = shapes.Max(s => Math.Max(s.Outputs, s.Inputs));
+        float* x = (float*)NativeMemory.AlignedAlloc((nuint)(batch * widest * sizeof(float)), 64);
+        float* y = (float*)NativeMemory.AlignedAlloc((nuint)(batch * widest * sizeof(float)), 64);
+        var random = new Random(5);
+        for (int i = 0; i < batch * widest; i++)
+        {
+            x[i] = (float)random.NextDouble() - 0.5f;
+        }
+
+        try
+        {
+            return Time(() =>
+            {
+                for (int s = 0; s < shapes.Length; s++)
+                {
+                    foreach (var w in weights[s])
+                    {
+                        BatchedMatrixKernel.Multiply(w, WeightFormat.Float32, shapes[s].Outputs, shapes[s].Inputs, x, batch, 0, y);
+                    }
+                }
+            });
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(x);
+            NativeMemory.AlignedFree(y);
+        }
+    }
+
+    /// <summary>
+    /// The benchmark's one-stream pair in a fresh process, in the benchmark's order (six calls of Concurrent, the first
+    /// being its warm-up, then six of Serialised): the wall time of each call and the JIT compilation time and methods
+    /// compiled during it, on every thread (tier-1 recompilation runs on a background thread, beside the step's two workers).
+    /// </summary>
+    private static void ProfileLoneStream()
+    {
+        var benchmark = new ConcurrentGenerationBenchmarks { Streams = 1 };
+        benchmark.Setup();
+        try
+        {
+            foreach (var (name, call) in new (string, Func<Task<int>>)[] { ("Concurrent", benchmark.Concurrent), ("Serialised", benchmark.Serialised) })
+            {
+                for (int r = 0; r < 6; r++)
+                {
+                    var jit = System.Runtime.JitInfo.GetCompilationTime();
+                    long methods = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    var watch = Stopwatch.StartNew();
+                    call().GetAwaiter().GetResult();
+                    double wall = watch.Elapsed.TotalMilliseconds;
+                    Console.WriteLine($"{name} call {r}: {wall,6:F0} ms; JIT during it {(System.Runtime.JitInfo.GetCompilationTime() - jit).TotalMilliseconds,5:F0} ms, " +
+                        $"{System.Runtime.JitInfo.GetCompiledMethodCount() - methods,4} methods");
+                }
+            }
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
+    }
+
+    private static double Median(List<double> times)
+    {
+        var sorted = times.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    private static nint RandomMatrix(long elements, int seed)
+    {
+        var w = (float*)NativeMemory.AlignedAlloc((nuint)(elements * sizeof(float)), 64);
+        var random = new Random(seed);
+        for (long i = 0; i < elements; i++)
+        {
+            w[i] = ((float)random.NextDouble() - 0.5f) * 0.04f;
+        }
+
+        return (nint)w;
+    }
+
+    private static double Time(Action action)
+    {
+        action();
+        var times = new List<double>();
+        for (int i = 0; i < Repeats; i++)
+        {
+            if (Environment.ProcessorCount == 1)
+            {
+                double start = ThreadCpuSeconds();
+                action();
+                times.Add((ThreadCpuSeconds() - start) * 1000);
+            }
+            else
+            {
+                long start = Stopwatch.GetTimestamp();
+                action();
+                times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }
+
+        return Environment.ProcessorCount == 1 ? times.Min() : Median(times);
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private static double ThreadCpuSeconds()
+    {
+        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
+        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct TimeSpec
+    {
+        public readonly long Seconds;
+        public readonly long Nanoseconds;
+    }
+}

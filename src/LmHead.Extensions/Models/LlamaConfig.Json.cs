@@ -33,23 +33,26 @@ public sealed partial record LlamaConfig
             throw Invalid("mlp_bias = true is not supported; only bias-free MLPs (every released Llama, Qwen2 and Mistral model) are implemented.", "mlp_bias");
         }
 
+        // A key the file leaves out takes the default of the family's transformers config class (LlamaConfig,
+        // Qwen2Config, MistralConfig), which differ: Mistral has 8 key/value heads, Qwen2 32 unless the file says so.
+        var defaults = FamilyDefaults(modelType);
         var config = new LlamaConfig
         {
             ModelType = modelType,
-            VocabularySize = Int(root, "vocab_size") ?? 32000,
+            VocabularySize = Int(root, "vocab_size") ?? defaults.VocabularySize,
             HiddenSize = Int(root, "hidden_size") ?? 4096,
-            IntermediateSize = Int(root, "intermediate_size") ?? 11008,
+            IntermediateSize = Int(root, "intermediate_size") ?? defaults.IntermediateSize,
             LayerCount = Int(root, "num_hidden_layers") ?? 32,
             HeadCount = Int(root, "num_attention_heads") ?? 32,
-            KeyValueHeadCount = Int(root, "num_key_value_heads"),
+            KeyValueHeadCount = root.TryGetProperty("num_key_value_heads", out _) ? Int(root, "num_key_value_heads") : defaults.KeyValueHeadCount,
             HeadDim = Int(root, "head_dim"),
             RmsNormEpsilon = Number(root, "rms_norm_eps") ?? 1e-6,
             RopeTheta = Number(root, "rope_theta") ?? (RopeParameters(root) is { } parameters ? Number(parameters, "rope_theta", "rope_parameters.") : null) ?? 10000,
             RopeScaling = ParseRopeScaling(root),
-            MaxPositions = Int(root, "max_position_embeddings") ?? 2048,
+            MaxPositions = Int(root, "max_position_embeddings") ?? defaults.MaxPositions,
             TieWordEmbeddings = Boolean(root, "tie_word_embeddings") ?? false,
             AttentionBias = Boolean(root, "attention_bias") ?? false,
-            SlidingWindow = Int(root, "sliding_window"),
+            SlidingWindow = root.TryGetProperty("sliding_window", out _) ? Int(root, "sliding_window") : defaults.SlidingWindow,
             UseSlidingWindow = Boolean(root, "use_sliding_window") ?? false,
             BosTokenId = Int(root, "bos_token_id"),
             EosTokenIds = IntList(root, "eos_token_id"),
@@ -243,6 +246,14 @@ public sealed partial record LlamaConfig
 
     /// <summary>An error naming the JSON key (as the parameter name, which <see cref="Load"/> reports as the key).</summary>
     private static ArgumentException Invalid(string message, string key) => new(message, key);
+
+    // transformers' defaults for the keys whose defaults differ between the three config classes.
+    private static (int VocabularySize, int IntermediateSize, int? KeyValueHeadCount, int MaxPositions, int? SlidingWindow) FamilyDefaults(string modelType) => modelType switch
+    {
+        "qwen2" => (151936, 22016, 32, 32768, 4096),
+        "mistral" => (32000, 14336, 8, 4096 * 32, 4096),
+        _ => (32000, 11008, null, 2048, null),
+    };
 
     private static JsonElement? Value(JsonElement parent, string key) =>
         parent.TryGetProperty(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;

@@ -99,6 +99,26 @@ public sealed class LlamaLoadingTests
     }
 
     [TestMethod]
+    public void KeysLeftOutTakeTheDefaultsOfTheFamilysTransformersConfig()
+    {
+        // Hand-written configs may leave keys out; transformers' LlamaConfig, Qwen2Config and MistralConfig fill them
+        // with different defaults (configuration_llama/qwen2/mistral.py).
+        const string Minimal = "{\"model_type\":\"TYPE\",\"hidden_size\":128,\"num_hidden_layers\":1,\"num_attention_heads\":32}";
+        var llama = LlamaConfig.FromJson(Minimal.Replace("TYPE", "llama", StringComparison.Ordinal));
+        var qwen = LlamaConfig.FromJson(Minimal.Replace("TYPE", "qwen2", StringComparison.Ordinal));
+        var mistral = LlamaConfig.FromJson(Minimal.Replace("TYPE", "mistral", StringComparison.Ordinal));
+
+        Assert.AreEqual((32000, 11008, (int?)null, 32, 2048, (int?)null), (llama.VocabularySize, llama.IntermediateSize, llama.KeyValueHeadCount, llama.EffectiveKeyValueHeadCount, llama.MaxPositions, llama.SlidingWindow));
+        Assert.AreEqual((151936, 22016, (int?)32, 32768, (int?)4096, false), (qwen.VocabularySize, qwen.IntermediateSize, qwen.KeyValueHeadCount, qwen.MaxPositions, qwen.SlidingWindow, qwen.UseSlidingWindow));
+        Assert.AreEqual((32000, 14336, (int?)8, 131072, (int?)4096), (mistral.VocabularySize, mistral.IntermediateSize, mistral.KeyValueHeadCount, mistral.MaxPositions, mistral.SlidingWindow));
+        Assert.AreEqual(4096, mistral.ContextLength);
+
+        // An explicit null is not a left-out key: null key/value heads mean one per head, a null window none.
+        var explicitNulls = LlamaConfig.FromJson(Minimal.Replace("TYPE", "mistral", StringComparison.Ordinal).Replace("}", ",\"num_key_value_heads\":null,\"sliding_window\":null}", StringComparison.Ordinal));
+        Assert.AreEqual((32, (int?)null, 131072), (explicitNulls.EffectiveKeyValueHeadCount, explicitNulls.SlidingWindow, explicitNulls.ContextLength));
+    }
+
+    [TestMethod]
     public void UnsupportedRopeTypeInAFolderNamesTheKey()
     {
         string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 1);

@@ -16,10 +16,15 @@ namespace LmHead.Extensions.Models;
 /// <see cref="SafeTensorsFile.Write"/> replaces a file (a new one renamed over it) instead of rewriting it, and saving a
 /// loaded model into its own folder is safe. Nothing is mapped on other systems, for other dtypes than the
 /// floating-point ones, or for a tensor whose data is not aligned to its element size in the file: the caller reads those.
+/// The environment variable <c>LMHEAD_MAP_WEIGHTS=0</c> turns mapping off (every tensor is read into memory of its own),
+/// for file systems where mapping misbehaves or files that others may rewrite in place.
 /// </remarks>
 internal sealed class SafeTensorsMapping : IDisposable
 {
     private readonly Dictionary<(string Path, ScalarType DType), Tensor?> _files = [];
+
+    /// <summary>Whether loaders map weights: unless the environment variable <c>LMHEAD_MAP_WEIGHTS</c> is <c>0</c> (read at every load).</summary>
+    internal static bool Enabled => Environment.GetEnvironmentVariable("LMHEAD_MAP_WEIGHTS") != "0";
 
     /// <summary>A CPU view of the stored tensor, or <see langword="null"/> when it cannot be mapped (the caller reads it).</summary>
     internal Tensor? TryView(string path, long dataStart, SafeTensorsFile.Entry entry)
@@ -27,7 +32,7 @@ internal sealed class SafeTensorsMapping : IDisposable
         long elementSize = ElementSize(entry.DType);
         long offset = dataStart + entry.Begin;
         long bytes = entry.End - entry.Begin;
-        if (!OperatingSystem.IsLinux() || elementSize == 0 || bytes == 0 || offset % elementSize != 0)
+        if (!OperatingSystem.IsLinux() || !Enabled || elementSize == 0 || bytes == 0 || offset % elementSize != 0)
         {
             return null;
         }

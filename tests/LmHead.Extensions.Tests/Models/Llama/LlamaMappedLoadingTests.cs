@@ -89,6 +89,38 @@ public sealed class LlamaMappedLoadingTests
         }
     }
 
+    [TestMethod]
+    [DoNotParallelize] // the variable is process-wide: no other load may run meanwhile
+    public void MapWeightsZeroReadsEveryTensorIntoMemoryOfItsOwn()
+    {
+        string folder = TinyLlama.CreateFolder(TinyLlama.Llama(), seed: 9, storage: ScalarType.BFloat16);
+        string file = Path.Combine(folder, LlamaPretrained.WeightsFileName);
+        using var mapped = LlamaPretrained.LoadModel(folder);
+        Environment.SetEnvironmentVariable("LMHEAD_MAP_WEIGHTS", "0");
+        try
+        {
+            string copy = TinyLlama.NewFolder(); // its own file, so a mapping of the first cannot answer for it
+            File.Copy(Path.Combine(folder, "config.json"), Path.Combine(copy, "config.json"));
+            File.Copy(file, Path.Combine(copy, LlamaPretrained.WeightsFileName));
+            using var read = LlamaPretrained.LoadModel(copy);
+            Assert.IsFalse(MapsOf(Path.Combine(copy, LlamaPretrained.WeightsFileName)), "LMHEAD_MAP_WEIGHTS=0: nothing mapped");
+            var wanted = mapped.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            foreach (var (name, parameter) in read.named_parameters())
+            {
+                Assert.IsTrue(Same(parameter, wanted[name]), $"{name} holds the saved values");
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LMHEAD_MAP_WEIGHTS", null);
+        }
+
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.IsTrue(MapsOf(file), "the first load mapped its file");
+        }
+    }
+
     private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.allclose(b, rtol: 0, atol: 0);
 
     private static bool MapsOf(string file) =>

@@ -65,24 +65,54 @@ public static class LlamaPretrained
             throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
         }
 
-        // tokenizer.json first (what Llama-family checkpoints ship), then vocab.json + merges.txt, then tokenizer.model;
-        // never GPT-2's built-in vocabulary, which would not match the model's ids.
-        string vocabulary = Path.Combine(directory, Gpt2Pretrained.VocabularyFileName);
-        string merges = Path.Combine(directory, Gpt2Pretrained.MergesFileName);
-        if (!ModelFile.IsPresent(Path.Combine(directory, TokenizerJson.FileName)) && !ModelFile.IsPresent(vocabulary) && !ModelFile.IsPresent(merges))
+        switch (FindTokenizerSource(directory))
         {
-            string sentencePiece = Path.Combine(directory, SentencePieceModel.FileName);
-            if (ModelFile.IsPresent(sentencePiece))
-            {
-                return SentencePieceModel.Load(sentencePiece);
-            }
+            case TokenizerSource.SentencePieceModel:
+                return SentencePieceModel.Load(Path.Combine(directory, SentencePieceModel.FileName));
+            case TokenizerSource.None:
+                throw new ModelFormatException(Path.Combine(directory, Gpt2Pretrained.VocabularyFileName), null,
+                    $"the folder has no {TokenizerJson.FileName}, no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName} and no {SentencePieceModel.FileName}, the tokenizer files this loader reads; "
+                    + "load the model alone with PretrainedModel.LoadModel and give TextGenerator the model's tokenizer.");
+            default:
+                return Gpt2Pretrained.LoadTokenizer(directory);
+        }
+    }
 
-            throw new ModelFormatException(vocabulary, null,
-                $"the folder has no {TokenizerJson.FileName}, no {Gpt2Pretrained.VocabularyFileName} + {Gpt2Pretrained.MergesFileName} and no {SentencePieceModel.FileName}, the tokenizer files this loader reads; "
-                + "load the model alone with PretrainedModel.LoadModel and give TextGenerator the model's tokenizer.");
+    /// <summary>
+    /// Which of a folder's files <see cref="LoadTokenizer"/> reads: <c>tokenizer.json</c> first (what Llama-family
+    /// checkpoints ship), then <c>vocab.json</c> + <c>merges.txt</c> (either present: a missing partner is the loader's
+    /// error to report), then <c>tokenizer.model</c>; never GPT-2's built-in vocabulary, which would not match the ids.
+    /// <see cref="Tokenization.PromptPrefix"/> asks the same question (a <c>tokenizer.model</c> tokenizer adds BOS).
+    /// </summary>
+    internal static TokenizerSource FindTokenizerSource(string directory)
+    {
+        if (ModelFile.IsPresent(Path.Combine(directory, TokenizerJson.FileName)))
+        {
+            return TokenizerSource.TokenizerJson;
         }
 
-        return Gpt2Pretrained.LoadTokenizer(directory);
+        if (ModelFile.IsPresent(Path.Combine(directory, Gpt2Pretrained.VocabularyFileName)) || ModelFile.IsPresent(Path.Combine(directory, Gpt2Pretrained.MergesFileName)))
+        {
+            return TokenizerSource.VocabularyAndMerges;
+        }
+
+        return ModelFile.IsPresent(Path.Combine(directory, SentencePieceModel.FileName)) ? TokenizerSource.SentencePieceModel : TokenizerSource.None;
+    }
+
+    /// <summary>The tokenizer files of a folder, in the order <see cref="FindTokenizerSource"/> looks for them.</summary>
+    internal enum TokenizerSource
+    {
+        /// <summary><c>tokenizer.json</c>.</summary>
+        TokenizerJson,
+
+        /// <summary><c>vocab.json</c> + <c>merges.txt</c>.</summary>
+        VocabularyAndMerges,
+
+        /// <summary>A SentencePiece <c>tokenizer.model</c>.</summary>
+        SentencePieceModel,
+
+        /// <summary>None of them.</summary>
+        None,
     }
 
     /// <summary>Saves a model as <c>config.json</c> plus <c>model.safetensors</c>, or shards and their index.</summary>

@@ -42,19 +42,14 @@ internal static class PromptPrefix
             }
         }
 
-        if (prefix is null && ModelFile.IsPresent(tokenizerJson))
-        {
-            using var document = Parse(tokenizerJson);
-            prefix = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("post_processor", out var processor)
-                ? FromPostProcessor(processor, tokenizerJson)
-                : [];
-        }
-
         if (prefix is null)
         {
-            bool onlySentencePiece = ModelFile.IsPresent(Path.Combine(directory, SentencePieceModel.FileName))
-                && !ModelFile.IsPresent(Path.Combine(directory, Gpt2Pretrained.VocabularyFileName));
-            prefix = onlySentencePiece && bosTokenId is { } bos ? [bos] : [];
+            prefix = LlamaPretrained.FindTokenizerSource(directory) switch
+            {
+                LlamaPretrained.TokenizerSource.TokenizerJson => ReadPostProcessor(tokenizerJson),
+                LlamaPretrained.TokenizerSource.SentencePieceModel when bosTokenId is { } bos => [bos],
+                _ => [],
+            };
         }
 
         foreach (int id in prefix)
@@ -67,6 +62,44 @@ internal static class PromptPrefix
         }
 
         return prefix;
+    }
+
+    /// <summary>
+    /// The prefix of <c>tokenizer.json</c>'s <c>post_processor</c>. Only that value becomes a document: the rest of the
+    /// file (the vocabulary and merges, megabytes for Qwen2 or Llama 3) is skipped by the reader, not parsed into a DOM
+    /// a second time after the tokenizer loader has read it.
+    /// </summary>
+    private static int[] ReadPostProcessor(string path)
+    {
+        ModelFile.RequireRegularFile(path);
+        byte[] bytes = ModelFile.ReadAllBytes(path, ModelFile.MaxTokenizerBytes);
+        try
+        {
+            var reader = new Utf8JsonReader(bytes);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return [];
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool wanted = reader.ValueTextEquals("post_processor"u8);
+                reader.Read();
+                if (wanted)
+                {
+                    using var processor = JsonDocument.ParseValue(ref reader);
+                    return FromPostProcessor(processor.RootElement, path);
+                }
+
+                reader.Skip();
+            }
+
+            return [];
+        }
+        catch (JsonException ex)
+        {
+            throw new ModelFormatException(path, null, $"the file is not valid JSON: {ex.Message}", ex);
+        }
     }
 
     // {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", ...}}],

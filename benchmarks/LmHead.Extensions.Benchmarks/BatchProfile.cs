@@ -16,6 +16,7 @@ namespace LmHead.Extensions.Benchmarks;
 /// norms, gelu), the batched head and the sampling of B rows. With <c>DOTNET_PROCESSOR_COUNT=1</c> every time is the
 /// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
 /// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
+/// Parts: <c>step</c>, <c>lone</c> (both by default) and <c>head</c> (the batched head with and without its 4 × 4 tile).
 /// </summary>
 internal static unsafe class BatchProfile
 {
@@ -34,6 +35,43 @@ internal static unsafe class BatchProfile
         if (all || parts.Contains("lone"))
         {
             ProfileLoneStream();
+        }
+
+        if (parts.Contains("head"))
+        {
+            ProfileHead();
+        }
+    }
+
+    /// <summary>
+    /// The batched head alone (GPT-2's fp32 50,257 × 768) at B = 1, 4, 8, 16, with the 4 × 4 AVX-512 tile and with the
+    /// two-weight-row tile, alternated in one process so that both see the same load (docs/benchmarks.md, run W-batch).
+    /// </summary>
+    private static void ProfileHead()
+    {
+        using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
+        using var projector = model.GetOutputEmbeddings();
+        Console.WriteLine("  B | 4 x 4 tile | two-row tile | 4 x 4 / two-row");
+        foreach (int batch in new[] { 1, 4, 8, 16 })
+        {
+            using var states = randn(batch, 768, generator: new Generator(11));
+            double four = 0, two = 0;
+            for (int round = 0; round < 3; round++)
+            {
+                WideBatchKernel.UseFourByFourTile = true;
+                four += Time(() =>
+                {
+                    using var logits = BatchedHeadProjection.Project(projector, states);
+                });
+                WideBatchKernel.UseFourByFourTile = false;
+                two += Time(() =>
+                {
+                    using var logits = BatchedHeadProjection.Project(projector, states);
+                });
+            }
+
+            WideBatchKernel.UseFourByFourTile = true;
+            Console.WriteLine($"{batch,3} | {four / 3,10:F2} | {two / 3,12:F2} | {four / two,15:F2}");
         }
     }
 

@@ -16,7 +16,8 @@ namespace LmHead.Extensions.Benchmarks;
 /// norms, gelu), the batched head and the sampling of B rows. With <c>DOTNET_PROCESSOR_COUNT=1</c> every time is the
 /// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
 /// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
-/// Parts: <c>step</c>, <c>lone</c> (both by default) and <c>head</c> (the batched head with and without its 4 × 4 tile).
+/// Parts: <c>step</c>, <c>lone</c> (both by default), <c>head</c> (the batched head with and without its 4 × 4 tile) and
+/// <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
 /// </summary>
 internal static unsafe class BatchProfile
 {
@@ -40,6 +41,91 @@ internal static unsafe class BatchProfile
         if (parts.Contains("head"))
         {
             ProfileHead();
+        }
+
+        if (parts is ["run", var streams, ..])
+        {
+            ProfileRun(int.Parse(streams, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (parts is ["loop", var rows, ..])
+        {
+            Loop(int.Parse(rows, System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>
+    /// The benchmark's concurrent case of <paramref name="streams"/> streams, five calls after its warm-up: each call's wall
+    /// time, steps, and the rows (tokens fed) of its first steps, to see how fast the requests join.
+    /// </summary>
+    private static void ProfileRun(int streams)
+    {
+        var benchmark = new ConcurrentGenerationBenchmarks { Streams = streams };
+        benchmark.Setup();
+        try
+        {
+            var scheduler = GenerationScheduler.For(benchmark.Model);
+            var steps = new List<string>();
+            scheduler.StepCompleted = fed => steps.Add($"{fed.Count}r/{fed.Sum()}t");
+            for (int call = 0; call < 5; call++)
+            {
+                steps.Clear();
+                var watch = Stopwatch.StartNew();
+                benchmark.Concurrent().GetAwaiter().GetResult();
+                Console.WriteLine($"call {call}: {watch.Elapsed.TotalMilliseconds,6:F0} ms, {steps.Count} steps; rows/tokens of the first 20: {string.Join(' ', steps.Take(20))}");
+            }
+
+            scheduler.StepCompleted = null;
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
+    }
+
+    /// <summary>
+    /// Batched steps of <paramref name="batch"/> one-token rows at position 16 (model, head and sampling) in a loop for
+    /// about 20 seconds, for a sampling profiler (perf record with DOTNET_PerfMapEnabled=1); prints the mean step time.
+    /// </summary>
+    private static void Loop(int batch)
+    {
+        using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
+        using var projector = model.GetOutputEmbeddings();
+        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).Build();
+        var random = new SamplingRandom(7);
+        var caches = Enumerable.Range(0, batch).Select(_ => model.CreateKvCache()).ToArray();
+        foreach (var cache in caches)
+        {
+            using (model.ComputeHiddenStates(arange(16, ScalarType.Int64), cache))
+            {
+            }
+        }
+
+        int[][] tokens = [.. Enumerable.Range(0, batch).Select(b => new[] { 100 + b })];
+        var watch = Stopwatch.StartNew();
+        int steps = 0;
+        while (watch.Elapsed.TotalSeconds < 20)
+        {
+            using var scope = NewDisposeScope();
+            var states = model.ComputeLastHiddenStates(caches, tokens);
+            var logits = BatchedHeadProjection.Project(projector, states);
+            for (int b = 0; b < batch; b++)
+            {
+                pipeline.NextToken(logits[b], random);
+            }
+
+            foreach (var cache in caches)
+            {
+                cache.Rewind(16);
+            }
+
+            steps++;
+        }
+
+        Console.WriteLine($"B = {batch}: {steps} steps, {watch.Elapsed.TotalMilliseconds / steps:F1} ms per step (wall)");
+        foreach (var cache in caches)
+        {
+            cache.Dispose();
         }
     }
 

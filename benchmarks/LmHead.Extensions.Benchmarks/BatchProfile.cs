@@ -17,7 +17,7 @@ namespace LmHead.Extensions.Benchmarks;
 /// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
 /// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
 /// Parts: <c>step</c>, <c>lone</c> (both by default), <c>head</c> (the batched head with and without its 4 × 4 tile) and
-/// <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
+/// <c>pairs R</c> (1, 8 and 16 streams alternated R times: same-round speed-ups), <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
 /// </summary>
 internal static unsafe class BatchProfile
 {
@@ -48,6 +48,11 @@ internal static unsafe class BatchProfile
             ProfileRun(int.Parse(streams, System.Globalization.CultureInfo.InvariantCulture));
         }
 
+        if (parts is ["pairs", var rounds, ..])
+        {
+            ProfilePairs(int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         if (parts is ["loop", var rows, ..])
         {
             Loop(int.Parse(rows, System.Globalization.CultureInfo.InvariantCulture));
@@ -76,6 +81,43 @@ internal static unsafe class BatchProfile
             }
 
             scheduler.StepCompleted = null;
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
+    }
+
+    /// <summary>
+    /// The benchmark's concurrent case with 1, 8 and 16 streams in turn, <paramref name="rounds"/> times in one process, so
+    /// that each round's three calls see about the same load: the median over rounds of each call's aggregate speed-up
+    /// over the round's one-stream call (N × time(1) / time(N)); on a machine whose load changes from minute to minute this
+    /// ratio is steadier than BenchmarkDotNet's cases, which run minutes apart.
+    /// </summary>
+    private static void ProfilePairs(int rounds)
+    {
+        var benchmark = new ConcurrentGenerationBenchmarks { Streams = 16 };
+        benchmark.Setup();
+        try
+        {
+            int[] counts = [1, 8, 16];
+            var times = counts.ToDictionary(c => c, _ => new List<double>());
+            var speedUps = counts.ToDictionary(c => c, _ => new List<double>());
+            for (int round = 0; round < rounds; round++)
+            {
+                foreach (int count in counts)
+                {
+                    benchmark.Streams = count;
+                    var watch = Stopwatch.StartNew();
+                    benchmark.Concurrent().GetAwaiter().GetResult();
+                    times[count].Add(watch.Elapsed.TotalMilliseconds);
+                    speedUps[count].Add(count * times[1][^1] / times[count][^1]);
+                }
+
+                Console.WriteLine($"round {round}: " + string.Join(", ", counts.Select(c => $"{c} streams {times[c][^1]:F0} ms ({speedUps[c][^1]:F2}x)")));
+            }
+
+            Console.WriteLine("median: " + string.Join(", ", counts.Select(c => $"{c} streams {Median(times[c]):F0} ms, {Median(speedUps[c]):F2}x one stream")));
         }
         finally
         {

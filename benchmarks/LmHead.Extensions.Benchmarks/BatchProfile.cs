@@ -96,6 +96,9 @@ internal static unsafe class BatchProfile
     /// </summary>
     private static void ProfilePairs(int rounds)
     {
+        // LMHEAD_HEAD_TILE=two: the head's two-weight-row tile instead of the 4 × 4 one, for an A/B of whole calls.
+        WideBatchKernel.UseFourByFourTile = Environment.GetEnvironmentVariable("LMHEAD_HEAD_TILE") != "two";
+        Console.WriteLine($"head tile: {(WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}");
         var benchmark = new ConcurrentGenerationBenchmarks { Streams = 16 };
         benchmark.Setup();
         try

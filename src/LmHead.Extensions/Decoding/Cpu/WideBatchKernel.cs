@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The batched head's float32 tile with AVX-512 (<see cref="HeadTile"/>): two weight rows against four hidden states in
-/// sixteen 16-lane accumulators, so each load serves several multiply-adds (the 8-lane kernels load one operand per
-/// multiply-add and are bound by loads, not by the FMA units).
+/// The batched head's float32 tiles with AVX-512: <see cref="HeadFourByFour"/> (four weight rows against four hidden
+/// states, two passes of sixteen 16-lane accumulators) and <see cref="HeadTile"/> (two weight rows, for the rows a tile
+/// leaves), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
+/// by loads, not by the FMA units).
 /// </summary>
 /// <remarks>
 /// A 16-lane accumulator over columns <c>j .. j + 15</c> holds in its lower half exactly what the 8-lane kernel's first

@@ -16,6 +16,8 @@ namespace LmHead.Extensions.Benchmarks;
 /// norms, gelu), the batched head and the sampling of B rows. With <c>DOTNET_PROCESSOR_COUNT=1</c> every time is the
 /// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
 /// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
+/// Parts: <c>step</c>, <c>lone</c> (both by default), <c>head</c> (the batched head with and without its 4 × 4 tile) and
+/// <c>pairs R</c> (1, 8 and 16 streams alternated R times: same-round speed-ups), <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
 /// </summary>
 internal static unsafe class BatchProfile
 {
@@ -34,6 +36,173 @@ internal static unsafe class BatchProfile
         if (all || parts.Contains("lone"))
         {
             ProfileLoneStream();
+        }
+
+        if (parts.Contains("head"))
+        {
+            ProfileHead();
+        }
+
+        if (parts is ["run", var streams, ..])
+        {
+            ProfileRun(int.Parse(streams, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (parts is ["pairs", var rounds, ..])
+        {
+            ProfilePairs(int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (parts is ["loop", var rows, ..])
+        {
+            Loop(int.Parse(rows, System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>
+    /// The benchmark's concurrent case of <paramref name="streams"/> streams, five calls after its warm-up: each call's wall
+    /// time, steps, and the rows (tokens fed) of its first steps, to see how fast the requests join.
+    /// </summary>
+    private static void ProfileRun(int streams)
+    {
+        var benchmark = new ConcurrentGenerationBenchmarks { Streams = streams };
+        benchmark.Setup();
+        try
+        {
+            var scheduler = GenerationScheduler.For(benchmark.Model);
+            var steps = new List<string>();
+            scheduler.StepCompleted = fed => steps.Add($"{fed.Count}r/{fed.Sum()}t");
+            for (int call = 0; call < 5; call++)
+            {
+                steps.Clear();
+                var watch = Stopwatch.StartNew();
+                benchmark.Concurrent().GetAwaiter().GetResult();
+                Console.WriteLine($"call {call}: {watch.Elapsed.TotalMilliseconds,6:F0} ms, {steps.Count} steps; rows/tokens of the first 20: {string.Join(' ', steps.Take(20))}");
+            }
+
+            scheduler.StepCompleted = null;
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
+    }
+
+    /// <summary>
+    /// The benchmark's concurrent case with 1, 8 and 16 streams in turn, <paramref name="rounds"/> times in one process, so
+    /// that each round's three calls see about the same load: the median over rounds of each call's aggregate speed-up
+    /// over the round's one-stream call (N × time(1) / time(N)); on a machine whose load changes from minute to minute this
+    /// ratio is steadier than BenchmarkDotNet's cases, which run minutes apart.
+    /// </summary>
+    private static void ProfilePairs(int rounds)
+    {
+        // LMHEAD_HEAD_TILE=two: the head's two-weight-row tile instead of the 4 × 4 one, for an A/B of whole calls.
+        WideBatchKernel.UseFourByFourTile = Environment.GetEnvironmentVariable("LMHEAD_HEAD_TILE") != "two";
+        Console.WriteLine($"head tile: {(WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}");
+        var benchmark = new ConcurrentGenerationBenchmarks { Streams = 16 };
+        benchmark.Setup();
+        try
+        {
+            int[] counts = [1, 8, 16];
+            var times = counts.ToDictionary(c => c, _ => new List<double>());
+            var speedUps = counts.ToDictionary(c => c, _ => new List<double>());
+            for (int round = 0; round < rounds; round++)
+            {
+                foreach (int count in counts)
+                {
+                    benchmark.Streams = count;
+                    var watch = Stopwatch.StartNew();
+                    benchmark.Concurrent().GetAwaiter().GetResult();
+                    times[count].Add(watch.Elapsed.TotalMilliseconds);
+                    speedUps[count].Add(count * times[1][^1] / times[count][^1]);
+                }
+
+                Console.WriteLine($"round {round}: " + string.Join(", ", counts.Select(c => $"{c} streams {times[c][^1]:F0} ms ({speedUps[c][^1]:F2}x)")));
+            }
+
+            Console.WriteLine("median: " + string.Join(", ", counts.Select(c => $"{c} streams {Median(times[c]):F0} ms, {Median(speedUps[c]):F2}x one stream")));
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
+    }
+
+    /// <summary>
+    /// Batched steps of <paramref name="batch"/> one-token rows at position 16 (model, head and sampling) in a loop for
+    /// about 20 seconds, for a sampling profiler (perf record with DOTNET_PerfMapEnabled=1); prints the mean step time.
+    /// </summary>
+    private static void Loop(int batch)
+    {
+        using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
+        using var projector = model.GetOutputEmbeddings();
+        var pipeline = new DecodingPipelineBuilder().UseTemperature(0.7f).UseTopK(50).Build();
+        var random = new SamplingRandom(7);
+        var caches = Enumerable.Range(0, batch).Select(_ => model.CreateKvCache()).ToArray();
+        foreach (var cache in caches)
+        {
+            using (model.ComputeHiddenStates(arange(16, ScalarType.Int64), cache))
+            {
+            }
+        }
+
+        int[][] tokens = [.. Enumerable.Range(0, batch).Select(b => new[] { 100 + b })];
+        var watch = Stopwatch.StartNew();
+        int steps = 0;
+        while (watch.Elapsed.TotalSeconds < 20)
+        {
+            using var scope = NewDisposeScope();
+            var states = model.ComputeLastHiddenStates(caches, tokens);
+            var logits = BatchedHeadProjection.Project(projector, states);
+            for (int b = 0; b < batch; b++)
+            {
+                pipeline.NextToken(logits[b], random);
+            }
+
+            foreach (var cache in caches)
+            {
+                cache.Rewind(16);
+            }
+
+            steps++;
+        }
+
+        Console.WriteLine($"B = {batch}: {steps} steps, {watch.Elapsed.TotalMilliseconds / steps:F1} ms per step (wall)");
+        foreach (var cache in caches)
+        {
+            cache.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The batched head alone (GPT-2's fp32 50,257 × 768) at B = 1, 4, 8, 16, with the 4 × 4 AVX-512 tile and with the
+    /// two-weight-row tile, alternated in one process so that both see the same load (docs/benchmarks.md, run W-batch).
+    /// </summary>
+    private static void ProfileHead()
+    {
+        using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
+        using var projector = model.GetOutputEmbeddings();
+        Console.WriteLine("  B | 4 x 4 tile | two-row tile | 4 x 4 / two-row");
+        foreach (int batch in new[] { 1, 4, 8, 16 })
+        {
+            using var states = randn(batch, 768, generator: new Generator(11));
+            double four = 0, two = 0;
+            for (int round = 0; round < 3; round++)
+            {
+                WideBatchKernel.UseFourByFourTile = true;
+                four += Time(() =>
+                {
+                    using var logits = BatchedHeadProjection.Project(projector, states);
+                });
+                WideBatchKernel.UseFourByFourTile = false;
+                two += Time(() =>
+                {
+                    using var logits = BatchedHeadProjection.Project(projector, states);
+                });
+            }
+
+            WideBatchKernel.UseFourByFourTile = true;
+            Console.WriteLine($"{batch,3} | {four / 3,10:F2} | {two / 3,12:F2} | {four / two,15:F2}");
         }
     }
 

@@ -24,6 +24,9 @@ public class ConcurrentGenerationBenchmarks
     private Gpt2Model _model = null!;
     private TextGenerator _generator = null!;
 
+    /// <summary>The model, for profiles that watch its scheduler (BatchProfile).</summary>
+    internal Gpt2Model Model => _model;
+
     /// <summary>How many generations run.</summary>
     [Params(1, 4, 8, 16)]
     public int Streams { get; set; }

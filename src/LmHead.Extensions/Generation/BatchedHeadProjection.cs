@@ -18,8 +18,8 @@ namespace LmHead.Extensions.Generation;
 /// weight row is multiplied with every hidden state while it sits in the L1 cache, blocks of rows in parallel. Each
 /// dot product sums in exactly the order of <see cref="MatrixVectorKernel"/> (four 8-wide accumulators over blocks of
 /// 32, then the tail), so with AVX2 and FMA a row also equals what <see cref="LogitsProjector.Project"/> gives for it
-/// alone (with AVX-512, two weight rows and four hidden states at a time in 16-lane registers: the same sums, see
-/// <see cref="WideBatchKernel"/>). Any other head (half precision, a bias, another device) is projected row by row with
+/// alone (with AVX-512, four weight rows and four hidden states at a time in 16-lane registers: the same sums, see
+/// <see cref="WideBatchKernel.HeadFourByFour"/>). Any other head (half precision, a bias, another device) is projected row by row with
 /// <see cref="LogitsProjector.Project"/>, which reads the matrix once per row.
 /// </remarks>
 internal static unsafe class BatchedHeadProjection
@@ -50,7 +50,7 @@ internal static unsafe class BatchedHeadProjection
         {
             nint wAddress = (nint)w, hAddress = (nint)h, yAddress = (nint)y;
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
-            Parallel.For(0, blocks, block => MultiplyBlock((float*)wAddress, (float*)hAddress, (float*)yAddress, rows, columns, batch, block));
+            KernelParallel.For(blocks, block => MultiplyBlock((float*)wAddress, (float*)hAddress, (float*)yAddress, rows, columns, batch, block));
         }
 
         return output;
@@ -68,13 +68,22 @@ internal static unsafe class BatchedHeadProjection
             int b = 0;
 
             // Four hidden states (L1) against each weight row of the tile (L2 after the first group; memory once); with
-            // AVX-512 two weight rows at a time, eight dot products in sixteen registers (the same sums, WideBatchKernel).
+            // AVX-512 four weight rows at a time, sixteen dot products in thirty-two registers (two passes of sixteen), then a
+            // pair, then one: the same sums whichever kernel takes a row (WideBatchKernel).
             for (; b + 4 <= batch; b += 4)
             {
                 float* h = hidden + ((long)b * columns);
                 int i = tile;
                 if (WideBatchKernel.IsSupported)
                 {
+                    if (WideBatchKernel.UseFourByFourTile)
+                    {
+                        for (; i + 4 <= tileEnd; i += 4)
+                        {
+                            WideBatchKernel.HeadFourByFour(weight + ((long)i * columns), h, columns, output + ((long)b * rows) + i, rows);
+                        }
+                    }
+
                     for (; i + 2 <= tileEnd; i += 2)
                     {
                         WideBatchKernel.HeadTile(weight + ((long)i * columns), h, columns, output + ((long)b * rows) + i, rows);

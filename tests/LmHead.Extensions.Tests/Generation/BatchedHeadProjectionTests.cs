@@ -1,4 +1,5 @@
 using LmHead.Extensions.Decoding;
+using LmHead.Extensions.Decoding.Cpu;
 using LmHead.Extensions.Generation;
 using static TorchSharp.torch;
 
@@ -125,6 +126,46 @@ public sealed class BatchedHeadProjectionTests
             using var expected = single.to_type(ScalarType.Float32);
             using var actual = logits[b];
             CollectionAssert.AreEqual(expected.data<float>().ToArray(), actual.data<float>().ToArray(), $"row {b}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(2503, 96, 5)]
+    [DataRow(2503, 96, 7)]
+    [DataRow(1027, 45, 13)]
+    [DataRow(1027, 45, 18)]
+    public void RowsBesideTheFourByFourGroupsEqualTheSingleRowProjection(int vocabulary, int hidden, int batch)
+    {
+        // A batch that is not a multiple of four leaves rows of hidden states for the pair kernel beside the 4 × 4 tiles,
+        // and a vocabulary that is not a multiple of four leaves weight rows of each tile for the two-row and one-row
+        // kernels: every row must still equal its single-row projection, with the 4 × 4 tile and without it.
+        using var weight = RandomMatrix(vocabulary, hidden, 9);
+        using var states = RandomMatrix(batch, hidden, 10);
+        using var projector = new LogitsProjector(weight) { UseSimdKernel = true };
+        float[][] singles = [.. Enumerable.Range(0, batch).Select(b =>
+        {
+            using var row = states[b];
+            using var single = projector.Project(row);
+            return single.data<float>().ToArray();
+        })];
+
+        bool before = WideBatchKernel.UseFourByFourTile;
+        try
+        {
+            foreach (bool fourByFour in new[] { true, false })
+            {
+                WideBatchKernel.UseFourByFourTile = fourByFour;
+                using var logits = BatchedHeadProjection.Project(projector, states);
+                for (int b = 0; b < batch; b++)
+                {
+                    using var actual = logits[b];
+                    CollectionAssert.AreEqual(singles[b], actual.data<float>().ToArray(), $"row {b} of {batch}, 4 × 4 tile {fourByFour}");
+                }
+            }
+        }
+        finally
+        {
+            WideBatchKernel.UseFourByFourTile = before;
         }
     }
 }

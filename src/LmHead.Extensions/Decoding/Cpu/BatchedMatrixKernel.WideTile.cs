@@ -75,6 +75,7 @@ internal static unsafe partial class BatchedMatrixKernel
     /// result <c>(r, c)</c> to <c>y[c · outputStride + r]</c>, in the 64-byte kernels' one order (see the type's remarks).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
     private static byte* WideFourByFour(float* w, float* x, int inputs, int vectorEnd, float* y, int outputStride, byte* ahead, int aheadPerStep)
     {
         var firstHalves = stackalloc Vector512<float>[16];
@@ -86,8 +87,9 @@ internal static unsafe partial class BatchedMatrixKernel
             float* row = w + ((long)r * inputs);
             for (int c = 0; c < 4; c++)
             {
+                // No call when the columns end on a 32-wide step (GPT-2's 768 and 3072): the leftover is not inlined.
                 float sum = WideLanes(firstHalves[(r * 4) + c], secondHalves[(r * 4) + c]);
-                y[((long)c * outputStride) + r] = WideLeftover<WideSingleWeights>(sum, (byte*)row, x + ((long)c * inputs), vectorEnd, inputs);
+                y[((long)c * outputStride) + r] = vectorEnd == inputs ? sum : WideLeftover<WideSingleWeights>(sum, (byte*)row, x + ((long)c * inputs), vectorEnd, inputs);
             }
         }
 
@@ -97,10 +99,11 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <summary>
     /// One pass of <see cref="WideFourByFour"/>: the sixteen accumulators of columns <c>32k + half .. 32k + half + 15</c>,
     /// stored to <paramref name="sums"/> (row-major by weight row). Unless <paramref name="ahead"/> is null, asks for
-    /// <paramref name="aheadPerStep"/> bytes from there at every step; returns where the next pass continues.
+    /// <paramref name="aheadPerStep"/> bytes from there at every step; returns where the next pass continues. The batched
+    /// head's 4 × 4 tile (<see cref="WideBatchKernel.HeadFourByFour"/>) reduces the same accumulators in its own order.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static byte* WideFourByFourHalf(float* w, float* x, int inputs, int vectorEnd, int half, Vector512<float>* sums, byte* ahead, int aheadPerStep)
+    internal static byte* WideFourByFourHalf(float* w, float* x, int inputs, int vectorEnd, int half, Vector512<float>* sums, byte* ahead, int aheadPerStep)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;

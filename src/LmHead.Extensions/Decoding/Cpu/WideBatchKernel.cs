@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The batched head's float32 tile with AVX-512 (<see cref="HeadTile"/>): two weight rows against four hidden states in
-/// sixteen 16-lane accumulators, so each load serves several multiply-adds (the 8-lane kernels load one operand per
-/// multiply-add and are bound by loads, not by the FMA units).
+/// The batched head's float32 tiles with AVX-512: <see cref="HeadFourByFour"/> (four weight rows against four hidden
+/// states, two passes of sixteen 16-lane accumulators) and <see cref="HeadTile"/> (two weight rows, for the rows a tile
+/// leaves), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
+/// by loads, not by the FMA units).
 /// </summary>
 /// <remarks>
 /// A 16-lane accumulator over columns <c>j .. j + 15</c> holds in its lower half exactly what the 8-lane kernel's first
@@ -29,6 +30,7 @@ internal static unsafe class WideBatchKernel
     /// <c>(r, c)</c> goes to <c>output[c · outputStride + r]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
     public static void HeadTile(float* w, float* h, int columns, float* output, long outputStride)
     {
         // Per weight row and hidden state, one accumulator for columns 32k .. 32k + 15 (the 8-lane kernel's first two)
@@ -85,6 +87,46 @@ internal static unsafe class WideBatchKernel
                 float* hc = h + ((long)c * columns);
                 float sum = sums[(r * 4) + c];
                 for (int k = j; k < columns; k++)
+                {
+                    sum += wr[k] * hc[k];
+                }
+
+                output[(c * outputStride) + r] = sum;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the batched head takes <see cref="HeadFourByFour"/> (four weight rows at a time) rather than
+    /// <see cref="HeadTile"/> (two) for each group of four hidden states; both give the same bits, so tests compare them.
+    /// </summary>
+    internal static bool UseFourByFourTile { get; set; } = true;
+
+    /// <summary>
+    /// <see cref="HeadTile"/>'s sixteen dot products for four weight rows instead of two: each loaded vector then serves
+    /// four multiply-adds, not two (the two-row tile is bound by its loads). The sixteen accumulators per 16-column half
+    /// of <see cref="BatchedMatrixKernel"/>'s 4 × 4 tile are exactly <see cref="HeadTile"/>'s <c>a</c> (first half) and
+    /// <c>b</c> (second half) accumulators, so reducing them with <see cref="HeadSum"/> and then adding the tail by
+    /// separate multiplies and adds gives <see cref="MatrixVectorKernel"/>'s sums bit for bit. Result <c>(r, c)</c>
+    /// goes to <c>output[c · outputStride + r]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static void HeadFourByFour(float* w, float* h, int columns, float* output, long outputStride)
+    {
+        int vectorEnd = columns & ~31;
+        var firstHalves = stackalloc Vector512<float>[16];
+        var secondHalves = stackalloc Vector512<float>[16];
+        BatchedMatrixKernel.WideFourByFourHalf(w, h, columns, vectorEnd, 0, firstHalves, null, 0);
+        BatchedMatrixKernel.WideFourByFourHalf(w, h, columns, vectorEnd, 16, secondHalves, null, 0);
+        for (int r = 0; r < 4; r++)
+        {
+            float* wr = w + ((long)r * columns);
+            for (int c = 0; c < 4; c++)
+            {
+                float* hc = h + ((long)c * columns);
+                float sum = HeadSum(firstHalves[(r * 4) + c], secondHalves[(r * 4) + c]);
+                for (int k = vectorEnd; k < columns; k++)
                 {
                     sum += wr[k] * hc[k];
                 }

@@ -41,6 +41,13 @@ internal static class SamplingProfile
             double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out int near);
             Console.WriteLine($"  ({near} entries within {NucleusPass.CollectWidth} of the maximum)");
             Report("NucleusPass.NarrowestWidth", () => NucleusPass.NarrowestWidth(row, ids.AsSpan(0, near), weights.AsSpan(0, near), Temperature, maxProcessed, total, 0.9f));
+            double[] mass = new double[NucleusCrossing.BinCount];
+            Report("NucleusCrossing.Histogram", () => NucleusCrossing.Histogram(weights.AsSpan(0, near), mass));
+            NucleusCrossing.Histogram(weights.AsSpan(0, near), mass);
+            bool zoneFound = NucleusCrossing.FindZone(mass, total, 0.9f, out int zoneLow, out int zoneHigh, out _);
+            int[] zone = [];
+            Console.WriteLine($"  (zone found: {zoneFound}, bins {zoneLow}-{zoneHigh}, {NucleusCrossing.CollectZone(weights.AsSpan(0, near), zoneLow, zoneHigh, ref zone)} entries)");
+            Report("NucleusCrossing.CollectZone", () => NucleusCrossing.CollectZone(weights.AsSpan(0, near), zoneLow, zoneHigh, ref zone));
             Report("row sampler, k = V", () => whole.Sample(row, random.NextDouble()));
             Report("row sampler, top-p 0.9", () => sampler.Sample(row, random.NextDouble()));
         }

@@ -8,7 +8,8 @@ namespace LmHead.Extensions.Benchmarks;
 /// Not a benchmark: where top-p without a top-k spends its time (<c>--profile-sampling</c>), for docs/benchmarks.md.
 /// Times the one-pass floor of <see cref="SamplingBenchmarks"/>, the maximum pass, the fused normaliser pass and the
 /// whole row sampler on the benchmark's peaked (<c>randn · 3</c>) and flat (<c>randn</c>) rows, as the least thread CPU
-/// time per call over repeated batches of calls, which other processes' load does not inflate.
+/// time per call over repeated batches of calls, which other processes' load does not inflate; each is first called for
+/// 300 ms, so the optimised code is timed. On flat rows it also times the passes of the binned top-p (<see cref="NucleusCrossing"/>).
 /// </summary>
 internal static class SamplingProfile
 {
@@ -55,6 +56,12 @@ internal static class SamplingProfile
 
     private static void Report(string name, Action action)
     {
+        // Long enough for tiered compilation to replace the first, unoptimised code (it waits 100 ms and 30 calls).
+        for (long end = Environment.TickCount64 + 300; Environment.TickCount64 < end;)
+        {
+            action();
+        }
+
         int calls = 1;
         double once = Time(action, 1);
         while (calls * once < 2e-3)

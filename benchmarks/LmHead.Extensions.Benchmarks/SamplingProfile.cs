@@ -8,7 +8,8 @@ namespace LmHead.Extensions.Benchmarks;
 /// Not a benchmark: where top-p without a top-k spends its time (<c>--profile-sampling</c>), for docs/benchmarks.md.
 /// Times the one-pass floor of <see cref="SamplingBenchmarks"/>, the maximum pass, the fused normaliser pass and the
 /// whole row sampler on the benchmark's peaked (<c>randn · 3</c>) and flat (<c>randn</c>) rows, as the least thread CPU
-/// time per call over repeated batches of calls, which other processes' load does not inflate.
+/// time per call over repeated batches of calls, which other processes' load does not inflate; each is first called for
+/// 300 ms, so the optimised code is timed. On flat rows it also times the passes of the binned top-p (<see cref="NucleusCrossing"/>).
 /// </summary>
 internal static class SamplingProfile
 {
@@ -41,6 +42,13 @@ internal static class SamplingProfile
             double total = NucleusPass.NormaliserAndCollect(row, Temperature, maxProcessed, ref ids, ref weights, out int near);
             Console.WriteLine($"  ({near} entries within {NucleusPass.CollectWidth} of the maximum)");
             Report("NucleusPass.NarrowestWidth", () => NucleusPass.NarrowestWidth(row, ids.AsSpan(0, near), weights.AsSpan(0, near), Temperature, maxProcessed, total, 0.9f));
+            double[] mass = new double[NucleusCrossing.BinCount];
+            Report("NucleusCrossing.Histogram", () => NucleusCrossing.Histogram(weights.AsSpan(0, near), mass));
+            NucleusCrossing.Histogram(weights.AsSpan(0, near), mass);
+            bool zoneFound = NucleusCrossing.FindZone(mass, total, 0.9f, out int zoneLow, out int zoneHigh, out _);
+            int[] zone = [];
+            Console.WriteLine($"  (zone found: {zoneFound}, bins {zoneLow}-{zoneHigh}, {NucleusCrossing.CollectZone(weights.AsSpan(0, near), zoneLow, zoneHigh, ref zone)} entries)");
+            Report("NucleusCrossing.CollectZone", () => NucleusCrossing.CollectZone(weights.AsSpan(0, near), zoneLow, zoneHigh, ref zone));
             Report("row sampler, k = V", () => whole.Sample(row, random.NextDouble()));
             Report("row sampler, top-p 0.9", () => sampler.Sample(row, random.NextDouble()));
         }
@@ -48,6 +56,12 @@ internal static class SamplingProfile
 
     private static void Report(string name, Action action)
     {
+        // Long enough for tiered compilation to replace the first, unoptimised code (it waits 100 ms and 30 calls).
+        for (long end = Environment.TickCount64 + 300; Environment.TickCount64 < end;)
+        {
+            action();
+        }
+
         int calls = 1;
         double once = Time(action, 1);
         while (calls * once < 2e-3)

@@ -40,6 +40,12 @@ internal sealed partial class CpuRowSampler
         {
             // One pass: the normaliser and the entries near the maximum; the narrowest window that holds p comes from them.
             rowTotal = NucleusPass.NormaliserAndCollect(row, temperature, maxProcessed, ref _nearIds, ref _nearWeights, out int collected);
+            if (collected > LargeWindowAbove && !(_plan.MinP > 0f) && _request is null && UseLargeWindow
+                && TrySampleLargeWindow(row, collected, rowTotal, shift, ranked, u, out var large))
+            {
+                return large;
+            }
+
             var near = _nearIds.AsSpan(0, collected);
             width = NucleusPass.NarrowestWidth(row, near, _nearWeights.AsSpan(0, collected), temperature, maxProcessed, rowTotal, _plan.TopP);
             float threshold = (float)(((double)maxProcessed - width) * temperature + shift);

@@ -27,7 +27,22 @@ internal sealed partial class CpuRowSampler
         for (int block = 0, start = 0; start < n; block++, start += Block)
         {
             double sum;
-            if (Vector256.IsHardwareAccelerated && start + Block <= n)
+            if (Vector512.IsHardwareAccelerated && start + Block <= n)
+            {
+                // The 16-lane exponential has the same steps and constants as the 8-lane one: the same weights, in half the instructions.
+                var inverse16 = Vector512.Create(1f / temperature);
+                var shift16 = Vector512.Create(-maxProcessed);
+                var e0 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)start), inverse16, shift16));
+                var e1 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(start + 16)), inverse16, shift16));
+                var e2 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(start + 32)), inverse16, shift16));
+                var e3 = FastExp.Exp(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(start + 48)), inverse16, shift16));
+                e0.StoreUnsafe(ref target, (nuint)start);
+                e1.StoreUnsafe(ref target, (nuint)(start + 16));
+                e2.StoreUnsafe(ref target, (nuint)(start + 32));
+                e3.StoreUnsafe(ref target, (nuint)(start + 48));
+                sum = Vector512.Sum((e0 + e1) + (e2 + e3));
+            }
+            else if (Vector256.IsHardwareAccelerated && start + Block <= n)
             {
                 var acc0 = Vector256<float>.Zero;
                 var acc1 = Vector256<float>.Zero;

@@ -65,22 +65,22 @@ internal static class NucleusPass
                 var offset = Vector512.Create(-maxProcessed);
                 var nearV = Vector512.Create(-CollectWidth);
                 var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                // Four vectors per step written out: the loop over them, not unrolled by the JIT, cost a fifth more.
                 for (; i <= n - 64; i += 64)
                 {
-                    var acc = Vector512<float>.Zero;
-                    for (int j = i; j < i + 64; j += 16)
-                    {
-                        var y = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)j), inverseV, offset);
-                        var e = FastExp.ExpScaled(y);
-                        acc += e;
-                        var near = Vector512.GreaterThan(y, nearV);
-                        // The register form and a full store: the memory form of vcompressps is slow on several CPUs.
-                        Avx512F.Compress(Vector512<int>.Zero, near.AsInt32(), lanes + Vector512.Create(j)).Store(idTarget + collected);
-                        Avx512F.Compress(Vector512<float>.Zero, near, e).Store(weightTarget + collected);
-                        collected += BitOperations.PopCount(near.ExtractMostSignificantBits());
-                    }
-
-                    total += Vector512.Sum(acc);
+                    var y0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)i), inverseV, offset);
+                    var y1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(i + 16)), inverseV, offset);
+                    var y2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(i + 32)), inverseV, offset);
+                    var y3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, (nuint)(i + 48)), inverseV, offset);
+                    var e0 = FastExp.ExpScaled(y0);
+                    var e1 = FastExp.ExpScaled(y1);
+                    var e2 = FastExp.ExpScaled(y2);
+                    var e3 = FastExp.ExpScaled(y3);
+                    total += Vector512.Sum((e0 + e1) + (e2 + e3));
+                    collected = Append(idTarget, weightTarget, collected, y0, e0, nearV, lanes + Vector512.Create(i));
+                    collected = Append(idTarget, weightTarget, collected, y1, e1, nearV, lanes + Vector512.Create(i + 16));
+                    collected = Append(idTarget, weightTarget, collected, y2, e2, nearV, lanes + Vector512.Create(i + 32));
+                    collected = Append(idTarget, weightTarget, collected, y3, e3, nearV, lanes + Vector512.Create(i + 48));
                 }
             }
             else if (Vector256.IsHardwareAccelerated)
@@ -123,6 +123,21 @@ internal static class NucleusPass
 
         count = collected;
         return total;
+    }
+
+    /// <summary>
+    /// Appends the lanes of <paramref name="y"/> above <paramref name="near"/> (their ids and weights) at
+    /// <paramref name="count"/>: the register form of <c>vcompressps</c> and a full store whatever the mask (no branch per
+    /// vector: on a peaked row about a third of the vectors hold an entry, at random, so a branch would mispredict often;
+    /// the memory form of the instruction is slow on several CPUs). Returns the new count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int Append(int* ids, float* weights, int count, Vector512<float> y, Vector512<float> e, Vector512<float> near, Vector512<int> at)
+    {
+        var keep = Vector512.GreaterThan(y, near);
+        Avx512F.Compress(Vector512<int>.Zero, keep.AsInt32(), at).Store(ids + count);
+        Avx512F.Compress(Vector512<float>.Zero, keep, e).Store(weights + count);
+        return count + BitOperations.PopCount(keep.ExtractMostSignificantBits());
     }
 
     /// <summary>

@@ -59,6 +59,16 @@ if (args is ["--cpu-decode", var cpuSeconds])
     return;
 }
 
+if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
+{
+    // Not a benchmark: the same at another position, for the dtypes given (all three when none; run W-half).
+    DecodeCpuLoop.Run(
+        double.Parse(cpuSeconds2, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(position, System.Globalization.CultureInfo.InvariantCulture),
+        dtypes.Length == 0 ? null : [.. dtypes.Select(d => Enum.Parse<TorchSharp.torch.ScalarType>(d, ignoreCase: true))]);
+    return;
+}
+
 if (args is ["--profile-batch", .. var parts])
 {
     // Not a benchmark: where a batched decode step's time goes, and one stream through the scheduler (docs/benchmarks.md, run U-batch).

@@ -12,6 +12,9 @@ internal static unsafe partial class Gpt2DecodeKernels
     /// <summary>Output columns summed in registers per pass over the positions (8 vectors: a GPT-2 head of 64 in one pass).</summary>
     private const int ColumnBlock = 64;
 
+    /// <summary>float16 rows checked for infinities and NaNs at a time (4 KiB of a GPT-2 head, read again from L1 right after).</summary>
+    private const int RowChunk = 32;
+
     /// <summary>
     /// One head's attention for one query: <c>softmax(q · Kᵀ / √hd) · V</c> over the first <paramref name="count"/> cached
     /// positions, skipping those <paramref name="padding"/> marks; bit for bit <see cref="AttendInOrder"/>'s result.
@@ -20,8 +23,9 @@ internal static unsafe partial class Gpt2DecodeKernels
     /// Three things make it faster without changing any rounding: the dot products of four positions run side by side
     /// (four independent chains of multiply-adds instead of one, each in the reference order); the output is summed in
     /// registers, a block of 64 columns per pass over the positions, instead of loaded and stored for every position; and a
-    /// float16 cache with no infinity or NaN in the rows read is widened by a shift and a mask to values 2^112 times too
-    /// small (<see cref="HalfWidening.Float16Unscaled"/>), against a query and probabilities multiplied by 2^112. Both
+    /// float16 cache is widened by a shift and a mask to values 2^112 times too small
+    /// (<see cref="HalfWidening.Float16Unscaled"/>), against a query and probabilities multiplied by 2^112, in every chunk of
+    /// rows without an infinity or NaN (the others take the exact widening). Both
     /// scalings are exact (powers of two, no overflow after <see cref="HalfWidening.CanPrescale"/>, probabilities at most
     /// 1), so every product, and every multiply-add, is the very same number as with the exact widening.
     /// </remarks>
@@ -44,42 +48,43 @@ internal static unsafe partial class Gpt2DecodeKernels
             return;
         }
 
+        long rowBytes = (long)headSize * (format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort));
         switch (format)
         {
             case WeightFormat.Float32:
-                Attend<SingleRows>(query, keys, values, count, headSize, padding, scores, output);
+                Dots<SingleRows>(query, keys, rowBytes, 0, count, headSize, scores);
                 break;
             case WeightFormat.BFloat16:
-                Attend<BFloat16Rows>(query, keys, values, count, headSize, padding, scores, output);
+                Dots<BFloat16Rows>(query, keys, rowBytes, 0, count, headSize, scores);
                 break;
-            default:
-                long elements = (long)count * headSize;
-                if (!exactWidening && HalfWidening.CanPrescale(query, headSize)
-                    && !HalfWidening.HasInfinityOrNaN((ushort*)keys, elements) && !HalfWidening.HasInfinityOrNaN((ushort*)values, elements))
-                {
-                    float* prescaled = stackalloc float[headSize];
-                    float factor = HalfWidening.BiasDifference;
-                    for (int i = 0; i < headSize; i++)
-                    {
-                        prescaled[i] = query[i] * factor;
-                    }
+        }
 
-                    Attend<UnscaledFloat16Rows>(prescaled, keys, values, count, headSize, padding, scores, output);
+        // float16: the shortcut needs a prescalable query and rows without infinities and NaNs, checked a chunk of rows at a
+        // time just before the chunk is used (so the check reads from memory nothing the kernel would not read anyway). A
+        // chunk that fails takes the exact widening; both give the same products, so the chunks need not agree.
+        bool prescale = format == WeightFormat.Float16 && !exactWidening && HalfWidening.CanPrescale(query, headSize);
+        float* prescaled = stackalloc float[prescale ? headSize : 0];
+        if (format == WeightFormat.Float16)
+        {
+            for (int i = 0; prescale && i < headSize; i++)
+            {
+                prescaled[i] = query[i] * HalfWidening.BiasDifference;
+            }
+
+            for (int from = 0; from < count; from += RowChunk)
+            {
+                int to = Math.Min(count, from + RowChunk);
+                if (prescale && !HalfWidening.HasInfinityOrNaN((ushort*)(keys + (from * rowBytes)), (long)(to - from) * headSize))
+                {
+                    Dots<UnscaledFloat16Rows>(prescaled, keys, rowBytes, from, to, headSize, scores);
                 }
                 else
                 {
-                    Attend<Float16Rows>(query, keys, values, count, headSize, padding, scores, output);
+                    Dots<Float16Rows>(query, keys, rowBytes, from, to, headSize, scores);
                 }
-
-                break;
+            }
         }
-    }
 
-    private static void Attend<TRows>(float* query, byte* keys, byte* values, int count, int headSize, bool[]? padding, float* scores, float* output)
-        where TRows : struct, ICachedRows
-    {
-        long rowBytes = (long)headSize * TRows.ElementSize;
-        Dots<TRows>(query, keys, rowBytes, count, headSize, scores);
         float scale = 1f / MathF.Sqrt(headSize);
         float max = float.NegativeInfinity;
         for (int s = 0; s < count; s++)
@@ -95,7 +100,32 @@ internal static unsafe partial class Gpt2DecodeKernels
         }
 
         float total = Exponentiate(scores, count, max);
-        WeightedSum<TRows>(values, rowBytes, scores, count, headSize, output);
+        new Span<float>(output, headSize).Clear();
+        switch (format)
+        {
+            case WeightFormat.Float32:
+                WeightedSum<SingleRows>(values, rowBytes, scores, 0, count, headSize, output);
+                break;
+            case WeightFormat.BFloat16:
+                WeightedSum<BFloat16Rows>(values, rowBytes, scores, 0, count, headSize, output);
+                break;
+            default:
+                for (int from = 0; from < count; from += RowChunk)
+                {
+                    int to = Math.Min(count, from + RowChunk);
+                    if (prescale && !HalfWidening.HasInfinityOrNaN((ushort*)(values + (from * rowBytes)), (long)(to - from) * headSize))
+                    {
+                        WeightedSum<UnscaledFloat16Rows>(values, rowBytes, scores, from, to, headSize, output);
+                    }
+                    else
+                    {
+                        WeightedSum<Float16Rows>(values, rowBytes, scores, from, to, headSize, output);
+                    }
+                }
+
+                break;
+        }
+
         float inverse = 1f / total;
         for (int i = 0; i < headSize; i++)
         {
@@ -103,13 +133,13 @@ internal static unsafe partial class Gpt2DecodeKernels
         }
     }
 
-    /// <summary><c>scores[s] = q · K[s]</c> (unscaled), four positions at a time, each in <see cref="Dot"/>'s order.</summary>
-    private static void Dots<TRows>(float* query, byte* keys, long rowBytes, int count, int headSize, float* scores)
+    /// <summary><c>scores[s] = q · K[s]</c> (not yet divided by √hd) for positions <paramref name="from"/> to <paramref name="to"/>, four at a time, each in <see cref="Dot"/>'s order.</summary>
+    private static void Dots<TRows>(float* query, byte* keys, long rowBytes, int from, int to, int headSize, float* scores)
         where TRows : struct, ICachedRows
     {
         int vectorEnd = headSize & ~7;
-        int s = 0;
-        for (; s <= count - 4; s += 4)
+        int s = from;
+        for (; s <= to - 4; s += 4)
         {
             byte* k0 = keys + (s * rowBytes), k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
@@ -128,7 +158,7 @@ internal static unsafe partial class Gpt2DecodeKernels
             scores[s + 3] = DotTail<TRows>(query, k3, vectorEnd, headSize, a3);
         }
 
-        for (; s < count; s++)
+        for (; s < to; s++)
         {
             byte* k = keys + (s * rowBytes);
             var a = Vector256<float>.Zero;
@@ -156,10 +186,11 @@ internal static unsafe partial class Gpt2DecodeKernels
     }
 
     /// <summary>
-    /// <c>output = Σ_s scores[s] · V[s]</c> over the positions with a non-zero weight, in order, kept in registers: up to 8
-    /// vectors of columns per pass over the positions, then the leftover columns one by one.
+    /// <c>output += Σ_s scores[s] · V[s]</c> over positions <paramref name="from"/> to <paramref name="to"/> with a non-zero
+    /// weight, in order, kept in registers: 8 vectors of columns per pass over the positions, then one vector, then the
+    /// leftover columns one by one.
     /// </summary>
-    private static void WeightedSum<TRows>(byte* values, long rowBytes, float* scores, int count, int headSize, float* output)
+    private static void WeightedSum<TRows>(byte* values, long rowBytes, float* scores, int from, int to, int headSize, float* output)
         where TRows : struct, ICachedRows
     {
         float weightScale = TRows.WeightScale;
@@ -167,9 +198,11 @@ internal static unsafe partial class Gpt2DecodeKernels
         int column = 0;
         for (; column <= vectorEnd - ColumnBlock; column += ColumnBlock)
         {
-            Vector256<float> o0 = Vector256<float>.Zero, o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0;
-            byte* v = values;
-            for (int s = 0; s < count; s++, v += rowBytes)
+            float* c = output + column;
+            Vector256<float> o0 = Avx.LoadVector256(c), o1 = Avx.LoadVector256(c + 8), o2 = Avx.LoadVector256(c + 16), o3 = Avx.LoadVector256(c + 24);
+            Vector256<float> o4 = Avx.LoadVector256(c + 32), o5 = Avx.LoadVector256(c + 40), o6 = Avx.LoadVector256(c + 48), o7 = Avx.LoadVector256(c + 56);
+            byte* v = values + (from * rowBytes);
+            for (int s = from; s < to; s++, v += rowBytes)
             {
                 if (scores[s] != 0)
                 {
@@ -197,9 +230,9 @@ internal static unsafe partial class Gpt2DecodeKernels
 
         for (; column < vectorEnd; column += 8)
         {
-            var o = Vector256<float>.Zero;
-            byte* v = values;
-            for (int s = 0; s < count; s++, v += rowBytes)
+            var o = Avx.LoadVector256(output + column);
+            byte* v = values + (from * rowBytes);
+            for (int s = from; s < to; s++, v += rowBytes)
             {
                 if (scores[s] != 0)
                 {
@@ -212,9 +245,9 @@ internal static unsafe partial class Gpt2DecodeKernels
 
         for (; column < headSize; column++)
         {
-            float o = 0;
-            byte* v = values;
-            for (int s = 0; s < count; s++, v += rowBytes)
+            float o = output[column];
+            byte* v = values + (from * rowBytes);
+            for (int s = from; s < to; s++, v += rowBytes)
             {
                 if (scores[s] != 0)
                 {
@@ -229,9 +262,6 @@ internal static unsafe partial class Gpt2DecodeKernels
     /// <summary>How the attention reads a cache row's elements as float32, specialised per dtype at JIT time.</summary>
     private interface ICachedRows
     {
-        /// <summary>Bytes per element.</summary>
-        static abstract int ElementSize { get; }
-
         /// <summary>What the probabilities are multiplied by before they weight a value row (1, or 2^112 against unscaled rows).</summary>
         static abstract float WeightScale { get; }
 
@@ -244,8 +274,6 @@ internal static unsafe partial class Gpt2DecodeKernels
 
     private readonly struct SingleRows : ICachedRows
     {
-        public static int ElementSize => sizeof(float);
-
         public static float WeightScale => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -257,8 +285,6 @@ internal static unsafe partial class Gpt2DecodeKernels
 
     private readonly struct BFloat16Rows : ICachedRows
     {
-        public static int ElementSize => sizeof(ushort);
-
         public static float WeightScale => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -270,8 +296,6 @@ internal static unsafe partial class Gpt2DecodeKernels
 
     private readonly struct Float16Rows : ICachedRows
     {
-        public static int ElementSize => sizeof(ushort);
-
         public static float WeightScale => 1f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -284,8 +308,6 @@ internal static unsafe partial class Gpt2DecodeKernels
     /// <summary>Finite float16 rows read 2^112 times too small (exact: every such value is a float32, subnormal or not).</summary>
     private readonly struct UnscaledFloat16Rows : ICachedRows
     {
-        public static int ElementSize => sizeof(ushort);
-
         public static float WeightScale => HalfWidening.BiasDifference;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -69,6 +69,15 @@ if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
     return;
 }
 
+if (args is ["--profile-huge-pages", var hugeSeconds, var hugePosition])
+{
+    // Not a benchmark: float16 steps with the weights on 4 KiB against 2 MiB pages, alternately (docs/benchmarks.md, run W-half).
+    HugePagesProfile.Run(
+        double.Parse(hugeSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(hugePosition, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--profile-batch", .. var parts])
 {
     // Not a benchmark: where a batched decode step's time goes, and one stream through the scheduler (docs/benchmarks.md, run U-batch).

@@ -69,6 +69,15 @@ if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
     return;
 }
 
+if (args is ["--profile-attention", var attentionSeconds, var attentionPosition])
+{
+    // Not a benchmark: one step's attention by the kernel against the reference order it replaced (docs/benchmarks.md, run W-half).
+    AttentionProfile.Run(
+        double.Parse(attentionSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(attentionPosition, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--profile-huge-pages", var hugeSeconds, var hugePosition])
 {
     // Not a benchmark: float16 steps with the weights on 4 KiB against 2 MiB pages, alternately (docs/benchmarks.md, run W-half).

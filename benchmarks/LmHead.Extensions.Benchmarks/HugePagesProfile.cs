@@ -6,20 +6,18 @@ namespace LmHead.Extensions.Benchmarks;
 /// <summary>
 /// Not a benchmark: whether 2 MiB pages under the weights speed up a decode step (<c>--profile-huge-pages seconds
 /// position</c>, meant for <c>DOTNET_PROCESSOR_COUNT=1</c>): two float16 GPT-2-small-shaped sessions in one process, one
-/// of them with every parameter moved onto 2 MiB pages (<see cref="TransparentHugePages.Advise(Tensor, bool)"/>), stepped
-/// alternately so that both see the same load; thread CPU time per step, least and lower quartile (run W-half).
+/// created with <c>LMHEAD_HUGE_PAGES=0</c> (4 KiB pages), one as the library allocates by default (2 MiB pages where
+/// <see cref="TransparentHugePages.Zeros"/> gets them), stepped alternately so that both see the same load; thread CPU
+/// time per step, least and lower quartile (run W-half).
 /// </summary>
 internal static class HugePagesProfile
 {
     internal static void Run(double seconds, int position)
     {
+        Environment.SetEnvironmentVariable("LMHEAD_HUGE_PAGES", "0");
         using var plain = new DecodeSession(ScalarType.Float16, position);
+        Environment.SetEnvironmentVariable("LMHEAD_HUGE_PAGES", null);
         using var huge = new DecodeSession(ScalarType.Float16, position);
-        foreach (var (_, parameter) in huge.Model.named_parameters())
-        {
-            using var storage = parameter.is_contiguous() ? parameter.alias() : parameter.t();
-            TransparentHugePages.Advise(storage, collapse: true);
-        }
 
         var times = new List<double>[] { [], [] };
         var clock = System.Diagnostics.Stopwatch.StartNew();

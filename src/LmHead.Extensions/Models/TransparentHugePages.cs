@@ -9,7 +9,7 @@ namespace LmHead.Extensions.Models;
 /// loader fills it. Filling fresh memory page by page costs one page fault per 4 KiB; on the project's machines that
 /// made reading a 0.5B model's 1 GB of weights into new tensors 4x slower than reading the same files into a reused
 /// buffer, and 2 MiB pages remove the difference. Only advice: on other systems, with transparent huge pages set to
-/// <c>never</c>, or when the call fails, nothing changes.
+/// <c>never</c>, or when the call fails, nothing changes; <c>LMHEAD_HUGE_PAGES=0</c> in the environment turns the advice off.
 /// </summary>
 internal static partial class TransparentHugePages
 {
@@ -17,10 +17,13 @@ internal static partial class TransparentHugePages
     private const int AdviseCollapse = 25; // MADV_COLLAPSE (Linux 6.1)
     private const long HugePageBytes = 2L << 20;
 
+    /// <summary>Whether to ask for 2 MiB pages: unless the environment variable <c>LMHEAD_HUGE_PAGES</c> is <c>0</c> (read at every call).</summary>
+    internal static bool Enabled => Environment.GetEnvironmentVariable("LMHEAD_HUGE_PAGES") != "0";
+
     /// <summary>
     /// A zero-filled tensor whose memory is advised before the zeros touch it, so that Linux backs it with 2 MiB pages
     /// from the first fault on (a decode step streams every weight once: run W-half measured a float16 GPT-2-small step
-    /// 3-13% faster in thread CPU time with the weights on 2 MiB pages). On Linux, a CPU tensor of at least 2 MiB is a
+    /// 9-14% faster in thread CPU time with the weights on 2 MiB pages). On Linux, a CPU tensor of at least 2 MiB is a
     /// view that starts on a 2 MiB boundary of a buffer 2 MiB longer, so that all its whole 2 MiB blocks can be advised
     /// (libtorch aligns to 64 bytes, which lost up to one block per tensor: a third of a 3.4 MiB GPT-2 attention
     /// weight); the slack is address space only, never touched, and the tail past the last whole block stays on 4 KiB
@@ -31,7 +34,7 @@ internal static partial class TransparentHugePages
         long count = shape.Aggregate(1L, (a, b) => a * b);
         using var probe = empty(0, dtype, device);
         long elementSize = probe.ElementSize;
-        if (!OperatingSystem.IsLinux() || device.type != DeviceType.CPU || count * elementSize < HugePageBytes || HugePageBytes % elementSize != 0)
+        if (!Enabled || !OperatingSystem.IsLinux() || device.type != DeviceType.CPU || count * elementSize < HugePageBytes || HugePageBytes % elementSize != 0)
         {
             return zeros(shape, dtype, device);
         }
@@ -54,7 +57,7 @@ internal static partial class TransparentHugePages
     /// </summary>
     internal static unsafe void Advise(Tensor tensor, bool collapse)
     {
-        if (!OperatingSystem.IsLinux() || tensor.device.type != DeviceType.CPU || !tensor.is_contiguous())
+        if (!Enabled || !OperatingSystem.IsLinux() || tensor.device.type != DeviceType.CPU || !tensor.is_contiguous())
         {
             return;
         }

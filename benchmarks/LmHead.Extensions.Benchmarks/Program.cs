@@ -59,6 +59,34 @@ if (args is ["--cpu-decode", var cpuSeconds])
     return;
 }
 
+if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
+{
+    // Not a benchmark: the same at another position, for the dtypes given (all three when none; run W-half).
+    DecodeCpuLoop.Run(
+        double.Parse(cpuSeconds2, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(position, System.Globalization.CultureInfo.InvariantCulture),
+        dtypes.Length == 0 ? null : [.. dtypes.Select(d => Enum.Parse<TorchSharp.torch.ScalarType>(d, ignoreCase: true))]);
+    return;
+}
+
+if (args is ["--profile-attention", var attentionSeconds, var attentionPosition])
+{
+    // Not a benchmark: one step's attention by the kernel against the reference order it replaced (docs/benchmarks.md, run W-half).
+    AttentionProfile.Run(
+        double.Parse(attentionSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(attentionPosition, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
+if (args is ["--profile-huge-pages", var hugeSeconds, var hugePosition])
+{
+    // Not a benchmark: float16 steps with the weights on 4 KiB against 2 MiB pages, alternately (docs/benchmarks.md, run W-half).
+    HugePagesProfile.Run(
+        double.Parse(hugeSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(hugePosition, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 if (args is ["--profile-batch", .. var parts])
 {
     // Not a benchmark: where a batched decode step's time goes, and one stream through the scheduler (docs/benchmarks.md, run U-batch).

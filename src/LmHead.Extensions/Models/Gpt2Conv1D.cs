@@ -19,7 +19,7 @@ internal sealed class Gpt2Conv1D : nn.Module
     internal Gpt2Conv1D(string name, int inFeatures, int outFeatures, ScalarType dtype, Device device)
         : base(name)
     {
-        RowMajorWeight = zeros(outFeatures, inFeatures, dtype, device);
+        RowMajorWeight = TransparentHugePages.Zeros([outFeatures, inFeatures], dtype, device);
         _weight = new Parameter(RowMajorWeight.t(), requires_grad: false);
         _bias = new Parameter(zeros(outFeatures, dtype, device), requires_grad: false);
         register_parameter("weight", _weight);

@@ -11,7 +11,7 @@ namespace LmHead.Extensions.Models;
 /// keys and values in the model's dtype: LayerNorm, <c>gelu_new</c>, and attention of one query over a head's cache.
 /// Each works on one row at a time, so its result never depends on the other rows of a batch.
 /// </summary>
-internal static unsafe class Gpt2DecodeKernels
+internal static unsafe partial class Gpt2DecodeKernels
 {
     private static readonly float Sqrt2OverPi = (float)Math.Sqrt(2.0 / Math.PI);
 
@@ -205,7 +205,12 @@ internal static unsafe class Gpt2DecodeKernels
     /// <param name="padding">One flag per position (true: skip), or null.</param>
     /// <param name="scores">Scratch for <paramref name="count"/> values, rounded up to a multiple of 8.</param>
     /// <param name="output">hd float32 values.</param>
-    internal static void Attend(float* query, byte* keys, byte* values, int count, int headSize, WeightFormat format, bool[]? padding, float* scores, float* output)
+    /// <remarks>
+    /// The reference order of the arithmetic: <see cref="Attend"/> gives the same bits faster with AVX2 (and this is its
+    /// path without). Per position, the dot product with the key in 8 lanes then <see cref="Vector256.Sum{T}(Vector256{T})"/>
+    /// and the leftover elements; the output summed over positions in order.
+    /// </remarks>
+    internal static void AttendInOrder(float* query, byte* keys, byte* values, int count, int headSize, WeightFormat format, bool[]? padding, float* scores, float* output)
     {
         float scale = 1f / MathF.Sqrt(headSize);
         float max = float.NegativeInfinity;

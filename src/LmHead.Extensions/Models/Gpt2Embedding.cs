@@ -10,7 +10,7 @@ internal sealed class Gpt2Embedding : nn.Module
     internal Gpt2Embedding(string name, int count, int size, ScalarType dtype, Device device)
         : base(name)
     {
-        Weight = new Parameter(zeros(count, size, dtype, device), requires_grad: false);
+        Weight = new Parameter(TransparentHugePages.Zeros([count, size], dtype, device), requires_grad: false);
         register_parameter("weight", Weight);
     }
 

@@ -87,4 +87,62 @@ public sealed unsafe class HalfWideningTests
             }
         }
     }
+    [TestMethod]
+    public void FindsAnInfinityOrNaNAnywhereInABlockOfFloat16Values()
+    {
+        ushort[] specials = [0x7C00, 0xFC00, 0x7C01, 0x7E00, 0xFFFF, 0x7FFF];
+        foreach (int count in new[] { 0, 1, 15, 16, 17, 33, 100 })
+        {
+            // The largest finite values of both signs and subnormals, which must not count.
+            var bits = Enumerable.Range(0, count).Select(i => (ushort)(i % 4 switch { 0 => 0x7BFF, 1 => 0xFBFF, 2 => 0x0001, _ => 0x8000 })).ToArray();
+            fixed (ushort* b = bits)
+            {
+                Assert.IsFalse(HalfWidening.HasInfinityOrNaN(b, count), $"finite, count {count}");
+            }
+
+            for (int at = 0; at < count; at++)
+            {
+                ushort kept = bits[at];
+                bits[at] = specials[at % specials.Length];
+                fixed (ushort* b = bits)
+                {
+                    Assert.IsTrue(HalfWidening.HasInfinityOrNaN(b, count), $"0x{bits[at]:X4} at {at} of {count}");
+                }
+
+                bits[at] = kept;
+            }
+        }
+    }
+
+    [TestMethod]
+    public void Float16UnscaledTimes2To112IsTheExactWideningForEveryFiniteValue()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Assert.Inconclusive("Float16Unscaled needs AVX2.");
+        }
+
+        var buffer = new ushort[8];
+        for (int start = 0; start < 0x10000; start += 8)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                buffer[i] = (ushort)(start + i);
+            }
+
+            fixed (ushort* b = buffer)
+            {
+                var unscaled = HalfWidening.Float16Unscaled(b);
+                for (int i = 0; i < 8; i++)
+                {
+                    var half = BitConverter.UInt16BitsToHalf(buffer[i]);
+                    if (Half.IsFinite(half))
+                    {
+                        Assert.AreEqual(BitConverter.SingleToUInt32Bits((float)half), BitConverter.SingleToUInt32Bits(unscaled[i] * HalfWidening.BiasDifference), $"0x{buffer[i]:X4}");
+                        Assert.AreEqual(BitConverter.SingleToUInt32Bits((float)half * HalfWidening.InverseBiasDifference), BitConverter.SingleToUInt32Bits(unscaled[i]), $"0x{buffer[i]:X4} scaled down");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -24,23 +24,7 @@ public sealed unsafe class AttentionKernelTests
         {
             // Mostly O(1) values; with subnormals, every fifth one is a float16 subnormal (or a tiny value for the other dtypes).
             float v = subnormals && i % 5 == 0 ? (float)((random.NextDouble() - 0.5) * 1e-5) : (float)((random.NextDouble() - 0.5) * 4);
-            switch (format)
-            {
-                case WeightFormat.Float32:
-                    BitConverter.TryWriteBytes(bytes.AsSpan(4 * i), v);
-                    values[i] = v;
-                    break;
-                case WeightFormat.Float16:
-                    var half = (Half)v;
-                    BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), BitConverter.HalfToUInt16Bits(half));
-                    values[i] = (double)half;
-                    break;
-                default:
-                    ushort brain = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
-                    BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), brain);
-                    values[i] = BitConverter.UInt32BitsToSingle((uint)brain << 16);
-                    break;
-            }
+            values[i] = StoredElement.Write(bytes, i, v, format);
         }
 
         return (bytes, values);

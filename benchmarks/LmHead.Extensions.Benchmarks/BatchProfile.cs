@@ -17,7 +17,7 @@ namespace LmHead.Extensions.Benchmarks;
 /// least thread CPU time of the repeats (other processes' load does not inflate it); otherwise the median wall time.
 /// Then one stream through the scheduler, concurrent and serialised call shapes alternated (the benchmark's 1-stream pair).
 /// Parts: <c>step</c>, <c>lone</c> (both by default), <c>head</c> (the batched head with and without its 4 × 4 tile) and
-/// <c>pairs R</c> (1, 8 and 16 streams alternated R times: same-round speed-ups), <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
+/// <c>pairs R [N]</c> (1, 8 and 16 streams alternated R times: same-round speed-ups; N new tokens per stream, 16 by default), <c>run N</c> (the concurrent benchmark case of N streams, step by step) and <c>loop N</c> (steps of N rows in a loop, for perf).
 /// </summary>
 internal static unsafe class BatchProfile
 {
@@ -50,6 +50,13 @@ internal static unsafe class BatchProfile
 
         if (parts is ["pairs", var rounds, ..])
         {
+            // An optional third part sets the new tokens per stream (16 by default, as the benchmark): longer generations
+            // weigh the prompts' prefill less and show the decode steps' own speed-up.
+            if (parts is [_, _, var tokens, ..])
+            {
+                ConcurrentGenerationBenchmarks.NewTokens = int.Parse(tokens, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
             ProfilePairs(int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
         }
 

@@ -21,6 +21,9 @@ public class ConcurrentGenerationBenchmarks
     /// <summary>New tokens per stream (no end-of-text token, so every stream runs to the limit).</summary>
     public const int TokensPerStream = 16;
 
+    /// <summary>New tokens per stream of the calls; <see cref="TokensPerStream"/> in the benchmark, longer in <c>--profile-batch pairs R N</c>.</summary>
+    internal static int NewTokens { get; set; } = TokensPerStream;
+
     private Gpt2Model _model = null!;
     private TextGenerator _generator = null!;
 
@@ -76,7 +79,7 @@ public class ConcurrentGenerationBenchmarks
     public void Cleanup() => _model.Dispose();
 
     private static GenerationOptions Options(int stream) =>
-        new() { MaxNewTokens = TokensPerStream, Decoding = new() { Temperature = 0.7f, TopK = 50, Seed = (ulong)stream } };
+        new() { MaxNewTokens = NewTokens, Decoding = new() { Temperature = 0.7f, TopK = 50, Seed = (ulong)stream } };
 
     private static string Prompt(int stream) => $"Request {stream}: once upon a time there was";
 

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using LmHead.Extensions.Decoding.Cpu;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -359,53 +360,9 @@ internal static partial class LlamaWeightLoader
         _ => 0,
     };
 
-    /// <summary>
-    /// How many values have every exponent bit set. The search is a running maximum of the values without their sign
-    /// bit (a value is NaN or infinite exactly when that is at least the exponent mask), four vectors at a time and
-    /// without a branch per vector, so it keeps up with the read; the scalar count runs only when one is found.
-    /// </summary>
+    /// <summary>How many values of <paramref name="bits"/> have every bit of <paramref name="exponent"/> set (<see cref="NonFiniteBits.Count{T}"/>).</summary>
     internal static long CountNonFinite<T>(ReadOnlySpan<T> bits, T exponent)
-        where T : unmanaged, IBinaryInteger<T>
-    {
-        var magnitude = new Vector<T>(T.AllBitsSet >>> 1);
-        var vectors = MemoryMarshal.Cast<T, Vector<T>>(bits);
-        Vector<T> max0 = Vector<T>.Zero, max1 = Vector<T>.Zero, max2 = Vector<T>.Zero, max3 = Vector<T>.Zero;
-        int i = 0;
-        for (; i + 4 <= vectors.Length; i += 4)
-        {
-            max0 = Vector.Max(max0, vectors[i] & magnitude);
-            max1 = Vector.Max(max1, vectors[i + 1] & magnitude);
-            max2 = Vector.Max(max2, vectors[i + 2] & magnitude);
-            max3 = Vector.Max(max3, vectors[i + 3] & magnitude);
-        }
-
-        for (; i < vectors.Length; i++)
-        {
-            max0 = Vector.Max(max0, vectors[i] & magnitude);
-        }
-
-        bool found = Vector.GreaterThanOrEqualAny(Vector.Max(Vector.Max(max0, max1), Vector.Max(max2, max3)), new Vector<T>(exponent));
-        for (int j = vectors.Length * Vector<T>.Count; j < bits.Length && !found; j++)
-        {
-            found = (bits[j] & exponent) == exponent;
-        }
-
-        if (!found)
-        {
-            return 0;
-        }
-
-        long bad = 0;
-        foreach (var value in bits)
-        {
-            if ((value & exponent) == exponent)
-            {
-                bad++;
-            }
-        }
-
-        return bad;
-    }
+        where T : unmanaged, IBinaryInteger<T> => NonFiniteBits.Count(bits, exponent);
 
     /// <summary>A tied model accepts a stored <c>lm_head.weight</c> only when it holds <c>embed_tokens</c>' values.</summary>
     private static void RequireSameValues(Located head, Parameter embedding)

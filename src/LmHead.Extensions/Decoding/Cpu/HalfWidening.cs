@@ -112,37 +112,8 @@ internal static unsafe class HalfWidening
     public static Vector256<float> Float16Unscaled(ushort* source) =>
         Avx2.And(Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)source), 13), Vector256.Create(SignExponentMantissa)).AsSingle();
 
-    /// <summary>Whether any of <paramref name="count"/> float16 values is an infinity or a NaN (exponent 31).</summary>
-    public static bool HasInfinityOrNaN(ushort* bits, long count)
-    {
-        long i = 0;
-        if (Avx2.IsSupported)
-        {
-            var unsignedMaximum = Vector256<ushort>.Zero;
-            var signedMaximum = Vector256<short>.Zero;
-            for (; i <= count - 16; i += 16)
-            {
-                var v = Avx.LoadVector256(bits + i);
-                unsignedMaximum = Avx2.Max(unsignedMaximum, v);
-                signedMaximum = Avx2.Max(signedMaximum, v.AsInt16());
-            }
-
-            if (HasInfinityOrNaN(unsignedMaximum, signedMaximum))
-            {
-                return true;
-            }
-        }
-
-        for (; i < count; i++)
-        {
-            if ((bits[i] & 0x7C00) == 0x7C00)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    /// <summary>Whether any of <paramref name="count"/> float16 values is an infinity or a NaN (exponent 31; <see cref="NonFiniteBits.Any{T}"/>).</summary>
+    public static bool HasInfinityOrNaN(ushort* bits, long count) => NonFiniteBits.Any(new ReadOnlySpan<ushort>(bits, checked((int)count)), (ushort)0x7C00);
 
     /// <summary>
     /// Whether running maxima of float16 bits include an infinity or NaN (exponent 31): a negative one is at least

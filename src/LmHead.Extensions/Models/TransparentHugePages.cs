@@ -14,7 +14,6 @@ namespace LmHead.Extensions.Models;
 internal static partial class TransparentHugePages
 {
     private const int AdviseHugePage = 14; // MADV_HUGEPAGE
-    private const int AdviseCollapse = 25; // MADV_COLLAPSE (Linux 6.1)
     private const long HugePageBytes = 2L << 20;
 
     /// <summary>Whether to ask for 2 MiB pages: unless the environment variable <c>LMHEAD_HUGE_PAGES</c> is <c>0</c> (read at every call).</summary>
@@ -48,14 +47,7 @@ internal static partial class TransparentHugePages
     }
 
     /// <summary>Advises huge pages for the whole 2 MiB-aligned part of <paramref name="tensor"/>'s memory.</summary>
-    internal static unsafe void Advise(Tensor tensor) => Advise(tensor, collapse: false);
-
-    /// <summary>
-    /// <see cref="Advise(Tensor)"/>, and with <paramref name="collapse"/> also moves the pages already touched onto 2 MiB
-    /// pages at once (<c>MADV_COLLAPSE</c>, Linux 6.1 and later; otherwise nothing happens): for tensors filled before
-    /// the advice, which a loader cannot always avoid.
-    /// </summary>
-    internal static unsafe void Advise(Tensor tensor, bool collapse)
+    internal static unsafe void Advise(Tensor tensor)
     {
         if (!Enabled || !OperatingSystem.IsLinux() || tensor.device.type != DeviceType.CPU || !tensor.is_contiguous())
         {
@@ -79,10 +71,6 @@ internal static partial class TransparentHugePages
         try
         {
             _ = Madvise((nint)first, (nuint)(end - first), AdviseHugePage);
-            if (collapse)
-            {
-                _ = Madvise((nint)first, (nuint)(end - first), AdviseCollapse);
-            }
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {

@@ -69,6 +69,17 @@ if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
     return;
 }
 
+if (args is ["--cpu-decode-ab", var abSeconds, var abPosition, var abType, var abSwitch])
+{
+    // Not a benchmark: one kernel switch off and on, alternating step by step in one process (docs/benchmarks.md, run Y).
+    DecodeCpuLoop.RunAb(
+        double.Parse(abSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(abPosition, System.Globalization.CultureInfo.InvariantCulture),
+        Enum.Parse<TorchSharp.torch.ScalarType>(abType, ignoreCase: true),
+        abSwitch);
+    return;
+}
+
 if (args is ["--profile-attention", var attentionSeconds, var attentionPosition])
 {
     // Not a benchmark: one step's attention by the kernel against the reference order it replaced (docs/benchmarks.md, run W-half).

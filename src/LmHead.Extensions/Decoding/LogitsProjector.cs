@@ -17,6 +17,9 @@ namespace LmHead.Extensions.Decoding;
 public sealed class LogitsProjector : IDisposable
 {
     private readonly Tensor _weight;
+
+    // What a float16 weight holds (infinities, NaNs, subnormals), scanned once per version of its storage.
+    private readonly Float16WeightScan _scan;
     private readonly Tensor? _bias;
     private bool _disposed;
 
@@ -51,6 +54,7 @@ public sealed class LogitsProjector : IDisposable
         }
 
         _weight = weight.detach();
+        _scan = new Float16WeightScan(_weight);
         _bias = bias?.detach();
     }
 
@@ -198,7 +202,9 @@ public sealed class LogitsProjector : IDisposable
         fixed (byte* y = output.bytes)
         fixed (byte* b = _bias is null ? default : _bias.bytes)
         {
-            MatrixVectorKernel.Multiply((nint)w, format, rows, columns, (nint)h, (nint)b, (nint)y, vectorFormat: format);
+            MatrixVectorKernel.Multiply(
+                (nint)w, format, rows, columns, (nint)h, (nint)b, (nint)y, vectorFormat: format,
+                facts: format == MatrixVectorKernel.WeightFormat.Float16 ? _scan.Current() : default);
         }
 
         return hidden.dim() == 1 ? output : output.unsqueeze(0);

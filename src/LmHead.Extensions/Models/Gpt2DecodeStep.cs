@@ -147,7 +147,8 @@ internal sealed unsafe class Gpt2DecodeStep
     }
 
     private void Linear(LinearWeights layer, float* input, int batch, float* output) =>
-        BatchedMatrixKernel.Multiply((nint)layer.Weight, _format, layer.Outputs, layer.Inputs, input, batch, (nint)layer.Bias, output);
+        BatchedMatrixKernel.Multiply(
+            (nint)layer.Weight, _format, layer.Outputs, layer.Inputs, input, batch, (nint)layer.Bias, output, facts: _format == WeightFormat.Float16 ? layer.Scan.Current() : default);
 
     private int ElementSize => _format == WeightFormat.Float32 ? sizeof(float) : sizeof(ushort);
 
@@ -181,6 +182,9 @@ internal sealed unsafe class Gpt2DecodeStep
         internal byte* Weight { get; } = Address(layer.RowMajorWeight);
 
         internal byte* Bias { get; } = Address(layer.Bias);
+
+        /// <summary>What float16 weights hold (infinities, NaNs, subnormals), scanned once per version.</summary>
+        internal Float16WeightScan Scan { get; } = new(layer.RowMajorWeight);
 
         internal int Inputs { get; } = layer.InFeatures;
 

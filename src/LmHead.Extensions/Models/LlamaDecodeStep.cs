@@ -159,7 +159,8 @@ internal sealed unsafe class LlamaDecodeStep
     {
         nint bias = layer.Bias is null ? 0 : (nint)Gpt2DecodeStep.Address(layer.Bias);
         BatchedMatrixKernel.Multiply(
-            (nint)Gpt2DecodeStep.Address(layer.Weight), _format, (int)layer.Weight.shape[0], (int)layer.Weight.shape[1], input, n, bias, output);
+            (nint)Gpt2DecodeStep.Address(layer.Weight), _format, (int)layer.Weight.shape[0], (int)layer.Weight.shape[1], input, n, bias, output,
+            facts: _format == WeightFormat.Float16 ? layer.Scan.Current() : default);
     }
 
 }

@@ -28,6 +28,11 @@ internal sealed class LlamaLinear : Module
 
     internal Parameter Weight { get; }
 
+    /// <summary>What float16 weights hold (infinities, NaNs, subnormals), scanned once per version, for the managed kernel.</summary>
+    internal Float16WeightScan Scan => _scan ??= new Float16WeightScan(Weight);
+
+    private Float16WeightScan? _scan;
+
     internal Parameter? Bias { get; }
 
     /// <summary>
@@ -60,7 +65,8 @@ internal sealed class LlamaLinear : Module
         var y = empty([.. x.shape[..^1], outputs], ScalarType.Float32, x.device);
         nint bias = Bias is null ? 0 : (nint)Gpt2DecodeStep.Address(Bias);
         BatchedMatrixKernel.Multiply(
-            (nint)Gpt2DecodeStep.Address(Weight), format, outputs, inputs, (float*)Gpt2DecodeStep.Address(x), (int)rows, bias, (float*)Gpt2DecodeStep.Address(y));
+            (nint)Gpt2DecodeStep.Address(Weight), format, outputs, inputs, (float*)Gpt2DecodeStep.Address(x), (int)rows, bias, (float*)Gpt2DecodeStep.Address(y),
+            facts: format == WeightFormat.Float16 ? Scan.Current() : default);
         return y;
     }
 

@@ -34,6 +34,14 @@ internal static unsafe partial class BatchedMatrixKernel
             {
                 BlockWide<WideBrainWeights>(first, count, ordered, null);
             }
+            else if (scaled != null && facts.Finite && facts.SubnormalChunks != null)
+            {
+                FiniteBlockWide(first, count);
+            }
+            else if (scaled != null && facts.Finite)
+            {
+                BlockWide<WideFinitePrescaledHalfWeights>(first, count, scaled, null);
+            }
             else if (scaled != null)
             {
                 BlockWide<WidePrescaledHalfWeights>(first, count, scaled, ordered);
@@ -267,6 +275,24 @@ internal static unsafe partial class BatchedMatrixKernel
 
         public static bool SawInfinityOrNaN(Vector512<ushort> unsignedMaximum, Vector512<short> signedMaximum) =>
             HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum);
+    }
+
+    /// <summary>float16 against <c>X · 2^112</c> without the range check, for weights known to hold no infinity or NaN (<see cref="Float16WeightScan"/>).</summary>
+    private struct WideFinitePrescaledHalfWeights : IWideWeights
+    {
+        public static int ElementSize => sizeof(ushort);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Widen(byte* w, out Vector512<float> first, out Vector512<float> second, ref Vector512<ushort> unsignedMaximum, ref Vector512<short> signedMaximum)
+        {
+            var pairs = Avx512F.LoadVector512((int*)w);
+            first = HalfWidening.Float16LowUnscaled(pairs);
+            second = HalfWidening.Float16HighUnscaled(pairs);
+        }
+
+        public static float Element(byte* row, int j) => (float)BitConverter.UInt16BitsToHalf(((ushort*)row)[j]);
+
+        public static bool SawInfinityOrNaN(Vector512<ushort> unsignedMaximum, Vector512<short> signedMaximum) => false;
     }
 
     /// <summary>float16 widened exactly (infinities and NaNs included), in the same lane order as <see cref="WidePrescaledHalfWeights"/>.</summary>

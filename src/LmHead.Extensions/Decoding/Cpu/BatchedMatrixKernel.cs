@@ -38,9 +38,12 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <param name="y">The address of <c>Y</c>, <paramref name="batch"/> × <paramref name="outputs"/> float32 values.</param>
     /// <param name="width">The widest vectors to use: the order of the sums depends on it (never on the batch).</param>
     /// <param name="parallel">Whether to split the output rows over all cores.</param>
+    /// <param name="facts">What a scan of float16 weights found (<see cref="Float16WeightScan"/>): when they are known to hold
+    /// no infinity or NaN the widening skips its range check, and flagged chunks are widened without subnormals; the sums
+    /// are the same.</param>
     public static void Multiply(
         nint weight, WeightFormat format, int outputs, int inputs, float* x, int batch, nint bias, float* y,
-        MatrixVectorKernel.VectorWidth width = MatrixVectorKernel.VectorWidth.Widest, bool parallel = true)
+        MatrixVectorKernel.VectorWidth width = MatrixVectorKernel.VectorWidth.Widest, bool parallel = true, Float16WeightFacts facts = default)
     {
         float* scaled = null, ordered = null;
         bool wide = MatrixVectorKernel.UsesWide(width);
@@ -56,7 +59,7 @@ internal static unsafe partial class BatchedMatrixKernel
                 }
             }
 
-            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide);
+            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide, facts);
             int blocks = (outputs + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -90,12 +93,22 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of output rows for every row of <c>X</c>.</summary>
     private readonly partial struct Job(
-        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide)
+        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide, Float16WeightFacts facts)
     {
         public void Run(int block)
         {
             int first = block * RowsPerBlock;
             int count = Math.Min(outputs - first, RowsPerBlock);
+            Compute(first, count);
+            if (bias != 0)
+            {
+                AddBias(first, count);
+            }
+        }
+
+        /// <summary>The block's multiply-adds, without the bias.</summary>
+        private void Compute(int first, int count)
+        {
             if (!MatrixVectorKernel.IsAccelerated || (format != WeightFormat.Float32 && ordered == null))
             {
                 ScalarBlock(first, count);
@@ -112,6 +125,10 @@ internal static unsafe partial class BatchedMatrixKernel
             {
                 Block<BrainWeights>(first, count, ordered, null);
             }
+            else if (scaled != null && facts.Finite)
+            {
+                Block<FinitePrescaledHalfWeights>(first, count, scaled, null);
+            }
             else if (scaled != null)
             {
                 Block<PrescaledHalfWeights>(first, count, scaled, ordered);
@@ -119,11 +136,6 @@ internal static unsafe partial class BatchedMatrixKernel
             else
             {
                 Block<ExactHalfWeights>(first, count, ordered, null);
-            }
-
-            if (bias != 0)
-            {
-                AddBias(first, count);
             }
         }
 
@@ -469,6 +481,27 @@ internal static unsafe partial class BatchedMatrixKernel
 
         public static bool SawInfinityOrNaN(Vector256<ushort> unsignedMaximum, Vector256<short> signedMaximum) =>
             HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum);
+    }
+
+    /// <summary>
+    /// float16 against <c>X · 2^112</c> without the range check, for weights known to hold no infinity or NaN
+    /// (<see cref="Float16WeightScan"/>): the same sums as <see cref="PrescaledHalfWeights"/>, two operations fewer per load.
+    /// </summary>
+    private struct FinitePrescaledHalfWeights : IWeights
+    {
+        public static int ElementSize => sizeof(ushort);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Widen(byte* w, out Vector256<float> first, out Vector256<float> second, ref Vector256<ushort> unsignedMaximum, ref Vector256<short> signedMaximum)
+        {
+            var pairs = Avx.LoadVector256((int*)w);
+            first = HalfWidening.Float16LowUnscaled(pairs);
+            second = HalfWidening.Float16HighUnscaled(pairs);
+        }
+
+        public static float Element(byte* row, int j) => (float)BitConverter.UInt16BitsToHalf(((ushort*)row)[j]);
+
+        public static bool SawInfinityOrNaN(Vector256<ushort> unsignedMaximum, Vector256<short> signedMaximum) => false;
     }
 
     /// <summary>float16 widened exactly (infinities and NaNs included), in the same lane order as <see cref="PrescaledHalfWeights"/>.</summary>

@@ -77,6 +77,32 @@ internal static unsafe class HalfWidening
     public static Vector512<float> Float16HighUnscaled(Vector512<int> pairs) =>
         Avx512F.And(Avx512F.ShiftRightArithmetic(pairs, 3), Vector512.Create(SignExponentMantissa)).AsSingle();
 
+    /// <summary>
+    /// The low halves of 16 lanes of finite float16 pairs as their exact float32 values without any subnormal operation
+    /// (AVX-512): <see cref="Float16HighNormal(Vector512{int})"/> of the pairs shifted up by 16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Float16LowNormal(Vector512<int> pairs) => Float16HighNormal(Avx512F.ShiftLeftLogical(pairs, 16));
+
+    /// <summary>
+    /// The high halves of 16 lanes of finite float16 pairs as their exact float32 values, computed without a floating-point
+    /// operation on a subnormal (each would cost a microcode assist): a normal float16 by adding 112 to the exponent of
+    /// <see cref="Float16HighUnscaled(Vector512{int})"/>'s bits (an integer add); a subnormal or zero, <c>m · 2^-24</c>, by
+    /// converting its mantissa bits (<c>m · 2^13</c> as an integer) to float32 and scaling by 2^-37 (both normal), then
+    /// restoring the sign. Infinities and NaNs are not handled (the caller knows there are none).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Float16HighNormal(Vector512<int> pairs)
+    {
+        var unscaled = Avx512F.And(Avx512F.ShiftRightArithmetic(pairs, 3), Vector512.Create(SignExponentMantissa));
+        var normal = Avx512F.Add(unscaled, Vector512.Create(112 << 23));
+        var magnitude = Avx512F.And(unscaled, Vector512.Create(0x7FFFFFFF));
+        var small = Avx512F.Multiply(Avx512F.ConvertToVector512Single(magnitude), Vector512.Create(BitConverter.UInt32BitsToSingle(0x2D000000u)));
+        var subnormal = Avx512F.Or(small.AsInt32(), Avx512F.And(unscaled, Vector512.Create(int.MinValue)));
+        var zeroExponent = Vector512.Equals(Avx512F.And(unscaled, Vector512.Create(ShiftedExponent)), Vector512<int>.Zero);
+        return Vector512.ConditionalSelect(zeroExponent, subnormal, normal).AsSingle();
+    }
+
     /// <summary>Rescales <see cref="Float16HighUnscaled(Vector512{int})"/>'s output by 2^112 and turns exponent 31 (infinity, NaN) into float32's exponent 255.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Float16Rescale(Vector512<float> unscaled)

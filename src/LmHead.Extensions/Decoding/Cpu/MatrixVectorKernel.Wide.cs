@@ -54,15 +54,77 @@ internal static unsafe partial class MatrixVectorKernel
     }
 
     /// <summary>
-    /// A float16 row, 64 weights per step, against the reordered <c>h · 2^112</c> when there is one; a row holding an
-    /// infinity or NaN is summed again with exact widening (the 32-byte exact loop, as in <see cref="DotFloat16"/>).
+    /// <see cref="DotFloat16Wide{TCheck}"/> for a finite float16 row whose scan flagged chunks of 32 columns holding
+    /// subnormals (<see cref="Float16WeightScan"/>; bit <c>c</c> of <paramref name="flags"/> for chunk <c>c</c>): those
+    /// are widened exactly into normal float32 values and multiplied by the reordered <paramref name="unscaled"/> <paramref name="h"/>, the
+    /// others as usual against <paramref name="ordered"/> (<c>h · 2^112</c>); the same products into the same
+    /// accumulators, so the same sum, without a multiply-add on a subnormal.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotFloat16Wide(ushort* w, float* h, float* ordered, int columns)
+    private static float DotFiniteFloat16Wide(ushort* w, float* h, float* ordered, float* unscaled, int columns, ulong* flags)
+    {
+        var a0 = Vector512<float>.Zero;
+        var a1 = Vector512<float>.Zero;
+        var a2 = Vector512<float>.Zero;
+        var a3 = Vector512<float>.Zero;
+        int j = 0;
+        for (; j <= columns - 32; j += 32)
+        {
+            int chunk = j / 32;
+            PrefetchAhead(w + j, 64);
+            var pairs = Avx512F.LoadVector512((int*)(w + j));
+            bool second = (chunk & 1) == 1 && j + 32 <= (columns & ~63);
+            Vector512<float> low, high, x0, x1;
+            if (((flags[chunk >> 6] >> (chunk & 63)) & 1) == 0)
+            {
+                low = HalfWidening.Float16LowUnscaled(pairs);
+                high = HalfWidening.Float16HighUnscaled(pairs);
+                x0 = Avx512F.LoadVector512(ordered + j);
+                x1 = Avx512F.LoadVector512(ordered + j + 16);
+            }
+            else
+            {
+                low = HalfWidening.Float16LowNormal(pairs);
+                high = HalfWidening.Float16HighNormal(pairs);
+                x0 = Avx512F.LoadVector512(unscaled + j);
+                x1 = Avx512F.LoadVector512(unscaled + j + 16);
+            }
+
+            // The accumulators of DotFloat16Wide: the first chunk of each 64 columns in a0/a1, the second in a2/a3, and
+            // a chunk left over after the last 64 in a0/a1.
+            if (second)
+            {
+                a2 = Avx512F.FusedMultiplyAdd(low, x0, a2);
+                a3 = Avx512F.FusedMultiplyAdd(high, x1, a3);
+            }
+            else
+            {
+                a0 = Avx512F.FusedMultiplyAdd(low, x0, a0);
+                a1 = Avx512F.FusedMultiplyAdd(high, x1, a1);
+            }
+        }
+
+        float sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
+        for (; j < columns; j++)
+        {
+            sum += (float)BitConverter.UInt16BitsToHalf(w[j]) * h[j];
+        }
+
+        return sum;
+    }
+
+    /// <summary>
+    /// A float16 row, 64 weights per step, against the reordered <c>h · 2^112</c> when there is one; a row holding an
+    /// infinity or NaN is summed again with exact widening (the 32-byte exact loop, as in <see cref="DotFloat16{TCheck}"/>),
+    /// unless <typeparamref name="TCheck"/> says the weights are known to hold none.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotFloat16Wide<TCheck>(ushort* w, float* h, float* ordered, int columns)
+        where TCheck : struct, IRangeCheck
     {
         if (ordered == null)
         {
-            return DotFloat16(w, h, null, columns);
+            return DotFloat16<RangeChecked>(w, h, null, columns);
         }
 
         int j = 0;
@@ -77,8 +139,12 @@ internal static unsafe partial class MatrixVectorKernel
             PrefetchAhead(w + j, 128);
             var x0 = Avx512F.LoadVector512((int*)(w + j));
             var x1 = Avx512F.LoadVector512((int*)(w + j + 32));
-            unsignedMaximum = Avx512BW.Max(Avx512BW.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
-            signedMaximum = Avx512BW.Max(Avx512BW.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
+            if (TCheck.Checks)
+            {
+                unsignedMaximum = Avx512BW.Max(Avx512BW.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
+                signedMaximum = Avx512BW.Max(Avx512BW.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
+            }
+
             a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx512F.LoadVector512(ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
             a2 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x1), Avx512F.LoadVector512(ordered + j + 32), a2);
@@ -88,15 +154,19 @@ internal static unsafe partial class MatrixVectorKernel
         for (; j <= columns - 32; j += 32)
         {
             var x0 = Avx512F.LoadVector512((int*)(w + j));
-            unsignedMaximum = Avx512BW.Max(unsignedMaximum, x0.AsUInt16());
-            signedMaximum = Avx512BW.Max(signedMaximum, x0.AsInt16());
+            if (TCheck.Checks)
+            {
+                unsignedMaximum = Avx512BW.Max(unsignedMaximum, x0.AsUInt16());
+                signedMaximum = Avx512BW.Max(signedMaximum, x0.AsInt16());
+            }
+
             a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx512F.LoadVector512(ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
         }
 
-        if (HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
+        if (TCheck.Checks && HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
         {
-            return DotFloat16(w, h, null, columns);
+            return DotFloat16<RangeChecked>(w, h, null, columns);
         }
 
         float sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));

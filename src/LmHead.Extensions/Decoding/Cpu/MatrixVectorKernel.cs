@@ -54,6 +54,27 @@ internal static unsafe partial class MatrixVectorKernel
     /// </summary>
     public static bool IsWideAccelerated => IsAccelerated && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported;
 
+    /// <summary>Whether the float16 loops keep running maxima of the raw bits to notice an infinity or NaN.</summary>
+    internal interface IRangeCheck
+    {
+        /// <summary>Whether to check.</summary>
+        static abstract bool Checks { get; }
+    }
+
+    /// <summary>Weights that may hold infinities or NaNs: check.</summary>
+    internal struct RangeChecked : IRangeCheck
+    {
+        /// <inheritdoc/>
+        public static bool Checks => true;
+    }
+
+    /// <summary>Weights known to hold none (<see cref="Float16WeightScan"/>): skip the check.</summary>
+    internal struct RangeUnchecked : IRangeCheck
+    {
+        /// <inheritdoc/>
+        public static bool Checks => false;
+    }
+
     /// <summary>Whether a call with <paramref name="width"/> runs the 64-byte loops.</summary>
     internal static bool UsesWide(VectorWidth width) => width == VectorWidth.Widest && IsWideAccelerated;
 
@@ -70,9 +91,12 @@ internal static unsafe partial class MatrixVectorKernel
     /// <param name="parallel">Whether to split the rows over all cores.</param>
     /// <param name="width">The widest vectors to use for half-precision rows (the default, the widest the CPU accelerates);
     /// float32 rows always sum with 8-lane vectors.</param>
+    /// <param name="facts">What a scan of float16 weights found (<see cref="Float16WeightScan"/>): when they are known to hold
+    /// no infinity or NaN the widening skips its range check, and flagged chunks are widened without subnormals; the sums
+    /// are the same.</param>
     public static void Multiply(
         nint weight, WeightFormat format, int rows, int columns, nint hidden, nint bias, nint output, WeightFormat vectorFormat = WeightFormat.Float32, bool parallel = true,
-        VectorWidth width = VectorWidth.Widest)
+        VectorWidth width = VectorWidth.Widest, Float16WeightFacts facts = default)
     {
         // float32 rows keep the 8-lane order whatever the CPU: the scheduler's batched head (BatchedHeadProjection) sums
         // float32 rows in exactly this order so that batching changes no logit, and a float32 row is limited by memory, not
@@ -81,7 +105,7 @@ internal static unsafe partial class MatrixVectorKernel
         // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
         // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
         // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
-        float* ordered = null;
+        float* ordered = null, unscaled = null;
         if (format != WeightFormat.Float32 && IsAccelerated && columns >= 32)
         {
             bool prescale = format == WeightFormat.Float16;
@@ -89,12 +113,19 @@ internal static unsafe partial class MatrixVectorKernel
             {
                 ordered = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
                 HalfWidening.Reorder((float*)hidden, ordered, columns, prescale, wide ? 32 : 16);
+
+                // Chunks flagged for subnormals are multiplied by h itself, in the same order (Float16WeightScan).
+                if (prescale && wide && facts.Finite && facts.SubnormalChunks != null)
+                {
+                    unscaled = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
+                    HalfWidening.Reorder((float*)hidden, unscaled, columns, prescale: false, 32);
+                }
             }
         }
 
         try
         {
-            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide);
+            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide, facts, unscaled);
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
             {
@@ -111,12 +142,13 @@ internal static unsafe partial class MatrixVectorKernel
         finally
         {
             NativeMemory.AlignedFree(ordered);
+            NativeMemory.AlignedFree(unscaled);
         }
     }
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of rows.</summary>
     private readonly struct Job(
-        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide)
+        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide, Float16WeightFacts facts, float* unscaled)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int block)
@@ -134,15 +166,24 @@ internal static unsafe partial class MatrixVectorKernel
                 sums = (float*)output + first;
             }
 
+            bool finite = facts.Finite;
             for (int i = 0; i < count; i++, w += stride)
             {
-                sums[i] = (format, wide) switch
+                if (unscaled != null && ordered != null)
                 {
-                    (WeightFormat.Float32, false) => DotSingle((float*)w, hidden, columns),
-                    (WeightFormat.BFloat16, false) => DotBFloat16((ushort*)w, hidden, ordered, columns),
-                    (WeightFormat.Float16, false) => DotFloat16((ushort*)w, hidden, ordered, columns),
-                    (WeightFormat.BFloat16, true) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
-                    _ => DotFloat16Wide((ushort*)w, hidden, ordered, columns),
+                    sums[i] = DotFiniteFloat16Wide((ushort*)w, hidden, ordered, unscaled, columns, facts.Row(first + i));
+                    continue;
+                }
+
+                sums[i] = (format, wide, finite) switch
+                {
+                    (WeightFormat.Float32, false, _) => DotSingle((float*)w, hidden, columns),
+                    (WeightFormat.BFloat16, false, _) => DotBFloat16((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float16, false, false) => DotFloat16<RangeChecked>((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.Float16, false, true) => DotFloat16<RangeUnchecked>((ushort*)w, hidden, ordered, columns),
+                    (WeightFormat.BFloat16, true, _) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
+                    (_, _, false) => DotFloat16Wide<RangeChecked>((ushort*)w, hidden, ordered, columns),
+                    _ => DotFloat16Wide<RangeUnchecked>((ushort*)w, hidden, ordered, columns),
                 };
             }
 
@@ -232,7 +273,8 @@ internal static unsafe partial class MatrixVectorKernel
     /// shortcut would read as a large finite number, is summed again with exact widening.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotFloat16(ushort* w, float* h, float* ordered, int columns)
+    private static float DotFloat16<TCheck>(ushort* w, float* h, float* ordered, int columns)
+        where TCheck : struct, IRangeCheck
     {
         int j = 0;
         float sum = 0;
@@ -249,17 +291,21 @@ internal static unsafe partial class MatrixVectorKernel
                 PrefetchAhead(w + j, 64);
                 var x0 = Avx.LoadVector256((int*)(w + j));
                 var x1 = Avx.LoadVector256((int*)(w + j + 16));
-                unsignedMaximum = Avx2.Max(Avx2.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
-                signedMaximum = Avx2.Max(Avx2.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
+                if (TCheck.Checks)
+                {
+                    unsignedMaximum = Avx2.Max(Avx2.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
+                    signedMaximum = Avx2.Max(Avx2.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
+                }
+
                 a0 = Fma.MultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx.LoadVector256(ordered + j), a0);
                 a1 = Fma.MultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx.LoadVector256(ordered + j + 8), a1);
                 a2 = Fma.MultiplyAdd(HalfWidening.Float16LowUnscaled(x1), Avx.LoadVector256(ordered + j + 16), a2);
                 a3 = Fma.MultiplyAdd(HalfWidening.Float16HighUnscaled(x1), Avx.LoadVector256(ordered + j + 24), a3);
             }
 
-            if (HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
+            if (TCheck.Checks && HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
             {
-                return DotFloat16(w, h, null, columns);
+                return DotFloat16<RangeChecked>(w, h, null, columns);
             }
 
             sum = Vector256.Sum(Avx.Add(Avx.Add(a0, a1), Avx.Add(a2, a3)));

@@ -1,0 +1,122 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LmHead.Extensions.Decoding.Cpu;
+
+/// <summary>
+/// The 64-byte path for float16 weights known to be finite whose scan flagged chunks holding subnormals
+/// (<see cref="Float16WeightScan"/>): the widening shortcut would make those float32 subnormals, and a multiply-add with
+/// a subnormal operand costs a microcode assist. A flagged chunk of 32 columns is widened exactly into normal float32
+/// values (<see cref="HalfWidening.Float16LowNormal(Vector512{int})"/>) and multiplied by the unscaled copy of <c>X</c>
+/// instead of <c>X · 2^112</c>: every product is the same real number, so every fused multiply-add, and the sums, are bit
+/// for bit those of the shortcut.
+/// </summary>
+internal static unsafe partial class BatchedMatrixKernel
+{
+    private readonly partial struct Job
+    {
+        /// <summary>
+        /// The block for finite float16 weights with flagged chunks: four weight rows against each row of <c>X</c> by
+        /// <see cref="WideFourFiniteHalfRowsOneInput"/>; with four or more rows of <c>X</c>, and for rows left over, the
+        /// other micro-kernels (which take the assists on flagged chunks but give the same sums).
+        /// </summary>
+        private void FiniteBlockWide(int first, int count)
+        {
+            long stride = (long)inputs * sizeof(ushort);
+            int vectorEnd = inputs & ~31;
+            int b = 0;
+            for (; batch >= 4 && b + 4 <= batch; b += 4)
+            {
+                for (int o = first; o < first + count; o++)
+                {
+                    WideOneWeightRowFourInputs<WideFinitePrescaledHalfWeights>(
+                        new Tile((byte*)weight + (o * stride), stride, scaled + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs));
+                }
+            }
+
+            for (int o = first; o < first + count; o += 4)
+            {
+                int rows = Math.Min(4, first + count - o);
+                byte* w = (byte*)weight + (o * stride);
+                for (int rest = b; rest < batch; rest++)
+                {
+                    var tile = new Tile(w, stride, scaled + ((long)rest * inputs), x + ((long)rest * inputs), inputs, vectorEnd, y + ((long)rest * outputs) + o, outputs);
+                    if (rows == 4)
+                    {
+                        WideFourFiniteHalfRowsOneInput(tile, ordered + ((long)rest * inputs), facts.Row(o), facts.WordsPerRow);
+                        continue;
+                    }
+
+                    for (int r = 0; r < rows; r++)
+                    {
+                        WideOneWeightRowOneInput<WideFinitePrescaledHalfWeights>(tile.WithRow(w + (r * stride), tile.Output + r));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WideFourWeightRowsOneInput{TWeights}"/> for finite float16 rows against <c>X · 2^112</c> (<see cref="Tile.Ordered"/>),
+    /// except that a chunk in which any of the four rows is flagged in <paramref name="masks"/> (the first row's words;
+    /// the next rows' follow <paramref name="wordsPerRow"/> apart) is widened exactly and multiplied by <paramref name="unscaled"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void WideFourFiniteHalfRowsOneInput(Tile t, float* unscaled, ulong* masks, int wordsPerRow)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = Vector512<float>.Zero;
+        var b0 = Vector512<float>.Zero; var b1 = Vector512<float>.Zero;
+        var c0 = Vector512<float>.Zero; var c1 = Vector512<float>.Zero;
+        var d0 = Vector512<float>.Zero; var d1 = Vector512<float>.Zero;
+        byte* w0 = t.Weight, w1 = w0 + t.Stride, w2 = w1 + t.Stride, w3 = w2 + t.Stride;
+        ulong* m0 = masks, m1 = m0 + wordsPerRow, m2 = m1 + wordsPerRow, m3 = m2 + wordsPerRow;
+        for (int j = 0, word = 0; j < t.VectorEnd; word++)
+        {
+            // One word of flags covers 64 chunks (2,048 columns); shifted down one chunk per step.
+            ulong flags = m0[word] | m1[word] | m2[word] | m3[word];
+            int end = Math.Min(t.VectorEnd, j + (64 * 32));
+            for (; j < end; j += 32, flags >>= 1)
+            {
+                long offset = (long)j * sizeof(ushort);
+                PrefetchNextTile(w3 + t.Stride + offset, t.Stride, 64);
+                var p0 = Avx512F.LoadVector512((int*)(w0 + offset));
+                var p1 = Avx512F.LoadVector512((int*)(w1 + offset));
+                var p2 = Avx512F.LoadVector512((int*)(w2 + offset));
+                var p3 = Avx512F.LoadVector512((int*)(w3 + offset));
+                if ((flags & 1) == 0)
+                {
+                    var x0 = Avx512F.LoadVector512(t.Ordered + j);
+                    var x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
+                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), x0, a0);
+                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), x1, a1);
+                    b0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), x0, b0);
+                    b1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), x1, b1);
+                    c0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p2), x0, c0);
+                    c1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p2), x1, c1);
+                    d0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p3), x0, d0);
+                    d1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p3), x1, d1);
+                }
+                else
+                {
+                    var x0 = Avx512F.LoadVector512(unscaled + j);
+                    var x1 = Avx512F.LoadVector512(unscaled + j + 16);
+                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p0), x0, a0);
+                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p0), x1, a1);
+                    b0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p1), x0, b0);
+                    b1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p1), x1, b1);
+                    c0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p2), x0, c0);
+                    c1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p2), x1, c1);
+                    d0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p3), x0, d0);
+                    d1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p3), x1, d1);
+                }
+            }
+        }
+
+        t.Output[0] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(a0, a1), w0, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[1] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(b0, b1), w1, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[2] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(c0, c1), w2, t.Plain, t.VectorEnd, t.Inputs);
+        t.Output[3] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(d0, d1), w3, t.Plain, t.VectorEnd, t.Inputs);
+    }
+}

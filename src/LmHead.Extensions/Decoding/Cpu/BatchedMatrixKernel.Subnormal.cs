@@ -5,15 +5,16 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The 64-byte path for float16 weights known to be finite whose scan flagged chunks holding subnormals
-/// (<see cref="Float16WeightScan"/>): the widening shortcut would make those float32 subnormals, and a multiply-add with
-/// a subnormal operand costs a microcode assist. A flagged chunk of 32 columns is widened exactly into normal float32
+/// The 64-byte path for float16 weights a scan found finite (<see cref="Float16WeightScan"/>): no running maxima. Chunks
+/// the scan flagged for subnormals: the widening shortcut would make those float32 subnormals, and a
+/// multiply-add with a subnormal operand costs a microcode assist. A flagged chunk of 32 columns is widened exactly into normal float32
 /// values (<see cref="HalfWidening.Float16LowNormal(Vector512{int})"/>) and multiplied by the unscaled copy of <c>X</c>
 /// instead of <c>X · 2^112</c>: every product is the same real number, so every fused multiply-add, and the sums, are bit
 /// for bit those of the shortcut.
 /// </summary>
 internal static unsafe partial class BatchedMatrixKernel
 {
+
     private readonly partial struct Job
     {
         /// <summary>
@@ -75,7 +76,7 @@ internal static unsafe partial class BatchedMatrixKernel
         for (int j = 0, word = 0; j < t.VectorEnd; word++)
         {
             // One word of flags covers 64 chunks (2,048 columns); shifted down one chunk per step.
-            ulong flags = m0[word] | m1[word] | m2[word] | m3[word];
+            ulong flags = masks == null ? 0 : m0[word] | m1[word] | m2[word] | m3[word];
             int end = Math.Min(t.VectorEnd, j + (64 * 32));
             for (; j < end; j += 32, flags >>= 1)
             {

@@ -34,13 +34,9 @@ internal static unsafe partial class BatchedMatrixKernel
             {
                 BlockWide<WideBrainWeights>(first, count, ordered, null);
             }
-            else if (scaled != null && facts.Finite && facts.SubnormalChunks != null)
-            {
-                FiniteBlockWide(first, count);
-            }
             else if (scaled != null && facts.Finite)
             {
-                BlockWide<WideFinitePrescaledHalfWeights>(first, count, scaled, null);
+                FiniteBlockWide(first, count);
             }
             else if (scaled != null)
             {

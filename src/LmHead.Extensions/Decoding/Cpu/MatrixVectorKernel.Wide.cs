@@ -54,9 +54,9 @@ internal static unsafe partial class MatrixVectorKernel
     }
 
     /// <summary>
-    /// <see cref="DotFloat16Wide{TCheck}"/> for a finite float16 row whose scan flagged chunks of 32 columns holding
-    /// subnormals (<see cref="Float16WeightScan"/>; bit <c>c</c> of <paramref name="flags"/> for chunk <c>c</c>): those
-    /// are widened exactly into normal float32 values and multiplied by the reordered <paramref name="unscaled"/> <paramref name="h"/>, the
+    /// <see cref="DotFloat16Wide{TCheck}"/> for a float16 row a scan found finite (<see cref="Float16WeightScan"/>): no
+    /// running maxima, and chunks of 32 columns it flagged for subnormals (bit <c>c</c> of <paramref name="flags"/> for
+    /// chunk <c>c</c>; null: none) are widened exactly into normal float32 values and multiplied by the reordered <paramref name="unscaled"/> <paramref name="h"/>, the
     /// others as usual against <paramref name="ordered"/> (<c>h · 2^112</c>); the same products into the same
     /// accumulators, so the same sum, without a multiply-add on a subnormal.
     /// </summary>
@@ -75,7 +75,8 @@ internal static unsafe partial class MatrixVectorKernel
             var pairs = Avx512F.LoadVector512((int*)(w + j));
             bool second = (chunk & 1) == 1 && j + 32 <= (columns & ~63);
             Vector512<float> low, high, x0, x1;
-            if (((flags[chunk >> 6] >> (chunk & 63)) & 1) == 0)
+            bool flagged = flags != null && ((flags[chunk >> 6] >> (chunk & 63)) & 1) != 0;
+            if (!flagged)
             {
                 low = HalfWidening.Float16LowUnscaled(pairs);
                 high = HalfWidening.Float16HighUnscaled(pairs);

@@ -169,7 +169,7 @@ internal static unsafe partial class MatrixVectorKernel
             bool finite = facts.Finite;
             for (int i = 0; i < count; i++, w += stride)
             {
-                if (unscaled != null && ordered != null)
+                if (wide && finite && format == WeightFormat.Float16 && ordered != null)
                 {
                     sums[i] = DotFiniteFloat16Wide((ushort*)w, hidden, ordered, unscaled, columns, facts.Row(first + i));
                     continue;

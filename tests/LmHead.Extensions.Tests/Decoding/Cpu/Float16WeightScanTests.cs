@@ -215,11 +215,22 @@ public sealed unsafe class Float16WeightScanTests
         }
     }
 
-    /// <summary>float16 weights N(0, 0.02²) (0.24 % subnormal, as a GPT-2 initialisation) with more subnormals, zeros and extremes mixed in.</summary>
-    private static Tensor WeightsWithSubnormals(int rows, int columns, int seed)
+    /// <summary>
+    /// float16 weights N(0, 0.02²) (0.24 % subnormal, as a GPT-2 initialisation) with more subnormals, zeros and extremes
+    /// mixed in; or, without subnormals, N(0, 1) with every subnormal replaced by 2^-14.
+    /// </summary>
+    private static Tensor WeightsWithSubnormals(int rows, int columns, int seed, bool subnormals = true)
     {
         var generator = new Generator((ulong)seed);
         using var noise = randn(rows, columns, generator: generator);
+        if (!subnormals)
+        {
+            using var half = noise.to_type(ScalarType.Float16);
+            using var small = half.abs().lt(6.1035156e-5);
+            using var smallest = full_like(half, 6.1035156e-5);
+            return where(small, smallest, half);
+        }
+
         var weight = noise.mul(0.02).to_type(ScalarType.Float16);
         var random = new Random(seed);
         using (no_grad())
@@ -248,17 +259,20 @@ public sealed unsafe class Float16WeightScanTests
     }
 
     [TestMethod]
-    [DataRow(37, 40)]
-    [DataRow(130, 768)]
-    [DataRow(33, 200)]
-    [DataRow(8, 2080)]
-    [DataRow(12, 3072)]
-    public void BatchedKernelWithTheScanIsBitIdenticalToTheCheckedPath(int outputs, int inputs)
+    [DataRow(37, 40, true)]
+    [DataRow(130, 768, true)]
+    [DataRow(33, 200, true)]
+    [DataRow(8, 2080, true)]
+    [DataRow(12, 3072, true)]
+    [DataRow(37, 40, false)]
+    [DataRow(130, 768, false)]
+    [DataRow(9, 2080, false)]
+    public void BatchedKernelWithTheScanIsBitIdenticalToTheCheckedPath(int outputs, int inputs, bool subnormals)
     {
-        using var weight = WeightsWithSubnormals(outputs, inputs, outputs + inputs);
+        using var weight = WeightsWithSubnormals(outputs, inputs, outputs + inputs, subnormals);
         var facts = new Float16WeightScan(weight).Current();
         Assert.IsTrue(facts.Finite);
-        Assert.IsTrue(facts.SubnormalChunks != null, "the test matrix should have flagged chunks");
+        Assert.AreEqual(subnormals, facts.SubnormalChunks != null, "flagged chunks exactly when the matrix has subnormals");
         using var bias = randn(outputs).to_type(ScalarType.Float16);
         byte* w = Gpt2DecodeStep.Address(weight), b = Gpt2DecodeStep.Address(bias);
         foreach (var width in new[] { VectorWidth.Widest, VectorWidth.Vector256 })
@@ -283,16 +297,19 @@ public sealed unsafe class Float16WeightScanTests
     }
 
     [TestMethod]
-    [DataRow(5, 37)]
-    [DataRow(1027, 96)]
-    [DataRow(2050, 768)]
-    [DataRow(1030, 803)]
-    [DataRow(9, 2080)]
-    public void MatrixVectorKernelWithTheScanIsBitIdenticalToTheCheckedPath(int rows, int columns)
+    [DataRow(5, 37, true)]
+    [DataRow(1027, 96, true)]
+    [DataRow(2050, 768, true)]
+    [DataRow(1030, 803, true)]
+    [DataRow(9, 2080, true)]
+    [DataRow(1027, 96, false)]
+    [DataRow(1030, 803, false)]
+    public void MatrixVectorKernelWithTheScanIsBitIdenticalToTheCheckedPath(int rows, int columns, bool subnormals)
     {
-        using var weight = WeightsWithSubnormals(rows, columns, rows * 7);
+        using var weight = WeightsWithSubnormals(rows, columns, rows * 7, subnormals);
         var facts = new Float16WeightScan(weight).Current();
-        Assert.IsTrue(facts.SubnormalChunks != null || columns < Float16WeightScan.ChunkColumns, "the test matrix should have flagged chunks");
+        Assert.IsTrue(facts.Finite);
+        Assert.AreEqual(subnormals, facts.SubnormalChunks != null, "flagged chunks exactly when the matrix has subnormals");
         float[] hidden = Activations(columns, columns);
         foreach (var width in new[] { VectorWidth.Widest, VectorWidth.Vector256 })
         {

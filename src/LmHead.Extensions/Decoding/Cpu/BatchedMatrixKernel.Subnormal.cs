@@ -18,9 +18,10 @@ internal static unsafe partial class BatchedMatrixKernel
     private readonly partial struct Job
     {
         /// <summary>
-        /// The block for finite float16 weights with flagged chunks: four weight rows against each row of <c>X</c> by
-        /// <see cref="WideFourFiniteHalfRowsOneInput"/>; with four or more rows of <c>X</c>, and for rows left over, the
-        /// other micro-kernels (which take the assists on flagged chunks but give the same sums).
+        /// The block for float16 weights a scan found finite: one weight row against four rows of <c>X</c> at a time by
+        /// <see cref="WideFiniteHalfRowFourInputs"/>, then four weight rows against each row of <c>X</c> left by
+        /// <see cref="WideFourFiniteHalfRowsOneInput"/>; weight rows left over (fewer than four) by the unflagged
+        /// micro-kernel, which takes the assists on subnormals but gives the same sums.
         /// </summary>
         private void FiniteBlockWide(int first, int count)
         {
@@ -31,8 +32,10 @@ internal static unsafe partial class BatchedMatrixKernel
             {
                 for (int o = first; o < first + count; o++)
                 {
-                    WideOneWeightRowFourInputs<WideFinitePrescaledHalfWeights>(
-                        new Tile((byte*)weight + (o * stride), stride, scaled + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs));
+                    WideFiniteHalfRowFourInputs(
+                        new Tile((byte*)weight + (o * stride), stride, scaled + ((long)b * inputs), x + ((long)b * inputs), inputs, vectorEnd, y + ((long)b * outputs) + o, outputs),
+                        ordered + ((long)b * inputs),
+                        facts.Row(o));
                 }
             }
 
@@ -119,5 +122,56 @@ internal static unsafe partial class BatchedMatrixKernel
         t.Output[1] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(b0, b1), w1, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[2] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(c0, c1), w2, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[3] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(d0, d1), w3, t.Plain, t.VectorEnd, t.Inputs);
+    }
+
+    /// <summary>
+    /// <see cref="WideOneWeightRowFourInputs{TWeights}"/> for a finite float16 row against four rows of <c>X · 2^112</c>
+    /// (<see cref="Tile.Ordered"/>), except that a chunk flagged in <paramref name="flags"/> (the row's words; null: none)
+    /// is widened exactly and multiplied by the four rows of <paramref name="unscaled"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void WideFiniteHalfRowFourInputs(Tile t, float* unscaled, ulong* flags)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = Vector512<float>.Zero;
+        var b0 = Vector512<float>.Zero; var b1 = Vector512<float>.Zero;
+        var c0 = Vector512<float>.Zero; var c1 = Vector512<float>.Zero;
+        var d0 = Vector512<float>.Zero; var d1 = Vector512<float>.Zero;
+        int n = t.Inputs;
+        for (int j = 0; j < t.VectorEnd; j += 32)
+        {
+            int chunk = j / 32;
+            var pairs = Avx512F.LoadVector512((int*)(t.Weight + ((long)j * sizeof(ushort))));
+            Vector512<float> even, odd;
+            float* xa;
+            if (flags == null || ((flags[chunk >> 6] >> (chunk & 63)) & 1) == 0)
+            {
+                even = HalfWidening.Float16LowUnscaled(pairs);
+                odd = HalfWidening.Float16HighUnscaled(pairs);
+                xa = t.Ordered;
+            }
+            else
+            {
+                even = HalfWidening.Float16LowNormal(pairs);
+                odd = HalfWidening.Float16HighNormal(pairs);
+                xa = unscaled;
+            }
+
+            float* xb = xa + n, xc = xb + n, xd = xc + n;
+            a0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(xa + j), a0);
+            a1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(xa + j + 16), a1);
+            b0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(xb + j), b0);
+            b1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(xb + j + 16), b1);
+            c0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(xc + j), c0);
+            c1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(xc + j + 16), c1);
+            d0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(xd + j), d0);
+            d1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(xd + j + 16), d1);
+        }
+
+        int s = t.OutputStride;
+        t.Output[0] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(a0, a1), t.Weight, t.Plain, t.VectorEnd, n);
+        t.Output[s] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(b0, b1), t.Weight, t.Plain + n, t.VectorEnd, n);
+        t.Output[2 * s] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(c0, c1), t.Weight, t.Plain + (2 * n), t.VectorEnd, n);
+        t.Output[3 * s] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(d0, d1), t.Weight, t.Plain + (3 * n), t.VectorEnd, n);
     }
 }

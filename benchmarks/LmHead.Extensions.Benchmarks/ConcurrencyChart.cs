@@ -56,7 +56,7 @@ internal static class ConcurrencyChart
     }
 
     // One CSV line; a quoted cell may hold the separator ("1,206.0 ms").
-    private static string[] Split(string line)
+    internal static string[] Split(string line)
     {
         var cells = new List<string>();
         var cell = new System.Text.StringBuilder();
@@ -83,7 +83,7 @@ internal static class ConcurrencyChart
     }
 
     // BenchmarkDotNet's CSV writes times with their unit ("1.234 s", "490.0 ms", "12.3 μs") and a group separator.
-    private static double Seconds(string cell)
+    internal static double Seconds(string cell)
     {
         string[] parts = cell.Replace("\u00a0", " ", StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries);
         double value = double.Parse(parts[0].Replace("'", "", StringComparison.Ordinal), NumberStyles.Float | NumberStyles.AllowThousands, CultureInfo.InvariantCulture);

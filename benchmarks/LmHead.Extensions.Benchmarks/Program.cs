@@ -105,6 +105,13 @@ if (args is ["--profile-batch", .. var parts])
     return;
 }
 
+if (args is ["--chart-decode", var decodeReport, var decodePng])
+{
+    // Not a benchmark: draws docs/images/decode-vs-position.png from VersusLlamaCppDecodeBenchmarks' CSV report.
+    DecodeChart.Write(decodeReport, decodePng);
+    return;
+}
+
 if (args is ["--chart-concurrent", var report, var png])
 {
     // Not a benchmark: draws docs/images/concurrent-streams.png from ConcurrentGenerationBenchmarks' CSV report.

@@ -84,6 +84,9 @@ internal static unsafe class TensorVersion
     private static bool BehavesAsDocumented(Functions functions)
     {
         using var scope = NewDisposeScope();
+
+        // The first use may come inside a caller's inference mode: the probe tensor must not be an inference tensor.
+        using var normalMode = inference_mode(false);
         var tensor = zeros(4, 4);
         if (functions.IsInference(tensor.Handle) != 0)
         {

@@ -89,32 +89,34 @@ internal static unsafe partial class BatchedMatrixKernel
                 var p1 = Avx512F.LoadVector512((int*)(w1 + offset));
                 var p2 = Avx512F.LoadVector512((int*)(w2 + offset));
                 var p3 = Avx512F.LoadVector512((int*)(w3 + offset));
+                Vector512<float> x0, x1, e0, o0, e1, o1, e2, o2, e3, o3;
                 if ((flags & 1) == 0)
                 {
-                    var x0 = Avx512F.LoadVector512(t.Ordered + j);
-                    var x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
-                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), x0, a0);
-                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), x1, a1);
-                    b0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), x0, b0);
-                    b1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), x1, b1);
-                    c0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p2), x0, c0);
-                    c1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p2), x1, c1);
-                    d0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p3), x0, d0);
-                    d1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p3), x1, d1);
+                    x0 = Avx512F.LoadVector512(t.Ordered + j);
+                    x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
+                    (e0, o0) = (HalfWidening.Float16LowUnscaled(p0), HalfWidening.Float16HighUnscaled(p0));
+                    (e1, o1) = (HalfWidening.Float16LowUnscaled(p1), HalfWidening.Float16HighUnscaled(p1));
+                    (e2, o2) = (HalfWidening.Float16LowUnscaled(p2), HalfWidening.Float16HighUnscaled(p2));
+                    (e3, o3) = (HalfWidening.Float16LowUnscaled(p3), HalfWidening.Float16HighUnscaled(p3));
                 }
                 else
                 {
-                    var x0 = Avx512F.LoadVector512(unscaled + j);
-                    var x1 = Avx512F.LoadVector512(unscaled + j + 16);
-                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p0), x0, a0);
-                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p0), x1, a1);
-                    b0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p1), x0, b0);
-                    b1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p1), x1, b1);
-                    c0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p2), x0, c0);
-                    c1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p2), x1, c1);
-                    d0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(p3), x0, d0);
-                    d1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(p3), x1, d1);
+                    x0 = Avx512F.LoadVector512(unscaled + j);
+                    x1 = Avx512F.LoadVector512(unscaled + j + 16);
+                    (e0, o0) = (HalfWidening.Float16LowNormal(p0), HalfWidening.Float16HighNormal(p0));
+                    (e1, o1) = (HalfWidening.Float16LowNormal(p1), HalfWidening.Float16HighNormal(p1));
+                    (e2, o2) = (HalfWidening.Float16LowNormal(p2), HalfWidening.Float16HighNormal(p2));
+                    (e3, o3) = (HalfWidening.Float16LowNormal(p3), HalfWidening.Float16HighNormal(p3));
                 }
+
+                a0 = Avx512F.FusedMultiplyAdd(e0, x0, a0);
+                a1 = Avx512F.FusedMultiplyAdd(o0, x1, a1);
+                b0 = Avx512F.FusedMultiplyAdd(e1, x0, b0);
+                b1 = Avx512F.FusedMultiplyAdd(o1, x1, b1);
+                c0 = Avx512F.FusedMultiplyAdd(e2, x0, c0);
+                c1 = Avx512F.FusedMultiplyAdd(o2, x1, c1);
+                d0 = Avx512F.FusedMultiplyAdd(e3, x0, d0);
+                d1 = Avx512F.FusedMultiplyAdd(o3, x1, d1);
             }
         }
 

@@ -38,6 +38,11 @@ internal static unsafe class BatchProfile
             ProfileLoneStream();
         }
 
+        if (parts.Contains("tile"))
+        {
+            TileProfile.Run();
+        }
+
         if (parts.Contains("head"))
         {
             ProfileHead();
@@ -105,7 +110,9 @@ internal static unsafe class BatchProfile
     {
         // LMHEAD_HEAD_TILE=two: the head's two-weight-row tile instead of the 4 × 4 one, for an A/B of whole calls.
         WideBatchKernel.UseFourByFourTile = Environment.GetEnvironmentVariable("LMHEAD_HEAD_TILE") != "two";
-        Console.WriteLine($"head tile: {(WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}");
+        // LMHEAD_LINEAR_TILE=four: the linear layers' 4 × 4 tile instead of the 8 × 2 one (run Y-batch).
+        BatchedMatrixKernel.UseEightByTwoTile = Environment.GetEnvironmentVariable("LMHEAD_LINEAR_TILE") != "four";
+        Console.WriteLine($"head tile: {(WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}; linear tile: {(BatchedMatrixKernel.UseEightByTwoTile ? "8 x 2" : "4 x 4")}");
         var benchmark = new ConcurrentGenerationBenchmarks { Streams = 16 };
         benchmark.Setup();
         try

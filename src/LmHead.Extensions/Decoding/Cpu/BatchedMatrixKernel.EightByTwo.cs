@@ -102,17 +102,30 @@ internal static unsafe partial class BatchedMatrixKernel
         }
 
         /// <summary>Reduces a pair's 32 accumulators (16 of the first halves, then 16 of the second) into <c>Y</c>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void StoreEightByTwo(float* w, float* xs, int vectorEnd, Vector512<float>* pair, float* output)
         {
-            for (int r = 0; r < 8; r++)
+            // Lane l of the sixteen sums is weight row l % 8 with row l / 8 of the pair: the first eight go to the pair's
+            // first row of Y, the last eight to its second.
+            var sums = SixteenSums(
+                Avx512F.Add(pair[0], pair[16]), Avx512F.Add(pair[2], pair[18]), Avx512F.Add(pair[4], pair[20]), Avx512F.Add(pair[6], pair[22]),
+                Avx512F.Add(pair[8], pair[24]), Avx512F.Add(pair[10], pair[26]), Avx512F.Add(pair[12], pair[28]), Avx512F.Add(pair[14], pair[30]),
+                Avx512F.Add(pair[1], pair[17]), Avx512F.Add(pair[3], pair[19]), Avx512F.Add(pair[5], pair[21]), Avx512F.Add(pair[7], pair[23]),
+                Avx512F.Add(pair[9], pair[25]), Avx512F.Add(pair[11], pair[27]), Avx512F.Add(pair[13], pair[29]), Avx512F.Add(pair[15], pair[31]));
+            if (vectorEnd == inputs)
             {
-                float* row = w + ((long)r * inputs);
-                for (int c = 0; c < 2; c++)
-                {
-                    // No call when the columns end on a 32-wide step (GPT-2's 768 and 3072): the leftover is not inlined.
-                    float sum = WideLanes(pair[(r * 2) + c], pair[16 + (r * 2) + c]);
-                    output[(long)c * outputs + r] = vectorEnd == inputs ? sum : WideLeftover<WideSingleWeights>(sum, (byte*)row, xs + ((long)c * inputs), vectorEnd, inputs);
-                }
+                Avx.Store(output, sums.GetLower());
+                Avx.Store(output + outputs, sums.GetUpper());
+                return;
+            }
+
+            // Leftover columns (fewer than 32) one fused multiply-add at a time after the vector part, as WideLeftover does.
+            var lanes = stackalloc float[16];
+            Avx512F.Store(lanes, sums);
+            for (int l = 0; l < 16; l++)
+            {
+                int r = l % 8, c = l / 8;
+                output[((long)c * outputs) + r] = WideLeftover<WideSingleWeights>(lanes[l], (byte*)(w + ((long)r * inputs)), xs + ((long)c * inputs), vectorEnd, inputs);
             }
         }
     }
@@ -182,4 +195,39 @@ internal static unsafe partial class BatchedMatrixKernel
         sums[8] = a4; sums[9] = b4; sums[10] = a5; sums[11] = b5; sums[12] = a6; sums[13] = b6; sums[14] = a7; sums[15] = b7;
         return ahead;
     }
+
+    /// <summary>
+    /// <see cref="Vector512.Sum{T}(Vector512{T})"/> of sixteen vectors at once: lane <c>l</c> of the result is the sum of
+    /// <c>v</c><sub>l</sub>'s lanes, bit for bit. That sum is the pairwise tree <c>((v0 + v1) + (v2 + v3)) + ...</c> over
+    /// adjacent lanes, quarter by quarter, then the quarters' sums as <c>(q0 + q1) + (q2 + q3)</c>; here each level of the
+    /// tree is one shuffle pair and one addition for many vectors instead of two per vector (45 instructions for sixteen
+    /// sums instead of about 400). An addition's operands may be swapped (floating-point addition is commutative), never
+    /// regrouped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> SixteenSums(
+        Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7,
+        Vector512<float> v8, Vector512<float> v9, Vector512<float> v10, Vector512<float> v11,
+        Vector512<float> v12, Vector512<float> v13, Vector512<float> v14, Vector512<float> v15)
+    {
+        // Per 128-bit quarter: [a0 + a1, a2 + a3, b0 + b1, b2 + b3], then [S(a), S(b), S(c), S(d)] with S(a) = (a0 + a1) + (a2 + a3).
+        var e0 = Pairs(Pairs(v0, v1), Pairs(v2, v3));
+        var e1 = Pairs(Pairs(v4, v5), Pairs(v6, v7));
+        var e2 = Pairs(Pairs(v8, v9), Pairs(v10, v11));
+        var e3 = Pairs(Pairs(v12, v13), Pairs(v14, v15));
+
+        // Quarters: [E.q0 + E.q1, E.q2 + E.q3, F.q0 + F.q1, F.q2 + F.q3], then the two halves' sums added.
+        return QuarterPairs(QuarterPairs(e0, e1), QuarterPairs(e2, e3));
+    }
+
+    /// <summary>Per 128-bit quarter <c>[a0 + a1, a2 + a3, b0 + b1, b2 + b3]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.Add(Avx512F.Shuffle(a, b, 0x88), Avx512F.Shuffle(a, b, 0xDD));
+
+    /// <summary>Quarters <c>[a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> QuarterPairs(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.Add(Avx512F.Shuffle4x128(a, b, 0x88), Avx512F.Shuffle4x128(a, b, 0xDD));
 }

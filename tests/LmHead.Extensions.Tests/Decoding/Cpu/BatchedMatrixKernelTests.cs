@@ -127,6 +127,34 @@ public sealed unsafe class BatchedMatrixKernelTests
     }
 
     [TestMethod]
+    public void SixteenSumsEqualVector512SumOfEachVector()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.Inconclusive("AVX-512 is not supported here.");
+        }
+
+        // Lanes of very different magnitudes, so that any other grouping of the additions changes the bits of most sums.
+        var random = new Random(11);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var v = new System.Runtime.Intrinsics.Vector512<float>[16];
+            for (int k = 0; k < 16; k++)
+            {
+                float[] lanes = [.. Enumerable.Range(0, 16).Select(_ => (float)(((random.NextDouble() * 2) - 1) * Math.Pow(2, random.Next(-20, 21))))];
+                v[k] = System.Runtime.Intrinsics.Vector512.Create(lanes);
+            }
+
+            var sums = BatchedMatrixKernel.SixteenSums(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+
+            for (int k = 0; k < 16; k++)
+            {
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(System.Runtime.Intrinsics.Vector512.Sum(v[k])), BitConverter.SingleToInt32Bits(sums[k]), $"trial {trial} vector {k}");
+            }
+        }
+    }
+
+    [TestMethod]
     [DataRow(37, 1650, 16)]
     [DataRow(37, 1650, 7)]
     [DataRow(19, 1568, 17)]

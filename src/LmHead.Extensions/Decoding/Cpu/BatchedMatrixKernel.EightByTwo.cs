@@ -137,7 +137,7 @@ internal static unsafe partial class BatchedMatrixKernel
     /// Unless <paramref name="ahead"/> is null, asks for <paramref name="aheadPerStep"/> bytes from there at every step.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static byte* WideEightByTwoHalf(float* w, float* x, int inputs, int from, int to, int half, Vector512<float>* sums, bool resume, byte* ahead, int aheadPerStep)
+    internal static byte* WideEightByTwoHalf(float* w, float* x, int inputs, int from, int to, int half, Vector512<float>* sums, bool resume, byte* ahead, int aheadPerStep)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
@@ -223,11 +223,11 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>Per 128-bit quarter <c>[a0 + a1, a2 + a3, b0 + b1, b2 + b3]</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b) =>
+    internal static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b) =>
         Avx512F.Add(Avx512F.Shuffle(a, b, 0x88), Avx512F.Shuffle(a, b, 0xDD));
 
     /// <summary>Quarters <c>[a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3]</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> QuarterPairs(Vector512<float> a, Vector512<float> b) =>
+    internal static Vector512<float> QuarterPairs(Vector512<float> a, Vector512<float> b) =>
         Avx512F.Add(Avx512F.Shuffle4x128(a, b, 0x88), Avx512F.Shuffle4x128(a, b, 0xDD));
 }

@@ -18,7 +18,8 @@ namespace LmHead.Extensions.Generation;
 /// weight row is multiplied with every hidden state while it sits in the L1 cache, blocks of rows in parallel. Each
 /// dot product sums in exactly the order of <see cref="MatrixVectorKernel"/> (four 8-wide accumulators over blocks of
 /// 32, then the tail), so with AVX2 and FMA a row also equals what <see cref="LogitsProjector.Project"/> gives for it
-/// alone (with AVX-512, four weight rows and four hidden states at a time in 16-lane registers: the same sums, see
+/// alone (with AVX-512, eight weight rows and two hidden states at a time in 16-lane registers, or four and four for the
+/// rows the groups of eight leave: the same sums, see <see cref="WideBatchKernel.HeadEightByTwo"/> and
 /// <see cref="WideBatchKernel.HeadFourByFour"/>). Any other head (half precision, a bias, another device) is projected row by row with
 /// <see cref="LogitsProjector.Project"/>, which reads the matrix once per row.
 /// </remarks>

@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The batched head's float32 tiles with AVX-512: <see cref="HeadFourByFour"/> (four weight rows against four hidden
-/// states, two passes of sixteen 16-lane accumulators) and <see cref="HeadTile"/> (two weight rows, for the rows a tile
-/// leaves), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
+/// The batched head's float32 tiles with AVX-512: <see cref="HeadEightByTwo"/> (eight weight rows against two hidden
+/// states, two passes of sixteen 16-lane accumulators), <see cref="HeadFourByFour"/> (four against four) and
+/// <see cref="HeadTile"/> (two weight rows, for the rows the tiles leave), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
 /// by loads, not by the FMA units).
 /// </summary>
 /// <remarks>

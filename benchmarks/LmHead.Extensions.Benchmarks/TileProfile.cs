@@ -9,10 +9,12 @@ namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>
 /// Not a benchmark: the float32 batched tile's multiply-add rate against this machine's FMA peak
-/// (<c>--profile-batch tile</c>, docs/benchmarks.md run Y-batch). One thread (no parallel blocks); for each of GPT-2 small's
-/// four linear shapes at B = 16, the rate with weights read from memory (twelve copies, as in a step) and with one small
-/// weight block read again and again (cache-resident: the tile's own rate); then 24 independent FMA chains in registers.
-/// Rates are GFLOP/s (2 per multiply-add lane) by the least thread CPU time of the repeats.
+/// (<c>--profile-batch tile</c>, docs/benchmarks.md run Y-batch). One thread (no parallel blocks), B = 16, GPT-2 small's
+/// four linear shapes: the rate with weights read from memory (twelve copies, as in a step) and with one 32-row block
+/// read again and again (cache-resident: the tile's own rate); then 24 independent FMA chains in registers. The tiles
+/// named in <c>TILE_CONFIGS</c> (comma-separated; <c>4</c> = the 4 × 4 tile, <c>8</c> = the 8 × 2 tile; default both)
+/// alternate in each of <c>TILE_ROUNDS</c> rounds (default 5) so that they see the same load; the best round is shown.
+/// Rates are GFLOP/s (2 per multiply-add lane) by thread CPU time.
 /// </summary>
 internal static unsafe class TileProfile
 {

@@ -38,6 +38,11 @@ internal static unsafe class BatchProfile
             ProfileLoneStream();
         }
 
+        if (parts.Contains("tile"))
+        {
+            TileProfile.Run();
+        }
+
         if (parts.Contains("head"))
         {
             ProfileHead();
@@ -103,9 +108,13 @@ internal static unsafe class BatchProfile
     /// </summary>
     private static void ProfilePairs(int rounds)
     {
-        // LMHEAD_HEAD_TILE=two: the head's two-weight-row tile instead of the 4 × 4 one, for an A/B of whole calls.
-        WideBatchKernel.UseFourByFourTile = Environment.GetEnvironmentVariable("LMHEAD_HEAD_TILE") != "two";
-        Console.WriteLine($"head tile: {(WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}");
+        // LMHEAD_HEAD_TILE=four: the head's 4 × 4 tile instead of the 8 × 2 one; =two: its two-weight-row tile (A/B of whole calls).
+        string? headTile = Environment.GetEnvironmentVariable("LMHEAD_HEAD_TILE");
+        WideBatchKernel.UseEightByTwoTile = headTile is not ("two" or "four");
+        WideBatchKernel.UseFourByFourTile = headTile != "two";
+        // LMHEAD_LINEAR_TILE=four: the linear layers' 4 × 4 tile instead of the 8 × 2 one (run Y-batch).
+        BatchedMatrixKernel.UseEightByTwoTile = Environment.GetEnvironmentVariable("LMHEAD_LINEAR_TILE") != "four";
+        Console.WriteLine($"head tile: {(WideBatchKernel.UseEightByTwoTile ? "8 x 2" : WideBatchKernel.UseFourByFourTile ? "4 x 4" : "two-row")}; linear tile: {(BatchedMatrixKernel.UseEightByTwoTile ? "8 x 2" : "4 x 4")}");
         var benchmark = new ConcurrentGenerationBenchmarks { Streams = 16 };
         benchmark.Setup();
         try
@@ -182,34 +191,34 @@ internal static unsafe class BatchProfile
     }
 
     /// <summary>
-    /// The batched head alone (GPT-2's fp32 50,257 × 768) at B = 1, 4, 8, 16, with the 4 × 4 AVX-512 tile and with the
-    /// two-weight-row tile, alternated in one process so that both see the same load (docs/benchmarks.md, run W-batch).
+    /// The batched head alone (GPT-2's fp32 50,257 × 768) at B = 1, 4, 8, 16, with the 8 × 2, the 4 × 4 and the
+    /// two-weight-row AVX-512 tiles, alternated in one process so that all see the same load (docs/benchmarks.md, runs
+    /// W-batch and Y-batch).
     /// </summary>
     private static void ProfileHead()
     {
         using var model = Gpt2SmallShape.CreateRandom(ScalarType.Float32);
         using var projector = model.GetOutputEmbeddings();
-        Console.WriteLine("  B | 4 x 4 tile | two-row tile | 4 x 4 / two-row");
+        Console.WriteLine("  B | 8 x 2 tile | 4 x 4 tile | two-row tile | 8 x 2 / 4 x 4");
+        var tiles = new[] { (true, true), (false, true), (false, false) };
         foreach (int batch in new[] { 1, 4, 8, 16 })
         {
             using var states = randn(batch, 768, generator: new Generator(11));
-            double four = 0, two = 0;
+            var times = new double[tiles.Length];
             for (int round = 0; round < 3; round++)
             {
-                WideBatchKernel.UseFourByFourTile = true;
-                four += Time(() =>
+                for (int t = 0; t < tiles.Length; t++)
                 {
-                    using var logits = BatchedHeadProjection.Project(projector, states);
-                });
-                WideBatchKernel.UseFourByFourTile = false;
-                two += Time(() =>
-                {
-                    using var logits = BatchedHeadProjection.Project(projector, states);
-                });
+                    (WideBatchKernel.UseEightByTwoTile, WideBatchKernel.UseFourByFourTile) = tiles[t];
+                    times[t] += Time(() =>
+                    {
+                        using var logits = BatchedHeadProjection.Project(projector, states);
+                    }) / 3;
+                }
             }
 
-            WideBatchKernel.UseFourByFourTile = true;
-            Console.WriteLine($"{batch,3} | {four / 3,10:F2} | {two / 3,12:F2} | {four / two,15:F2}");
+            (WideBatchKernel.UseEightByTwoTile, WideBatchKernel.UseFourByFourTile) = (true, true);
+            Console.WriteLine($"{batch,3} | {times[0],10:F2} | {times[1],10:F2} | {times[2],12:F2} | {times[0] / times[1],13:F2}");
         }
     }
 

@@ -18,7 +18,8 @@ namespace LmHead.Extensions.Generation;
 /// weight row is multiplied with every hidden state while it sits in the L1 cache, blocks of rows in parallel. Each
 /// dot product sums in exactly the order of <see cref="MatrixVectorKernel"/> (four 8-wide accumulators over blocks of
 /// 32, then the tail), so with AVX2 and FMA a row also equals what <see cref="LogitsProjector.Project"/> gives for it
-/// alone (with AVX-512, four weight rows and four hidden states at a time in 16-lane registers: the same sums, see
+/// alone (with AVX-512, eight weight rows and two hidden states at a time in 16-lane registers, or four and four for the
+/// rows the groups of eight leave: the same sums, see <see cref="WideBatchKernel.HeadEightByTwo"/> and
 /// <see cref="WideBatchKernel.HeadFourByFour"/>). Any other head (half precision, a bias, another device) is projected row by row with
 /// <see cref="LogitsProjector.Project"/>, which reads the matrix once per row.
 /// </remarks>
@@ -62,6 +63,51 @@ internal static unsafe class BatchedHeadProjection
     private static void MultiplyBlock(float* weight, float* hidden, float* output, int rows, int columns, int batch, int block)
     {
         int first = block * RowsPerBlock, end = Math.Min(rows, first + RowsPerBlock);
+        if (WideBatchKernel.IsSupported && WideBatchKernel.UseEightByTwoTile && batch >= 2 && columns >= 32)
+        {
+            first = EightRowGroups(weight, hidden, output, rows, columns, batch, first, end);
+        }
+
+        MultiplyRows(weight, hidden, output, rows, columns, batch, first, end);
+    }
+
+    /// <summary>
+    /// Weight rows <c>[first, end)</c> in groups of eight against every pair of hidden states with
+    /// <see cref="WideBatchKernel.HeadEightByTwo"/>: the group (24 KiB at 768 columns) stays in L1 while the pairs pass over
+    /// it, and the group after the next is asked for from memory evenly over the group's steps. A last odd hidden state
+    /// takes <see cref="DotPair"/>. Returns the first row left (fewer than eight remain).
+    /// </summary>
+    private static int EightRowGroups(float* weight, float* hidden, float* output, int rows, int columns, int batch, int first, int end)
+    {
+        int pairs = batch & ~1;
+        int steps = (pairs / 2) * 2 * (columns / 32);
+        long bytes = 8L * columns * sizeof(float);
+        int aheadPerStep = (int)(((bytes + (64L * steps) - 1) / (64L * steps)) * 64);
+        int i = first;
+        for (; i + 8 <= end; i += 8)
+        {
+            float* w = weight + ((long)i * columns);
+            byte* ahead = (byte*)(w + (16L * columns));
+            for (int b = 0; b < pairs; b += 2)
+            {
+                ahead = WideBatchKernel.HeadEightByTwo(w, hidden + ((long)b * columns), columns, output + ((long)b * rows) + i, rows, ahead, aheadPerStep);
+            }
+
+            if (pairs < batch)
+            {
+                for (int r = 0; r < 8; r++)
+                {
+                    DotPair(w + ((long)r * columns), hidden + ((long)pairs * columns), null, columns, out output[((long)pairs * rows) + i + r], out _);
+                }
+            }
+        }
+
+        return i;
+    }
+
+    /// <summary>Weight rows <c>[first, end)</c> against every hidden state in tiles of <see cref="RowsPerTile"/> rows.</summary>
+    private static void MultiplyRows(float* weight, float* hidden, float* output, int rows, int columns, int batch, int first, int end)
+    {
         for (int tile = first; tile < end; tile += RowsPerTile)
         {
             int tileEnd = Math.Min(end, tile + RowsPerTile);

@@ -134,11 +134,14 @@ public sealed class BatchedHeadProjectionTests
     [DataRow(2503, 96, 7)]
     [DataRow(1027, 45, 13)]
     [DataRow(1027, 45, 18)]
+    [DataRow(1027, 45, 2)]
+    [DataRow(2503, 96, 3)]
     public void RowsBesideTheFourByFourGroupsEqualTheSingleRowProjection(int vocabulary, int hidden, int batch)
     {
-        // A batch that is not a multiple of four leaves rows of hidden states for the pair kernel beside the 4 × 4 tiles,
-        // and a vocabulary that is not a multiple of four leaves weight rows of each tile for the two-row and one-row
-        // kernels: every row must still equal its single-row projection, with the 4 × 4 tile and without it.
+        // A batch that is not a multiple of four (or two) leaves rows of hidden states for the pair kernel beside the 4 × 4
+        // (8 × 2) tiles, and a vocabulary that is not a multiple of eight leaves weight rows of each block for the 4 × 4,
+        // two-row and one-row kernels; 45 columns leave a tail of 13 after the 32-wide steps: every row must still equal its
+        // single-row projection, with the 8 × 2 tile, with the 4 × 4 tile only, and with neither.
         using var weight = RandomMatrix(vocabulary, hidden, 9);
         using var states = RandomMatrix(batch, hidden, 10);
         using var projector = new LogitsProjector(weight) { UseSimdKernel = true };
@@ -149,23 +152,25 @@ public sealed class BatchedHeadProjectionTests
             return single.data<float>().ToArray();
         })];
 
-        bool before = WideBatchKernel.UseFourByFourTile;
+        bool before = WideBatchKernel.UseFourByFourTile, beforeEight = WideBatchKernel.UseEightByTwoTile;
         try
         {
-            foreach (bool fourByFour in new[] { true, false })
+            foreach (var (eightByTwo, fourByFour) in new[] { (true, true), (false, true), (false, false) })
             {
+                WideBatchKernel.UseEightByTwoTile = eightByTwo;
                 WideBatchKernel.UseFourByFourTile = fourByFour;
                 using var logits = BatchedHeadProjection.Project(projector, states);
                 for (int b = 0; b < batch; b++)
                 {
                     using var actual = logits[b];
-                    CollectionAssert.AreEqual(singles[b], actual.data<float>().ToArray(), $"row {b} of {batch}, 4 × 4 tile {fourByFour}");
+                    CollectionAssert.AreEqual(singles[b], actual.data<float>().ToArray(), $"row {b} of {batch}, 8 × 2 tile {eightByTwo}, 4 × 4 tile {fourByFour}");
                 }
             }
         }
         finally
         {
             WideBatchKernel.UseFourByFourTile = before;
+            WideBatchKernel.UseEightByTwoTile = beforeEight;
         }
     }
 }

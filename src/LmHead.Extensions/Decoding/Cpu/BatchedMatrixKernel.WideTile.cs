@@ -23,14 +23,16 @@ internal static unsafe partial class BatchedMatrixKernel
 {
     private readonly partial struct Job
     {
-        /// <summary>The float32 block with at least four rows of <c>X</c>: 4 × 4 tiles, then the leftover rows of <c>X</c> and of <c>W</c>.</summary>
+        /// <summary>The float32 block with at least four rows of <c>X</c>: 8 × 2 tiles, 4 × 4 tiles, then the leftover rows of <c>X</c> and of <c>W</c>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void SingleBlockTiled(int first, int count)
         {
             long stride = (long)inputs * sizeof(float);
             int vectorEnd = inputs & ~31, groups = batch & ~3, end = first + count;
             float* weights = (float*)weight;
-            int o = first;
+            // Groups of eight weight rows first (BatchedMatrixKernel.EightByTwo.cs), then what is left in groups of four.
+            int o = UseEightByTwoTile ? EightRowGroups(first, end, stride, vectorEnd) : first;
+
             // The four weight rows after the next four (one contiguous run of bytes) are asked for evenly over all the tile's
             // steps, so their reads overlap the multiply-adds of every group (a burst of prefetches at the start of the first
             // group stalls on the line fill buffers and leaves the later groups with no reads in flight); two tiles ahead

@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace LmHead.Extensions.Decoding.Cpu;
 
 /// <summary>
-/// The batched head's float32 tiles with AVX-512: <see cref="HeadFourByFour"/> (four weight rows against four hidden
-/// states, two passes of sixteen 16-lane accumulators) and <see cref="HeadTile"/> (two weight rows, for the rows a tile
-/// leaves), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
+/// The batched head's float32 tiles with AVX-512: <see cref="HeadEightByTwo"/> (eight weight rows against two hidden
+/// states, two passes of sixteen 16-lane accumulators), <see cref="HeadFourByFour"/> (four against four) and
+/// <see cref="HeadTile"/> (two weight rows, for the rows the tiles leave), so each load serves several multiply-adds (the 8-lane kernels load one operand per multiply-add and are bound
 /// by loads, not by the FMA units).
 /// </summary>
 /// <remarks>
@@ -134,6 +134,89 @@ internal static unsafe class WideBatchKernel
                 output[(c * outputStride) + r] = sum;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the batched head takes <see cref="HeadEightByTwo"/> (eight weight rows, pairs of hidden states) for the rows
+    /// it can; the 4 × 4 and two-row tiles give the same bits, so tests compare them.
+    /// </summary>
+    internal static bool UseEightByTwoTile { get; set; } = true;
+
+    /// <summary>
+    /// Sixteen dot products of weight rows <c>w .. w + 7</c> with hidden states <c>h, h + 1</c> (all <paramref name="columns"/>
+    /// apart) in <see cref="MatrixVectorKernel"/>'s order: the accumulators of the linear layers' 8 × 2 tile
+    /// (<see cref="BatchedMatrixKernel.WideEightByTwoHalf"/>, the same lanes as <see cref="HeadTile"/>'s <c>a</c> and
+    /// <c>b</c>), reduced as <see cref="HeadSum"/> does for sixteen at once, then the tail by separate multiplies and adds.
+    /// Result <c>(r, c)</c> goes to <c>output[c · outputStride + r]</c>. Unless <paramref name="ahead"/> is null, asks for
+    /// <paramref name="aheadPerStep"/> bytes from there at every step of the two passes; returns where the next call continues.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static byte* HeadEightByTwo(float* w, float* h, int columns, float* output, long outputStride, byte* ahead, int aheadPerStep)
+    {
+        int vectorEnd = columns & ~31;
+        var s = stackalloc Vector512<float>[32];
+        ahead = BatchedMatrixKernel.WideEightByTwoHalf(w, h, columns, 0, vectorEnd, 0, s, false, ahead, aheadPerStep);
+        ahead = BatchedMatrixKernel.WideEightByTwoHalf(w, h, columns, 0, vectorEnd, 16, s + 16, false, ahead, aheadPerStep);
+
+        // s[2r + c] and s[16 + 2r + c]: weight row r with hidden state c, first and second halves. z_i holds rows i and
+        // 4 + i of the first hidden state (i < 4), z_4+i the same rows of the second, so the sums' lanes are rows 0-7 with
+        // the first hidden state, then rows 0-7 with the second.
+        var sums = HeadSixteenSums(
+            HeadFolds(s, 0, 8), HeadFolds(s, 2, 10), HeadFolds(s, 4, 12), HeadFolds(s, 6, 14),
+            HeadFolds(s, 1, 9), HeadFolds(s, 3, 11), HeadFolds(s, 5, 13), HeadFolds(s, 7, 15));
+        if (vectorEnd == columns)
+        {
+            Avx.Store(output, sums.GetLower());
+            Avx.Store(output + outputStride, sums.GetUpper());
+            return ahead;
+        }
+
+        var lanes = stackalloc float[16];
+        Avx512F.Store(lanes, sums);
+        for (int l = 0; l < 16; l++)
+        {
+            int r = l % 8, c = l / 8;
+            float* wr = w + ((long)r * columns), hc = h + ((long)c * columns);
+            float sum = lanes[l];
+            for (int k = vectorEnd; k < columns; k++)
+            {
+                sum += wr[k] * hc[k];
+            }
+
+            output[(c * outputStride) + r] = sum;
+        }
+
+        return ahead;
+    }
+
+    /// <summary>
+    /// <see cref="Fold"/>(first) + <see cref="Fold"/>(second) of accumulator pairs <paramref name="k"/> and <paramref name="m"/>
+    /// (first halves at <c>s[k]</c>, second halves at <c>s[16 + k]</c>): the 256-bit sum of <c>k</c> in the lower half
+    /// of the result, of <c>m</c> in the upper half.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HeadFolds(Vector512<float>* s, int k, int m)
+    {
+        var first = Avx512F.Add(Avx512F.Shuffle4x128(s[k], s[m], 0x44), Avx512F.Shuffle4x128(s[k], s[m], 0xEE));
+        var second = Avx512F.Add(Avx512F.Shuffle4x128(s[16 + k], s[16 + m], 0x44), Avx512F.Shuffle4x128(s[16 + k], s[16 + m], 0xEE));
+        return Avx512F.Add(first, second);
+    }
+
+    /// <summary>
+    /// <see cref="Vector256.Sum{T}(Vector256{T})"/> of the sixteen 256-bit halves of <paramref name="z0"/> .. <paramref name="z7"/>
+    /// at once: lane <c>l</c> is the lower half of <c>z</c><sub>l % 4</sub> for <c>l</c> &lt; 4, its upper half for 4 ≤ l &lt; 8,
+    /// and the same for <c>z</c><sub>4 + l % 4</sub> in lanes 8-15 (each the pairwise tree over adjacent lanes per quarter,
+    /// then <c>q0 + q1</c>, bit for bit).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> HeadSixteenSums(
+        Vector512<float> z0, Vector512<float> z1, Vector512<float> z2, Vector512<float> z3,
+        Vector512<float> z4, Vector512<float> z5, Vector512<float> z6, Vector512<float> z7)
+    {
+        var e0 = BatchedMatrixKernel.Pairs(BatchedMatrixKernel.Pairs(z0, z1), BatchedMatrixKernel.Pairs(z2, z3));
+        var e1 = BatchedMatrixKernel.Pairs(BatchedMatrixKernel.Pairs(z4, z5), BatchedMatrixKernel.Pairs(z6, z7));
+        return BatchedMatrixKernel.QuarterPairs(e0, e1);
     }
 
     /// <summary>The 8-lane kernel's <c>Sum((a0 + a1) + (a2 + a3))</c> from the 16-lane accumulators of the two halves of a 32-column block.</summary>

@@ -127,6 +127,84 @@ public sealed unsafe class BatchedMatrixKernelTests
     }
 
     [TestMethod]
+    public void SixteenSumsEqualVector512SumOfEachVector()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.Inconclusive("AVX-512 is not supported here.");
+        }
+
+        // Lanes of very different magnitudes, so that any other grouping of the additions changes the bits of most sums.
+        var random = new Random(11);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var v = new System.Runtime.Intrinsics.Vector512<float>[16];
+            for (int k = 0; k < 16; k++)
+            {
+                float[] lanes = [.. Enumerable.Range(0, 16).Select(_ => (float)(((random.NextDouble() * 2) - 1) * Math.Pow(2, random.Next(-20, 21))))];
+                v[k] = System.Runtime.Intrinsics.Vector512.Create(lanes);
+            }
+
+            var sums = BatchedMatrixKernel.SixteenSums(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+
+            for (int k = 0; k < 16; k++)
+            {
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(System.Runtime.Intrinsics.Vector512.Sum(v[k])), BitConverter.SingleToInt32Bits(sums[k]), $"trial {trial} vector {k}");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DataRow(37, 1650, 16)]
+    [DataRow(37, 1650, 7)]
+    [DataRow(19, 1568, 17)]
+    [DataRow(45, 768, 16)]
+    [DataRow(45, 768, 5)]
+    [DataRow(70, 200, 4)]
+    [DataRow(8, 40, 9)]
+    [DoNotParallelize] // the tile switch is process-wide
+    public void Float32RowsOfTheEightByTwoTileEqualTheOneRowKernelAndTheFourByFourTile(int outputs, int inputs, int batch)
+    {
+        // 1,650 and 1,568 columns are cut into 768-column chunks (the accumulators are stored and loaded between them; 1,650
+        // also leaves 18 columns after the last 32-wide step), 37, 19 and 45 weight rows leave rows beside the groups of
+        // eight, odd batches leave a row of X beside the pairs: every row must still equal its one-row result bit for bit
+        // (a different order in any lane, or a chunk summed twice or skipped, fails it) and the 4 × 4 tile's.
+        var random = new Random(outputs * inputs);
+        var (weight, values) = Weights(WeightFormat.Float32, outputs * inputs, random);
+        float[] x = [.. Enumerable.Range(0, batch * inputs).Select(_ => (float)((random.NextDouble() * 4) - 2))];
+        bool before = BatchedMatrixKernel.UseEightByTwoTile;
+        try
+        {
+            BatchedMatrixKernel.UseEightByTwoTile = false;
+            float[] fourByFour = Multiply(weight, WeightFormat.Float32, outputs, inputs, x, batch, null, VectorWidth.Widest);
+            BatchedMatrixKernel.UseEightByTwoTile = true;
+            float[] eightByTwo = Multiply(weight, WeightFormat.Float32, outputs, inputs, x, batch, null, VectorWidth.Widest);
+
+            CollectionAssert.AreEqual(fourByFour, eightByTwo, "8 × 2 against 4 × 4");
+            for (int b = 0; b < batch; b++)
+            {
+                float[] single = Multiply(weight, WeightFormat.Float32, outputs, inputs, x[(b * inputs)..((b + 1) * inputs)], 1, null, VectorWidth.Widest);
+                CollectionAssert.AreEqual(single, eightByTwo[(b * outputs)..((b + 1) * outputs)], $"row {b} of {batch}");
+                for (int o = 0; o < outputs; o++)
+                {
+                    double expected = 0, magnitude = 0;
+                    for (int i = 0; i < inputs; i++)
+                    {
+                        expected += values[(o * inputs) + i] * x[(b * inputs) + i];
+                        magnitude += Math.Abs(values[(o * inputs) + i] * x[(b * inputs) + i]);
+                    }
+
+                    Assert.AreEqual(expected, eightByTwo[(b * outputs) + o], 1e-6 * magnitude, $"row {b} output {o}");
+                }
+            }
+        }
+        finally
+        {
+            BatchedMatrixKernel.UseEightByTwoTile = before;
+        }
+    }
+
+    [TestMethod]
     [DataRow("Widest")]
     [DataRow("Vector256")]
     public void Float16RowsTooLargeToPrescaleAndInfiniteWeightsGiveExactResults(string widthName)

@@ -109,4 +109,27 @@ internal static class DecodeCpuLoop
         double[][] sorted = [.. walls.Select(t => t.Skip(t.Count / 10).Order().ToArray())];
         Console.WriteLine($"wall ms per step, median: with subnormals {sorted[0][sorted[0].Length / 2]:F2}, flushed {sorted[1][sorted[1].Length / 2]:F2}, flushed / with {sorted[1][sorted[1].Length / 2] / sorted[0][sorted[0].Length / 2]:F3}; lower quartiles {sorted[0][sorted[0].Length / 4]:F2} / {sorted[1][sorted[1].Length / 4]:F2}");
     }
+
+    /// <summary>
+    /// Two dtypes of the same random model, alternating step by step in one process (<c>--cpu-decode-vs SECONDS POSITION
+    /// DTYPE DTYPE</c>): median wall time per step of each and their ratio.
+    /// </summary>
+    internal static void RunVersus(double seconds, int position, ScalarType first, ScalarType second)
+    {
+        using var a = new DecodeSession(first, position);
+        using var b = new DecodeSession(second, position);
+        var walls = new[] { new List<double>(), new List<double>() };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
+        {
+            int side = i & 1;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            (side == 0 ? a : b).Step();
+            walls[side].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        double[][] sorted = [.. walls.Select(t => t.Skip(t.Count / 10).Order().ToArray())];
+        double m0 = sorted[0][sorted[0].Length / 2], m1 = sorted[1][sorted[1].Length / 2];
+        Console.WriteLine($"position {position}, wall ms per step, median: {first} {m0:F2}, {second} {m1:F2}, {first} / {second} {m0 / m1:F3}");
+    }
 }

@@ -69,6 +69,17 @@ if (args is ["--cpu-decode", var cpuSeconds2, var position, .. var dtypes])
     return;
 }
 
+if (args is ["--cpu-decode-vs", var vsSeconds, var vsPosition, var vsFirst, var vsSecond])
+{
+    // Not a benchmark: two dtypes of one random model, alternating step by step in one process (docs/benchmarks.md, run Y).
+    DecodeCpuLoop.RunVersus(
+        double.Parse(vsSeconds, System.Globalization.CultureInfo.InvariantCulture),
+        int.Parse(vsPosition, System.Globalization.CultureInfo.InvariantCulture),
+        Enum.Parse<TorchSharp.torch.ScalarType>(vsFirst, ignoreCase: true),
+        Enum.Parse<TorchSharp.torch.ScalarType>(vsSecond, ignoreCase: true));
+    return;
+}
+
 if (args is ["--cpu-decode-ab", var abSeconds, var abPosition, var abType, var abSwitch])
 {
     // Not a benchmark: one kernel switch off and on, alternating step by step in one process (docs/benchmarks.md, run Y).

@@ -63,8 +63,8 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>
     /// <see cref="WideFourWeightRowsOneInput{TWeights}"/> for finite float16 rows against <c>X · 2^112</c> (<see cref="Tile.Ordered"/>),
-    /// except that a chunk in which any of the four rows is flagged in <paramref name="masks"/> (the first row's words;
-    /// the next rows' follow <paramref name="wordsPerRow"/> apart) is widened exactly and multiplied by <paramref name="unscaled"/>.
+    /// except that a row's chunk flagged in <paramref name="masks"/> (the first row's words; the next rows' follow
+    /// <paramref name="wordsPerRow"/> apart; null: none) is widened exactly and multiplied by <paramref name="unscaled"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
@@ -78,45 +78,43 @@ internal static unsafe partial class BatchedMatrixKernel
         ulong* m0 = masks, m1 = m0 + wordsPerRow, m2 = m1 + wordsPerRow, m3 = m2 + wordsPerRow;
         for (int j = 0, word = 0; j < t.VectorEnd; word++)
         {
-            // One word of flags covers 64 chunks (2,048 columns); shifted down one chunk per step.
-            ulong flags = masks == null ? 0 : m0[word] | m1[word] | m2[word] | m3[word];
+            // One word of flags per row covers 64 chunks (2,048 columns); shifted down one chunk per step. Each row decides
+            // alone (a chunk of one row in 13 is flagged at GPT-2's initialisation; of four rows together, one in four).
+            ulong f0 = 0, f1 = 0, f2 = 0, f3 = 0;
+            if (masks != null)
+            {
+                (f0, f1, f2, f3) = (m0[word], m1[word], m2[word], m3[word]);
+            }
+
             int end = Math.Min(t.VectorEnd, j + (64 * 32));
-            for (; j < end; j += 32, flags >>= 1)
+            for (; j < end; j += 32, f0 >>= 1, f1 >>= 1, f2 >>= 1, f3 >>= 1)
             {
                 long offset = (long)j * sizeof(ushort);
                 PrefetchNextTile(w3 + t.Stride + offset, t.Stride, 64);
-                var p0 = Avx512F.LoadVector512((int*)(w0 + offset));
-                var p1 = Avx512F.LoadVector512((int*)(w1 + offset));
-                var p2 = Avx512F.LoadVector512((int*)(w2 + offset));
-                var p3 = Avx512F.LoadVector512((int*)(w3 + offset));
-                Vector512<float> x0, x1, e0, o0, e1, o1, e2, o2, e3, o3;
-                if ((flags & 1) == 0)
+                var x0 = Avx512F.LoadVector512(t.Ordered + j);
+                var x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
+                if (((f0 | f1 | f2 | f3) & 1) == 0)
                 {
-                    x0 = Avx512F.LoadVector512(t.Ordered + j);
-                    x1 = Avx512F.LoadVector512(t.Ordered + j + 16);
-                    (e0, o0) = (HalfWidening.Float16LowUnscaled(p0), HalfWidening.Float16HighUnscaled(p0));
-                    (e1, o1) = (HalfWidening.Float16LowUnscaled(p1), HalfWidening.Float16HighUnscaled(p1));
-                    (e2, o2) = (HalfWidening.Float16LowUnscaled(p2), HalfWidening.Float16HighUnscaled(p2));
-                    (e3, o3) = (HalfWidening.Float16LowUnscaled(p3), HalfWidening.Float16HighUnscaled(p3));
-                }
-                else
-                {
-                    x0 = Avx512F.LoadVector512(unscaled + j);
-                    x1 = Avx512F.LoadVector512(unscaled + j + 16);
-                    (e0, o0) = (HalfWidening.Float16LowNormal(p0), HalfWidening.Float16HighNormal(p0));
-                    (e1, o1) = (HalfWidening.Float16LowNormal(p1), HalfWidening.Float16HighNormal(p1));
-                    (e2, o2) = (HalfWidening.Float16LowNormal(p2), HalfWidening.Float16HighNormal(p2));
-                    (e3, o3) = (HalfWidening.Float16LowNormal(p3), HalfWidening.Float16HighNormal(p3));
+                    var p0 = Avx512F.LoadVector512((int*)(w0 + offset));
+                    var p1 = Avx512F.LoadVector512((int*)(w1 + offset));
+                    var p2 = Avx512F.LoadVector512((int*)(w2 + offset));
+                    var p3 = Avx512F.LoadVector512((int*)(w3 + offset));
+                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), x0, a0);
+                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), x1, a1);
+                    b0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), x0, b0);
+                    b1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), x1, b1);
+                    c0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p2), x0, c0);
+                    c1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p2), x1, c1);
+                    d0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p3), x0, d0);
+                    d1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p3), x1, d1);
+                    continue;
                 }
 
-                a0 = Avx512F.FusedMultiplyAdd(e0, x0, a0);
-                a1 = Avx512F.FusedMultiplyAdd(o0, x1, a1);
-                b0 = Avx512F.FusedMultiplyAdd(e1, x0, b0);
-                b1 = Avx512F.FusedMultiplyAdd(o1, x1, b1);
-                c0 = Avx512F.FusedMultiplyAdd(e2, x0, c0);
-                c1 = Avx512F.FusedMultiplyAdd(o2, x1, c1);
-                d0 = Avx512F.FusedMultiplyAdd(e3, x0, d0);
-                d1 = Avx512F.FusedMultiplyAdd(o3, x1, d1);
+                float* u = unscaled + j;
+                Step(w0 + offset, (f0 & 1) != 0, x0, x1, u, ref a0, ref a1);
+                Step(w1 + offset, (f1 & 1) != 0, x0, x1, u, ref b0, ref b1);
+                Step(w2 + offset, (f2 & 1) != 0, x0, x1, u, ref c0, ref c1);
+                Step(w3 + offset, (f3 & 1) != 0, x0, x1, u, ref d0, ref d1);
             }
         }
 
@@ -124,6 +122,27 @@ internal static unsafe partial class BatchedMatrixKernel
         t.Output[1] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(b0, b1), w1, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[2] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(c0, c1), w2, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[3] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(d0, d1), w3, t.Plain, t.VectorEnd, t.Inputs);
+    }
+
+    /// <summary>
+    /// One row's chunk of 32 weights into its two accumulators: widened by the shortcut against <c>X · 2^112</c>
+    /// (<paramref name="x0"/>, <paramref name="x1"/>), or, when <paramref name="flagged"/>, exactly into normal float32
+    /// values against the unscaled <c>X</c> at <paramref name="unscaled"/>: the same products either way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(byte* w, bool flagged, Vector512<float> x0, Vector512<float> x1, float* unscaled, ref Vector512<float> even, ref Vector512<float> odd)
+    {
+        var pairs = Avx512F.LoadVector512((int*)w);
+        if (flagged)
+        {
+            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(pairs), Avx512F.LoadVector512(unscaled), even);
+            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(pairs), Avx512F.LoadVector512(unscaled + 16), odd);
+        }
+        else
+        {
+            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(pairs), x0, even);
+            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(pairs), x1, odd);
+        }
     }
 
     /// <summary>

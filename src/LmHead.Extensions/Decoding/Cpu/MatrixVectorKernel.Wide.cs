@@ -68,41 +68,39 @@ internal static unsafe partial class MatrixVectorKernel
         var a2 = Vector512<float>.Zero;
         var a3 = Vector512<float>.Zero;
         int j = 0;
-        for (; j <= columns - 32; j += 32)
+
+        // 64 columns (two chunks) per step as in DotFloat16Wide: the first chunk into a0/a1, the second into a2/a3; the
+        // flags of 64 chunks are read once and shifted down two per step.
+        for (int word = 0; j <= columns - 64; word++)
+        {
+            ulong f = flags == null ? 0 : flags[word];
+            int end = Math.Min(columns & ~63, j + (64 * 32));
+            for (; j < end; j += 64, f >>= 2)
+            {
+                PrefetchAhead(w + j, 128);
+                var p0 = Avx512F.LoadVector512((int*)(w + j));
+                var p1 = Avx512F.LoadVector512((int*)(w + j + 32));
+                if ((f & 3) == 0)
+                {
+                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), Avx512F.LoadVector512(ordered + j), a0);
+                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), Avx512F.LoadVector512(ordered + j + 16), a1);
+                    a2 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), Avx512F.LoadVector512(ordered + j + 32), a2);
+                    a3 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), Avx512F.LoadVector512(ordered + j + 48), a3);
+                    continue;
+                }
+
+                Chunk(p0, (f & 1) != 0, ordered + j, unscaled + j, ref a0, ref a1);
+                Chunk(p1, (f & 2) != 0, ordered + j + 32, unscaled + j + 32, ref a2, ref a3);
+            }
+        }
+
+        // A chunk left over after the last 64 columns goes into a0/a1, as in DotFloat16Wide.
+        if (j <= columns - 32)
         {
             int chunk = j / 32;
-            PrefetchAhead(w + j, 64);
-            var pairs = Avx512F.LoadVector512((int*)(w + j));
-            bool second = (chunk & 1) == 1 && j + 32 <= (columns & ~63);
-            Vector512<float> low, high, x0, x1;
             bool flagged = flags != null && ((flags[chunk >> 6] >> (chunk & 63)) & 1) != 0;
-            if (!flagged)
-            {
-                low = HalfWidening.Float16LowUnscaled(pairs);
-                high = HalfWidening.Float16HighUnscaled(pairs);
-                x0 = Avx512F.LoadVector512(ordered + j);
-                x1 = Avx512F.LoadVector512(ordered + j + 16);
-            }
-            else
-            {
-                low = HalfWidening.Float16LowNormal(pairs);
-                high = HalfWidening.Float16HighNormal(pairs);
-                x0 = Avx512F.LoadVector512(unscaled + j);
-                x1 = Avx512F.LoadVector512(unscaled + j + 16);
-            }
-
-            // The accumulators of DotFloat16Wide: the first chunk of each 64 columns in a0/a1, the second in a2/a3, and
-            // a chunk left over after the last 64 in a0/a1.
-            if (second)
-            {
-                a2 = Avx512F.FusedMultiplyAdd(low, x0, a2);
-                a3 = Avx512F.FusedMultiplyAdd(high, x1, a3);
-            }
-            else
-            {
-                a0 = Avx512F.FusedMultiplyAdd(low, x0, a0);
-                a1 = Avx512F.FusedMultiplyAdd(high, x1, a1);
-            }
+            Chunk(Avx512F.LoadVector512((int*)(w + j)), flagged, ordered + j, unscaled + j, ref a0, ref a1);
+            j += 32;
         }
 
         float sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
@@ -112,6 +110,22 @@ internal static unsafe partial class MatrixVectorKernel
         }
 
         return sum;
+    }
+
+    /// <summary>One chunk of 32 float16 weights into two accumulators, by the shortcut or, when flagged, subnormal-free.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Chunk(Vector512<int> pairs, bool flagged, float* ordered, float* unscaled, ref Vector512<float> even, ref Vector512<float> odd)
+    {
+        if (flagged)
+        {
+            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(pairs), Avx512F.LoadVector512(unscaled), even);
+            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(pairs), Avx512F.LoadVector512(unscaled + 16), odd);
+        }
+        else
+        {
+            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(pairs), Avx512F.LoadVector512(ordered), even);
+            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(pairs), Avx512F.LoadVector512(ordered + 16), odd);
+        }
     }
 
     /// <summary>

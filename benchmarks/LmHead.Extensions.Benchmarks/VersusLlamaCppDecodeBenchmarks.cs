@@ -15,7 +15,7 @@ namespace LmHead.Extensions.Benchmarks;
 /// </remarks>
 [InProcessLongOperationJob]
 [WarmupCount(1)]
-[IterationCount(5)]
+[IterationCount(7)]
 public class VersusLlamaCppDecodeBenchmarks : LlamaCppComparison
 {
     /// <summary>Decode steps per invocation.</summary>
@@ -63,7 +63,9 @@ public class VersusLlamaCppDecodeBenchmarks : LlamaCppComparison
 
             Cache!.Rewind(Position);
             token = PromptIds[Position];
-            if (System.Runtime.JitInfo.GetCompiledMethodCount() - methods < 5)
+            // At least four rounds: the process's first case (float16 at position 16) still measured 1.2-1.46x its step at
+            // position 128 with one (run Y), while the other dtypes' first cases did not.
+            if (round >= 3 && System.Runtime.JitInfo.GetCompiledMethodCount() - methods < 5)
             {
                 return;
             }

@@ -375,9 +375,9 @@ internal static unsafe class BatchProfile
         {
             if (Environment.ProcessorCount == 1)
             {
-                double start = ThreadCpuSeconds();
+                double start = ThreadCpuTime.Seconds();
                 action();
-                times.Add((ThreadCpuSeconds() - start) * 1000);
+                times.Add((ThreadCpuTime.Seconds() - start) * 1000);
             }
             else
             {
@@ -388,21 +388,5 @@ internal static unsafe class BatchProfile
         }
 
         return Environment.ProcessorCount == 1 ? times.Min() : Median(times);
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private static double ThreadCpuSeconds()
-    {
-        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
-        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct TimeSpec
-    {
-        public readonly long Seconds;
-        public readonly long Nanoseconds;
     }
 }

@@ -67,7 +67,7 @@ internal static unsafe class TileProfile
             double best = double.MaxValue;
             for (int r = 0; r <= 3; r++)
             {
-                double start = ThreadCpuSeconds();
+                double start = ThreadCpuTime.Seconds();
                 for (int call = 0; call < calls; call++)
                 {
                     foreach (var w in weights)
@@ -76,7 +76,7 @@ internal static unsafe class TileProfile
                     }
                 }
 
-                double seconds = ThreadCpuSeconds() - start;
+                double seconds = ThreadCpuTime.Seconds() - start;
                 best = r == 0 ? best : Math.Min(best, seconds);
             }
 
@@ -101,9 +101,9 @@ internal static unsafe class TileProfile
         float sink = 0;
         for (int r = 0; r < 5; r++)
         {
-            double start = ThreadCpuSeconds();
+            double start = ThreadCpuTime.Seconds();
             sink += FmaChains(Iterations);
-            best = Math.Min(best, ThreadCpuSeconds() - start);
+            best = Math.Min(best, ThreadCpuTime.Seconds() - start);
         }
 
         GC.KeepAlive(sink);
@@ -142,21 +142,5 @@ internal static unsafe class TileProfile
         }
 
         return (nint)w;
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private static double ThreadCpuSeconds()
-    {
-        const int ThreadCpuTimeClock = 3; // CLOCK_THREAD_CPUTIME_ID
-        return ClockGetTime(ThreadCpuTimeClock, out var t) == 0 ? t.Seconds + (t.Nanoseconds * 1e-9) : throw new InvalidOperationException("clock_gettime failed.");
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct TimeSpec
-    {
-        public readonly long Seconds;
-        public readonly long Nanoseconds;
     }
 }

@@ -17,9 +17,11 @@ public sealed class ReadmeExampleTests
             .UseSeed(42)
             .Build();
 
-        using var weight = randn(Gpt2Tokenizer.VocabularySize, 768);
+        // Seeded, so that a run is repeatable (unseeded weights made the token re-encoding below fail now and then).
+        var generator = new Generator(42);
+        using var weight = randn(Gpt2Tokenizer.VocabularySize, 768, generator: generator);
         using var projector = new LogitsProjector(weight);
-        using var hidden = randn(768);
+        using var hidden = randn(768, generator: generator);
 
         using var logits = projector.Project(hidden);
         NextTokenResult next = pipeline.NextToken(logits);
@@ -29,7 +31,10 @@ public sealed class ReadmeExampleTests
 
         using var probabilities = LanguageModelHead.ComputeProbabilities(projector, hidden, temperature: 0.7f, k: 50);
         string text = LanguageModelHead.GetTopToken(probabilities, Gpt2Tokenizer.Default, topN: 1, seed: 42);
-        var id = Gpt2Tokenizer.Default.EncodeToIds(text).Single();
-        CollectionAssert.Contains(top50, (long)id);
+
+        // Compared as text: a token's text does not always encode back to that one token (GPT-2 has tokens whose decoded
+        // text re-encodes to another id), which made an id comparison fail for some weights.
+        var top50Texts = top50.Select(i => Gpt2Tokenizer.Default.Decode([(int)i])).ToArray();
+        CollectionAssert.Contains(top50Texts, text);
     }
 }

@@ -96,17 +96,7 @@ internal static class DecodeCpuLoop
         }
 
         Console.WriteLine($"subnormal weights set to zero in the second model: {zeroed}");
-        var walls = new[] { new List<double>(), new List<double>() };
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
-        {
-            int side = i & 1;
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            (side == 0 ? plain : flushed).Step();
-            walls[side].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        }
-
-        double[][] sorted = [.. walls.Select(t => t.Skip(t.Count / 10).Order().ToArray())];
+        double[][] sorted = Alternate(plain, flushed, seconds);
         Console.WriteLine($"wall ms per step, median: with subnormals {sorted[0][sorted[0].Length / 2]:F2}, flushed {sorted[1][sorted[1].Length / 2]:F2}, flushed / with {sorted[1][sorted[1].Length / 2] / sorted[0][sorted[0].Length / 2]:F3}; lower quartiles {sorted[0][sorted[0].Length / 4]:F2} / {sorted[1][sorted[1].Length / 4]:F2}");
     }
 
@@ -118,18 +108,24 @@ internal static class DecodeCpuLoop
     {
         using var a = new DecodeSession(first, position);
         using var b = new DecodeSession(second, position);
+        double[][] sorted = Alternate(a, b, seconds);
+        double m0 = sorted[0][sorted[0].Length / 2], m1 = sorted[1][sorted[1].Length / 2];
+        Console.WriteLine($"position {position}, wall ms per step, median: {first} {m0:F2}, {second} {m1:F2}, {first} / {second} {m0 / m1:F3}");
+    }
+
+    /// <summary>Steps two sessions alternately for <paramref name="seconds"/>; each side's wall times in ms, sorted, the first tenth dropped.</summary>
+    private static double[][] Alternate(DecodeSession first, DecodeSession second, double seconds)
+    {
         var walls = new[] { new List<double>(), new List<double>() };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
         {
             int side = i & 1;
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            (side == 0 ? a : b).Step();
+            (side == 0 ? first : second).Step();
             walls[side].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
 
-        double[][] sorted = [.. walls.Select(t => t.Skip(t.Count / 10).Order().ToArray())];
-        double m0 = sorted[0][sorted[0].Length / 2], m1 = sorted[1][sorted[1].Length / 2];
-        Console.WriteLine($"position {position}, wall ms per step, median: {first} {m0:F2}, {second} {m1:F2}, {first} / {second} {m0 / m1:F3}");
+        return [.. walls.Select(t => t.Skip(t.Count / 10).Order().ToArray())];
     }
 }

@@ -110,11 +110,11 @@ internal static unsafe partial class BatchedMatrixKernel
                     continue;
                 }
 
-                float* u = unscaled + j;
-                Step(w0 + offset, (f0 & 1) != 0, x0, x1, u, ref a0, ref a1);
-                Step(w1 + offset, (f1 & 1) != 0, x0, x1, u, ref b0, ref b1);
-                Step(w2 + offset, (f2 & 1) != 0, x0, x1, u, ref c0, ref c1);
-                Step(w3 + offset, (f3 & 1) != 0, x0, x1, u, ref d0, ref d1);
+                float* s = t.Ordered + j, u = unscaled + j;
+                MatrixVectorKernel.FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w0 + offset)), (f0 & 1) != 0, s, u, ref a0, ref a1);
+                MatrixVectorKernel.FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w1 + offset)), (f1 & 1) != 0, s, u, ref b0, ref b1);
+                MatrixVectorKernel.FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w2 + offset)), (f2 & 1) != 0, s, u, ref c0, ref c1);
+                MatrixVectorKernel.FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w3 + offset)), (f3 & 1) != 0, s, u, ref d0, ref d1);
             }
         }
 
@@ -122,27 +122,6 @@ internal static unsafe partial class BatchedMatrixKernel
         t.Output[1] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(b0, b1), w1, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[2] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(c0, c1), w2, t.Plain, t.VectorEnd, t.Inputs);
         t.Output[3] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(d0, d1), w3, t.Plain, t.VectorEnd, t.Inputs);
-    }
-
-    /// <summary>
-    /// One row's chunk of 32 weights into its two accumulators: widened by the shortcut against <c>X · 2^112</c>
-    /// (<paramref name="x0"/>, <paramref name="x1"/>), or, when <paramref name="flagged"/>, exactly into normal float32
-    /// values against the unscaled <c>X</c> at <paramref name="unscaled"/>: the same products either way.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step(byte* w, bool flagged, Vector512<float> x0, Vector512<float> x1, float* unscaled, ref Vector512<float> even, ref Vector512<float> odd)
-    {
-        var pairs = Avx512F.LoadVector512((int*)w);
-        if (flagged)
-        {
-            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowNormal(pairs), Avx512F.LoadVector512(unscaled), even);
-            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighNormal(pairs), Avx512F.LoadVector512(unscaled + 16), odd);
-        }
-        else
-        {
-            even = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(pairs), x0, even);
-            odd = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(pairs), x1, odd);
-        }
     }
 
     /// <summary>

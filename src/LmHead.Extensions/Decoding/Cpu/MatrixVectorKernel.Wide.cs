@@ -54,7 +54,7 @@ internal static unsafe partial class MatrixVectorKernel
     }
 
     /// <summary>
-    /// <see cref="DotFloat16Wide{TCheck}"/> for a float16 row a scan found finite (<see cref="Float16WeightScan"/>): no
+    /// <see cref="DotFloat16Wide"/> for a float16 row a scan found finite (<see cref="Float16WeightScan"/>): no
     /// running maxima, and chunks of 32 columns it flagged for subnormals (bit <c>c</c> of <paramref name="flags"/> for
     /// chunk <c>c</c>; null: none) are widened exactly into normal float32 values and multiplied by the reordered <paramref name="unscaled"/> <paramref name="h"/>, the
     /// others as usual against <paramref name="ordered"/> (<c>h · 2^112</c>); the same products into the same
@@ -89,8 +89,8 @@ internal static unsafe partial class MatrixVectorKernel
                     continue;
                 }
 
-                Chunk(p0, (f & 1) != 0, ordered + j, unscaled + j, ref a0, ref a1);
-                Chunk(p1, (f & 2) != 0, ordered + j + 32, unscaled + j + 32, ref a2, ref a3);
+                FiniteFloat16Chunk(p0, (f & 1) != 0, ordered + j, unscaled + j, ref a0, ref a1);
+                FiniteFloat16Chunk(p1, (f & 2) != 0, ordered + j + 32, unscaled + j + 32, ref a2, ref a3);
             }
         }
 
@@ -99,7 +99,7 @@ internal static unsafe partial class MatrixVectorKernel
         {
             int chunk = j / 32;
             bool flagged = flags != null && ((flags[chunk >> 6] >> (chunk & 63)) & 1) != 0;
-            Chunk(Avx512F.LoadVector512((int*)(w + j)), flagged, ordered + j, unscaled + j, ref a0, ref a1);
+            FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w + j)), flagged, ordered + j, unscaled + j, ref a0, ref a1);
             j += 32;
         }
 
@@ -112,9 +112,14 @@ internal static unsafe partial class MatrixVectorKernel
         return sum;
     }
 
-    /// <summary>One chunk of 32 float16 weights into two accumulators, by the shortcut or, when flagged, subnormal-free.</summary>
+    /// <summary>
+    /// One chunk of 32 finite float16 weights (one 64-byte load) into its two accumulators: widened by the shortcut against
+    /// <c>h · 2^112</c> at <paramref name="ordered"/>, or, when <paramref name="flagged"/> (it holds a subnormal), exactly
+    /// into normal float32 values against the unscaled <c>h</c> at <paramref name="unscaled"/>: the same products either
+    /// way. Serves the head's loop and <see cref="BatchedMatrixKernel"/>'s four-row tile.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Chunk(Vector512<int> pairs, bool flagged, float* ordered, float* unscaled, ref Vector512<float> even, ref Vector512<float> odd)
+    internal static void FiniteFloat16Chunk(Vector512<int> pairs, bool flagged, float* ordered, float* unscaled, ref Vector512<float> even, ref Vector512<float> odd)
     {
         if (flagged)
         {
@@ -130,12 +135,11 @@ internal static unsafe partial class MatrixVectorKernel
 
     /// <summary>
     /// A float16 row, 64 weights per step, against the reordered <c>h · 2^112</c> when there is one; a row holding an
-    /// infinity or NaN is summed again with exact widening (the 32-byte exact loop, as in <see cref="DotFloat16{TCheck}"/>),
-    /// unless <typeparamref name="TCheck"/> says the weights are known to hold none.
+    /// infinity or NaN is summed again with exact widening (the 32-byte exact loop, as in <see cref="DotFloat16{TCheck}"/>).
+    /// Weights a scan found finite take <see cref="DotFiniteFloat16Wide"/> instead.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotFloat16Wide<TCheck>(ushort* w, float* h, float* ordered, int columns)
-        where TCheck : struct, IRangeCheck
+    private static float DotFloat16Wide(ushort* w, float* h, float* ordered, int columns)
     {
         if (ordered == null)
         {
@@ -154,12 +158,8 @@ internal static unsafe partial class MatrixVectorKernel
             PrefetchAhead(w + j, 128);
             var x0 = Avx512F.LoadVector512((int*)(w + j));
             var x1 = Avx512F.LoadVector512((int*)(w + j + 32));
-            if (TCheck.Checks)
-            {
-                unsignedMaximum = Avx512BW.Max(Avx512BW.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
-                signedMaximum = Avx512BW.Max(Avx512BW.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
-            }
-
+            unsignedMaximum = Avx512BW.Max(Avx512BW.Max(unsignedMaximum, x0.AsUInt16()), x1.AsUInt16());
+            signedMaximum = Avx512BW.Max(Avx512BW.Max(signedMaximum, x0.AsInt16()), x1.AsInt16());
             a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx512F.LoadVector512(ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
             a2 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x1), Avx512F.LoadVector512(ordered + j + 32), a2);
@@ -169,17 +169,13 @@ internal static unsafe partial class MatrixVectorKernel
         for (; j <= columns - 32; j += 32)
         {
             var x0 = Avx512F.LoadVector512((int*)(w + j));
-            if (TCheck.Checks)
-            {
-                unsignedMaximum = Avx512BW.Max(unsignedMaximum, x0.AsUInt16());
-                signedMaximum = Avx512BW.Max(signedMaximum, x0.AsInt16());
-            }
-
+            unsignedMaximum = Avx512BW.Max(unsignedMaximum, x0.AsUInt16());
+            signedMaximum = Avx512BW.Max(signedMaximum, x0.AsInt16());
             a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(x0), Avx512F.LoadVector512(ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
         }
 
-        if (TCheck.Checks && HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
+        if (HalfWidening.HasInfinityOrNaN(unsignedMaximum, signedMaximum))
         {
             return DotFloat16<RangeChecked>(w, h, null, columns);
         }

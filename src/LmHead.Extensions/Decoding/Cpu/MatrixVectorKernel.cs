@@ -182,8 +182,7 @@ internal static unsafe partial class MatrixVectorKernel
                     (WeightFormat.Float16, false, false) => DotFloat16<RangeChecked>((ushort*)w, hidden, ordered, columns),
                     (WeightFormat.Float16, false, true) => DotFloat16<RangeUnchecked>((ushort*)w, hidden, ordered, columns),
                     (WeightFormat.BFloat16, true, _) => DotBFloat16Wide((ushort*)w, hidden, ordered, columns),
-                    (_, _, false) => DotFloat16Wide<RangeChecked>((ushort*)w, hidden, ordered, columns),
-                    _ => DotFloat16Wide<RangeUnchecked>((ushort*)w, hidden, ordered, columns),
+                    _ => DotFloat16Wide((ushort*)w, hidden, ordered, columns),
                 };
             }
 

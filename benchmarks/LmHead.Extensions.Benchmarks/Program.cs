@@ -39,6 +39,12 @@ if (args is ["--profile-dispatch"])
     return;
 }
 
+if (args is ["--profile-gemv"])
+{
+    GemvProfile.Run();
+    return;
+}
+
 if (args is ["--profile-head"])
 {
     HeadProfile.Run();

@@ -168,6 +168,13 @@ public sealed class LogitsProjector : IDisposable
     internal static bool IsKernelDefaultFor(MatrixVectorKernel.WeightFormat format) =>
         MatrixVectorKernel.IsAccelerated && format is MatrixVectorKernel.WeightFormat.Float32 or MatrixVectorKernel.WeightFormat.BFloat16 or MatrixVectorKernel.WeightFormat.Float16;
 
+    /// <summary>What the float16 weight scan knows of the matrix now (<see cref="Float16WeightScan"/>); unknown for other dtypes.</summary>
+    internal Float16WeightFacts Float16Facts() => _weight.dtype == ScalarType.Float16 ? _scan.Current() : Float16WeightFacts.Unknown;
+
+    /// <summary>The format the managed kernel reads this head in when it projects a single state with it, or null when it would not.</summary>
+    internal MatrixVectorKernel.WeightFormat? SingleStateKernelFormat() =>
+        KernelFormat() is { } format && (UseSimdKernel ?? IsKernelDefaultFor(format)) ? format : null;
+
     private MatrixVectorKernel.WeightFormat? KernelFormat()
     {
         if (_weight.device_type != DeviceType.CPU || !_weight.is_contiguous() || _weight.NumberOfElements * _weight.ElementSize > int.MaxValue)

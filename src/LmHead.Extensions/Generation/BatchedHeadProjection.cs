@@ -20,8 +20,10 @@ namespace LmHead.Extensions.Generation;
 /// 32, then the tail), so with AVX2 and FMA a row also equals what <see cref="LogitsProjector.Project"/> gives for it
 /// alone (with AVX-512, eight weight rows and two hidden states at a time in 16-lane registers, or four and four for the
 /// rows the groups of eight leave: the same sums, see <see cref="WideBatchKernel.HeadEightByTwo"/> and
-/// <see cref="WideBatchKernel.HeadFourByFour"/>). Any other head (half precision, a bias, another device) is projected row by row with
-/// <see cref="LogitsProjector.Project"/>, which reads the matrix once per row.
+/// <see cref="WideBatchKernel.HeadFourByFour"/>). A half-precision head without a bias is read once for the batch as well, with
+/// every logit what the single-state kernel gives (<see cref="MatrixVectorKernel.TryMultiplyHalfBatch"/>, AVX-512); any other
+/// head (a bias, another device, a case that kernel declines) is projected row by row with <see cref="LogitsProjector.Project"/>,
+/// which reads the matrix once per row.
 /// </remarks>
 internal static unsafe class BatchedHeadProjection
 {
@@ -36,6 +38,12 @@ internal static unsafe class BatchedHeadProjection
     {
         var weight = projector.Weight;
         int batch = checked((int)hidden.size(0));
+        if (projector.Bias is null && hidden.device_type == DeviceType.CPU && HalfRows.IsHalf(weight.dtype)
+            && projector.SingleStateKernelFormat() is { } format && ProjectHalf(projector, format, hidden, batch) is { } logits)
+        {
+            return logits;
+        }
+
         if (projector.Bias is not null || weight.device_type != DeviceType.CPU || hidden.device_type != DeviceType.CPU
             || weight.dtype != ScalarType.Float32 || !weight.is_contiguous())
         {
@@ -52,6 +60,34 @@ internal static unsafe class BatchedHeadProjection
             nint wAddress = (nint)w, hAddress = (nint)h, yAddress = (nint)y;
             int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
             KernelParallel.For(blocks, block => MultiplyBlock((float*)wAddress, (float*)hAddress, (float*)yAddress, rows, columns, batch, block));
+        }
+
+        return output;
+    }
+
+    /// <summary>
+    /// A half-precision head without a bias that the single-state path projects with the managed kernel: every weight row
+    /// read once for the batch (<see cref="MatrixVectorKernel.TryMultiplyHalfBatch"/>), each logit what that path gives for
+    /// its state alone; null where the kernel declines (then state by state).
+    /// </summary>
+    private static Tensor? ProjectHalf(LogitsProjector projector, MatrixVectorKernel.WeightFormat format, Tensor hidden, int batch)
+    {
+        int rows = projector.VocabularySize, columns = projector.HiddenSize;
+        var facts = projector.Float16Facts();
+        using var input = hidden.to_type(ScalarType.Float32).contiguous();
+        var output = empty(batch, rows, ScalarType.Float32);
+        bool done;
+        fixed (byte* w = projector.Weight.bytes)
+        fixed (byte* h = input.bytes)
+        fixed (byte* y = output.bytes)
+        {
+            done = MatrixVectorKernel.TryMultiplyHalfBatch((nint)w, format, rows, columns, (float*)h, batch, (float*)y, facts);
+        }
+
+        if (!done)
+        {
+            output.Dispose();
+            return null;
         }
 
         return output;

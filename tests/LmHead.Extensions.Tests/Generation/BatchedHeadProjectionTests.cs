@@ -173,4 +173,122 @@ public sealed class BatchedHeadProjectionTests
             WideBatchKernel.UseEightByTwoTile = beforeEight;
         }
     }
+
+    /// <summary>
+    /// GPT-2-like weights, N(0, 0.02²), in a half dtype (in float16 0.24 % of them are subnormal), with every 997th weight a
+    /// float16 subnormal as well: about one step of 64 columns in six holds one (its chunks take the exact widening), the
+    /// others the shortcut.
+    /// </summary>
+    private static Tensor HalfWeights(ScalarType dtype, int rows, int columns, ulong seed)
+    {
+        using var normal = RandomMatrix(rows, columns, seed).mul_(0.02);
+        float[] values = normal.data<float>().ToArray();
+        for (int i = 0; i < values.Length; i += 997)
+        {
+            values[i] = (i % 2 == 0 ? 1 : -1) * (float)(3e-6 * (1 + (i % 5)));
+        }
+
+        using var full = tensor(values, [rows, columns]);
+        return full.to_type(dtype);
+    }
+
+    private static float[][] SingleRowLogits(LogitsProjector projector, Tensor states) =>
+        [.. Enumerable.Range(0, (int)states.size(0)).Select(b =>
+        {
+            using var row = states[b];
+            using var single = projector.Project(row);
+            using var widened = single.to_type(ScalarType.Float32);
+            return widened.data<float>().ToArray();
+        })];
+
+    [TestMethod]
+    [DataRow(ScalarType.Float16, 2503, 96, 5)]
+    [DataRow(ScalarType.Float16, 1027, 45, 9)]
+    [DataRow(ScalarType.Float16, 1031, 130, 4)]
+    [DataRow(ScalarType.Float16, 257, 2112, 6)]
+    [DataRow(ScalarType.Float16, 300, 64, 1)]
+    [DataRow(ScalarType.BFloat16, 2503, 96, 5)]
+    [DataRow(ScalarType.BFloat16, 1027, 45, 9)]
+    [DataRow(ScalarType.BFloat16, 1031, 130, 2)]
+    public void AHalfPrecisionHeadReadOnceForTheBatchEqualsTheSingleRowProjection(ScalarType dtype, int vocabulary, int hidden, int batch)
+    {
+        // Each weight row is read once for the batch and widened once for every four states; every logit must still be
+        // the single-state kernel's, rounded to the head's dtype: batches of 1-9 states (groups of four and the rest),
+        // shapes with and without a 64-column loop, a chunk of 32 and a tail left, 2112 columns (a second word of
+        // subnormal flags), subnormal float16 weights spread over the matrix.
+        using var weight = HalfWeights(dtype, vocabulary, hidden, 11);
+        using var states = RandomMatrix(batch, hidden, 12);
+        using var projector = new LogitsProjector(weight);
+        float[][] singles = SingleRowLogits(projector, states);
+
+        using var input = states.contiguous();
+        var output = new float[batch * vocabulary];
+        bool done;
+        unsafe
+        {
+            fixed (byte* w = weight.bytes)
+            fixed (byte* h = input.bytes)
+            fixed (float* y = output)
+            {
+                var format = dtype == ScalarType.Float16 ? MatrixVectorKernel.WeightFormat.Float16 : MatrixVectorKernel.WeightFormat.BFloat16;
+                done = MatrixVectorKernel.TryMultiplyHalfBatch((nint)w, format, vocabulary, hidden, (float*)h, batch, y, projector.Float16Facts());
+            }
+        }
+
+        Assert.AreEqual(MatrixVectorKernel.IsWideAccelerated, done, "the batched half-precision kernel runs wherever AVX-512 does");
+        using (var one = states[0..1])
+        using (var alone = BatchedHeadProjection.Project(projector, one))
+        {
+            CollectionAssert.AreEqual(singles[0], alone.data<float>().ToArray(), $"{dtype} a batch of one");
+        }
+
+        using var logits = BatchedHeadProjection.Project(projector, states);
+        for (int b = 0; b < batch; b++)
+        {
+            using var actual = logits[b];
+            CollectionAssert.AreEqual(singles[b], actual.data<float>().ToArray(), $"{dtype} state {b} of {batch} through the projection");
+            if (done)
+            {
+                CollectionAssert.AreEqual(singles[b], output.Skip(b * vocabulary).Take(vocabulary).ToArray(), $"{dtype} state {b} of {batch} from the kernel");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void AHalfHeadTheBatchedKernelDeclinesIsStillProjectedAsEachStateAlone()
+    {
+        // Float16 weights holding an infinity are not known finite, and a state of 1e30 overflows h · 2^112: the batched
+        // kernel declines both (the single-state kernel takes its exact paths there) and every row is projected alone.
+        using var weight = HalfWeights(ScalarType.Float16, 1027, 96, 13);
+        using var states = RandomMatrix(3, 96, 14);
+        using (var huge = states[1])
+        {
+            huge.mul_(1e30);
+        }
+
+        using var projector = new LogitsProjector(weight);
+        float[][] singles = SingleRowLogits(projector, states);
+        using (var logits = BatchedHeadProjection.Project(projector, states))
+        {
+            for (int b = 0; b < 3; b++)
+            {
+                using var actual = logits[b];
+                CollectionAssert.AreEqual(singles[b], actual.data<float>().ToArray(), $"state {b}, a huge state in the batch");
+            }
+        }
+
+        using (no_grad())
+        {
+            weight[5, 7] = tensor(float.PositiveInfinity).to_type(ScalarType.Float16);
+        }
+
+        using var finiteStates = RandomMatrix(3, 96, 15);
+        float[][] withInfinity = SingleRowLogits(projector, finiteStates);
+        using var infinite = BatchedHeadProjection.Project(projector, finiteStates);
+        for (int b = 0; b < 3; b++)
+        {
+            using var actual = infinite[b];
+            CollectionAssert.AreEqual(withInfinity[b], actual.data<float>().ToArray(), $"state {b}, an infinite weight");
+        }
+    }
 }

@@ -60,18 +60,7 @@ internal static unsafe partial class BatchedMatrixKernel
             }
 
             var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide, facts);
-            int blocks = (outputs + RowsPerBlock - 1) / RowsPerBlock;
-            if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
-            {
-                KernelParallel.For(blocks, job.Run);
-            }
-            else
-            {
-                for (int block = 0; block < blocks; block++)
-                {
-                    job.Run(block);
-                }
-            }
+            KernelParallel.Blocks((outputs + RowsPerBlock - 1) / RowsPerBlock, job.Run, parallel);
         }
         finally
         {

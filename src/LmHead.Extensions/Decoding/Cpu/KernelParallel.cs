@@ -26,6 +26,24 @@ internal static class KernelParallel
     /// <summary>Whether loops use the persistent workers (true) or <see cref="Parallel.For(int, int, Action{int})"/>; for comparisons.</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("LMHEAD_KERNEL_PARALLEL") != "0";
 
+    /// <summary>
+    /// The blocks [0, <paramref name="count"/>) of a kernel call: with <see cref="For"/> when <paramref name="parallel"/>
+    /// and there is more than one block and more than one core, otherwise in order on the calling thread.
+    /// </summary>
+    public static void Blocks(int count, Action<int> body, bool parallel = true)
+    {
+        if (parallel && count > 1 && Environment.ProcessorCount > 1)
+        {
+            For(count, body);
+            return;
+        }
+
+        for (int block = 0; block < count; block++)
+        {
+            body(block);
+        }
+    }
+
     /// <summary>Runs <paramref name="body"/> for every item in [0, <paramref name="count"/>) on all cores; rethrows the first exception.</summary>
     public static void For(int count, Action<int> body)
     {

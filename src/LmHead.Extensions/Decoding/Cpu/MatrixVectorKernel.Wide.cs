@@ -16,41 +16,28 @@ internal static unsafe partial class MatrixVectorKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotBFloat16Wide(ushort* w, float* h, float* ordered, int columns)
     {
+        if (ordered == null)
+        {
+            float sum = 0;
+            for (int i = 0; i < columns; i++)
+            {
+                sum += HalfWidening.BFloat16(w[i]) * h[i];
+            }
+
+            return sum;
+        }
+
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int j = 0;
-        float sum = 0;
-        if (ordered != null)
+        for (; j <= columns - 64; j += 64)
         {
-            var a0 = Vector512<float>.Zero;
-            var a1 = Vector512<float>.Zero;
-            var a2 = Vector512<float>.Zero;
-            var a3 = Vector512<float>.Zero;
-            for (; j <= columns - 64; j += 64)
-            {
-                PrefetchAhead(w + j, 128);
-                var x0 = Avx512F.LoadVector512((int*)(w + j));
-                var x1 = Avx512F.LoadVector512((int*)(w + j + 32));
-                a0 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16Low(x0), Avx512F.LoadVector512(ordered + j), a0);
-                a1 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16High(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
-                a2 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16Low(x1), Avx512F.LoadVector512(ordered + j + 32), a2);
-                a3 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16High(x1), Avx512F.LoadVector512(ordered + j + 48), a3);
-            }
-
-            for (; j <= columns - 32; j += 32)
-            {
-                var x0 = Avx512F.LoadVector512((int*)(w + j));
-                a0 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16Low(x0), Avx512F.LoadVector512(ordered + j), a0);
-                a1 = Avx512F.FusedMultiplyAdd(HalfWidening.BFloat16High(x0), Avx512F.LoadVector512(ordered + j + 16), a1);
-            }
-
-            sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
+            PrefetchAhead(w + j, 128);
+            BFloat16Step(
+                w + j, Avx512F.LoadVector512(ordered + j), Avx512F.LoadVector512(ordered + j + 16), Avx512F.LoadVector512(ordered + j + 32),
+                Avx512F.LoadVector512(ordered + j + 48), ref a0, ref a1, ref a2, ref a3);
         }
 
-        for (; j < columns; j++)
-        {
-            sum += HalfWidening.BFloat16(w[j]) * h[j];
-        }
-
-        return sum;
+        return FinishBFloat16Wide(w, h, ordered, columns, j, a0, a1, a2, a3);
     }
 
     /// <summary>
@@ -63,10 +50,7 @@ internal static unsafe partial class MatrixVectorKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotFiniteFloat16Wide(ushort* w, float* h, float* ordered, float* unscaled, int columns, ulong* flags)
     {
-        var a0 = Vector512<float>.Zero;
-        var a1 = Vector512<float>.Zero;
-        var a2 = Vector512<float>.Zero;
-        var a3 = Vector512<float>.Zero;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int j = 0;
 
         // 64 columns (two chunks) per step as in DotFloat16Wide: the first chunk into a0/a1, the second into a2/a3; the
@@ -78,38 +62,14 @@ internal static unsafe partial class MatrixVectorKernel
             for (; j < end; j += 64, f >>= 2)
             {
                 PrefetchAhead(w + j, 128);
-                var p0 = Avx512F.LoadVector512((int*)(w + j));
-                var p1 = Avx512F.LoadVector512((int*)(w + j + 32));
-                if ((f & 3) == 0)
-                {
-                    a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), Avx512F.LoadVector512(ordered + j), a0);
-                    a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), Avx512F.LoadVector512(ordered + j + 16), a1);
-                    a2 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), Avx512F.LoadVector512(ordered + j + 32), a2);
-                    a3 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), Avx512F.LoadVector512(ordered + j + 48), a3);
-                    continue;
-                }
-
-                FiniteFloat16Chunk(p0, (f & 1) != 0, ordered + j, unscaled + j, ref a0, ref a1);
-                FiniteFloat16Chunk(p1, (f & 2) != 0, ordered + j + 32, unscaled + j + 32, ref a2, ref a3);
+                FiniteFloat16Step(
+                    w + j, f, Avx512F.LoadVector512(ordered + j), Avx512F.LoadVector512(ordered + j + 16), Avx512F.LoadVector512(ordered + j + 32),
+                    Avx512F.LoadVector512(ordered + j + 48), ordered + j, unscaled + j, ref a0, ref a1, ref a2, ref a3);
             }
         }
 
         // A chunk left over after the last 64 columns goes into a0/a1, as in DotFloat16Wide.
-        if (j <= columns - 32)
-        {
-            int chunk = j / 32;
-            bool flagged = flags != null && ((flags[chunk >> 6] >> (chunk & 63)) & 1) != 0;
-            FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w + j)), flagged, ordered + j, unscaled + j, ref a0, ref a1);
-            j += 32;
-        }
-
-        float sum = Vector512.Sum(Avx512F.Add(Avx512F.Add(a0, a1), Avx512F.Add(a2, a3)));
-        for (; j < columns; j++)
-        {
-            sum += (float)BitConverter.UInt16BitsToHalf(w[j]) * h[j];
-        }
-
-        return sum;
+        return FinishFiniteFloat16Wide(w, h, ordered, unscaled, columns, flags, j, a0, a1, a2, a3);
     }
 
     /// <summary>

@@ -126,18 +126,7 @@ internal static unsafe partial class MatrixVectorKernel
         try
         {
             var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide, facts, unscaled);
-            int blocks = (rows + RowsPerBlock - 1) / RowsPerBlock;
-            if (parallel && blocks > 1 && Environment.ProcessorCount > 1)
-            {
-                KernelParallel.For(blocks, job.Run);
-            }
-            else
-            {
-                for (int block = 0; block < blocks; block++)
-                {
-                    job.Run(block);
-                }
-            }
+            KernelParallel.Blocks((rows + RowsPerBlock - 1) / RowsPerBlock, job.Run, parallel);
         }
         finally
         {

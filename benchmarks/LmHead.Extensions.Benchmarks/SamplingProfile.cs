@@ -18,6 +18,7 @@ internal static class SamplingProfile
 
     internal static void Run()
     {
+        RunTopK();
         foreach (float scale in new[] { 3f, 1f })
         {
             float[] row;
@@ -52,6 +53,60 @@ internal static class SamplingProfile
             Report("row sampler, k = V", () => whole.Sample(row, random.NextDouble()));
             Report("row sampler, top-p 0.9", () => sampler.Sample(row, random.NextDouble()));
         }
+    }
+
+    /// <summary>The top-k 50 case of <see cref="SamplingBenchmarks"/> (peaked row) piece by piece, and the bytes each call allocates.</summary>
+    private static void RunTopK()
+    {
+        using var logits = randn(Vocabulary, generator: new Generator(1)).mul(3f);
+        float[] row = logits.data<float>().ToArray();
+        var options = new DecodingOptions { Temperature = Temperature, TopK = 50 };
+        var pipeline = DecodingPipeline.Create(options);
+        var bare = new CpuRowSampler(pipeline.CpuPlan!, 0);
+        var withCandidates = new CpuRowSampler(pipeline.CpuPlan!, 10);
+        var random = new SamplingRandom(7);
+        var buffer = new RankedEntry[100];
+        var keys = new float[100];
+        Console.WriteLine($"top-k 50, row randn * 3 (T = {Temperature}, V = {Vocabulary}): least thread CPU time per call, us");
+        Report("one-pass floor", () => SamplingBenchmarks.MaxOf(row));
+        Report("maximum (RowScan.Run)", () => RowScan.Run(row, null, null, float.NegativeInfinity, out _));
+        Report("RowScan.EstimateFloor(k = 50)", () => RowScan.EstimateFloor(row, 50));
+        float floor = RowScan.EstimateFloor(row, 50);
+        Report("BufferedTopK.Run (with the floor)", () => BufferedTopK.Run(row, 50, floor, buffer, keys, out _, out _));
+        float[] maxima = [];
+        Report("BlockTopK.BlockMaxima", () => BlockTopK.BlockMaxima(row, maxima.Length == 0 ? maxima = new float[(Vocabulary + BlockTopK.Block - 1) / BlockTopK.Block] : maxima, out _));
+        BlockTopK.BlockMaxima(row, maxima, out float rowMax);
+        Report("BlockTopK.Floor", () => BlockTopK.Floor(maxima, 50, rowMax));
+        Report("BlockTopK.Reaching", () => BlockTopK.Reaching(maxima, 10f));
+        Report("least of maxima", () => { float least = float.PositiveInfinity; foreach (float m in maxima) { least = Math.Min(least, m); } return; });
+        {
+            float f = BlockTopK.Floor(maxima, 50, rowMax);
+            Console.WriteLine($"  (floor {f}, {BlockTopK.Reaching(maxima, f)} maxima and {row.Count(v => v >= f)} values reach it; max {rowMax}, least maximum {maxima.Min()})");
+        }
+
+        Report("BlockTopK.Run", () => BlockTopK.Run(row, 50, ref maxima, buffer, keys, out _, out _));
+        Report("row sampler, top-k 50, no candidates", () => bare.Sample(row, random.NextDouble()));
+        Report("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
+        Report("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
+        Report("  tensor: device_type + dtype", () => _ = logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32);
+        Report("  tensor: dim() + size(0)", () => _ = logits.dim() + logits.size(0));
+        Report("  tensor: is_contiguous()", () => logits.is_contiguous());
+        Report("  tensor: bytes", () => _ = logits.bytes.Length);
+        Report("  random.NextDouble()", () => random.NextDouble());
+        Allocated("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
+        Allocated("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
+    }
+
+    private static void Allocated(string name, Action action)
+    {
+        action();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int c = 0; c < 1000; c++)
+        {
+            action();
+        }
+
+        Console.WriteLine($"  {name,-40} {(GC.GetAllocatedBytesForCurrentThread() - before) / 1000.0,10:F0} bytes allocated per call");
     }
 
     private static void Report(string name, Action action)

@@ -77,6 +77,7 @@ internal static class SamplingProfile
         Report("BlockTopK.BlockMaxima", () => BlockTopK.BlockMaxima(row, maxima.Length == 0 ? maxima = new float[(Vocabulary + BlockTopK.Block - 1) / BlockTopK.Block] : maxima, out _));
         BlockTopK.BlockMaxima(row, maxima, out float rowMax);
         Report("BlockTopK.Floor", () => BlockTopK.Floor(maxima, 50, rowMax));
+        Report("read floor (8 x 16-lane maxima, no reduction)", () => ReadFloor(row));
         Report("BlockTopK.Reaching", () => BlockTopK.Reaching(maxima, 10f));
         Report("least of maxima", () => { float least = float.PositiveInfinity; foreach (float m in maxima) { least = Math.Min(least, m); } return; });
         {
@@ -84,9 +85,18 @@ internal static class SamplingProfile
             Console.WriteLine($"  (floor {f}, {BlockTopK.Reaching(maxima, f)} maxima and {row.Count(v => v >= f)} values reach it; max {rowMax}, least maximum {maxima.Min()})");
         }
 
+        {
+            float f = BlockTopK.Floor(maxima, 50, rowMax);
+            var found = row.Select((v, id) => new RankedEntry(v, v, id)).Where(e => e.Key >= f).ToArray();
+            var scratch = new RankedEntry[found.Length];
+            Report($"BufferedTopK.Compact ({found.Length} to 50)", () => { found.CopyTo(scratch, 0); BufferedTopK.Compact(scratch, keys, found.Length, 50, out _); });
+        }
+
         Report("BlockTopK.Run", () => BlockTopK.Run(row, 50, ref maxima, buffer, keys, out _, out _));
         Report("row sampler, top-k 50, no candidates", () => bare.Sample(row, random.NextDouble()));
         Report("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
+        var withoutBlocks = new CpuRowSampler(pipeline.CpuPlan!, 10) { UseBlockMaxima = false };
+        Report("  the same without block maxima", () => withoutBlocks.Sample(row, random.NextDouble()));
         Report("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
         Report("  tensor: device_type + dtype", () => _ = logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32);
         Report("  tensor: dim() + size(0)", () => _ = logits.dim() + logits.size(0));
@@ -95,6 +105,26 @@ internal static class SamplingProfile
         Report("  random.NextDouble()", () => random.NextDouble());
         Allocated("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
         Allocated("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
+    }
+
+    /// <summary>The least a pass over the row can cost: eight independent 16-lane maxima, no NaN check, no reduction per block.</summary>
+    private static float ReadFloor(float[] row)
+    {
+        ref float first = ref row[0];
+        var a = System.Runtime.Intrinsics.Vector512.Create(float.NegativeInfinity);
+        var b = a;
+        var c = a;
+        var d = a;
+        int i = 0;
+        for (; i <= row.Length - 64; i += 64)
+        {
+            a = System.Runtime.Intrinsics.Vector512.MaxNative(a, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i));
+            b = System.Runtime.Intrinsics.Vector512.MaxNative(b, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 16));
+            c = System.Runtime.Intrinsics.Vector512.MaxNative(c, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 32));
+            d = System.Runtime.Intrinsics.Vector512.MaxNative(d, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 48));
+        }
+
+        return System.Runtime.Intrinsics.Vector512.Max(System.Runtime.Intrinsics.Vector512.Max(a, b), System.Runtime.Intrinsics.Vector512.Max(c, d))[0];
     }
 
     private static void Allocated(string name, Action action)

@@ -44,11 +44,14 @@ internal static class BlockTopK
     {
         count = 0;
         int blocks = (row.Length + Block - 1) / Block;
-        if (maxima.Length < blocks)
+        // Rounded up to whole 16-lane vectors; the padding (-infinity) never reaches a floor.
+        int padded = (blocks + 15) & ~15;
+        if (maxima.Length < padded)
         {
-            maxima = new float[blocks];
+            maxima = new float[padded];
         }
 
+        maxima.AsSpan(blocks, padded - blocks).Fill(float.NegativeInfinity);
         if (!BlockMaxima(row, maxima, out max) || float.IsPositiveInfinity(max))
         {
             return false;
@@ -61,14 +64,23 @@ internal static class BlockTopK
         }
 
         // v > the float just below the floor is v >= floor; the sink raises the threshold when its buffer fills.
-        var sink = new BufferedTopK.BufferSink(buffer, keys, k, MathF.BitDecrement(floor));
         float threshold = MathF.BitDecrement(floor);
+        var sink = new BufferedTopK.BufferSink(buffer, keys, k, threshold);
         ref float first = ref MemoryMarshal.GetReference(row);
-        for (int b = 0; b < blocks; b++)
+        ref float firstMaximum = ref MemoryMarshal.GetArrayDataReference(maxima);
+        int full = row.Length / Block;
+        for (int group = 0; group < padded; group += 16)
         {
-            if (maxima[b] > threshold)
+            // The blocks of this group of 16 whose maximum reaches the threshold, lowest first (a block lower in the
+            // group may raise the threshold; the values are compared with the current one anyway).
+            ulong reaching = Vector512.GreaterThan(Vector512.LoadUnsafe(ref firstMaximum, (nuint)group), Vector512.Create(threshold)).ExtractMostSignificantBits();
+            while (reaching != 0)
             {
-                threshold = Collect(ref first, b * Block, Math.Min(row.Length, (b + 1) * Block), threshold, ref sink);
+                int b = group + BitOperations.TrailingZeroCount(reaching);
+                reaching &= reaching - 1;
+                threshold = b < full
+                    ? CollectBlock(ref first, b * Block, threshold, ref sink)
+                    : CollectTail(ref first, b * Block, row.Length, threshold, ref sink);
             }
         }
 
@@ -213,26 +225,43 @@ internal static class BlockTopK
         return count;
     }
 
-    /// <summary>Hands every value of <c>[start, end)</c> above <paramref name="threshold"/> to <paramref name="sink"/>, in id order; returns the threshold after them.</summary>
-    private static float Collect(ref float first, int start, int end, float threshold, ref BufferedTopK.BufferSink sink)
+    /// <summary>Hands every value of the whole block at <paramref name="start"/> above <paramref name="threshold"/> to <paramref name="sink"/>, in id order; returns the threshold after them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float CollectBlock(ref float first, int start, float threshold, ref BufferedTopK.BufferSink sink)
     {
-        int i = start;
-        for (; i <= end - 16; i += 16)
+        // The block's 128 compare bits in two words, visited lowest first without a branch on which word (a block
+        // usually holds one value at or above the floor, so the loop runs once and predicts well).
+        var t = Vector512.Create(threshold);
+        nuint at = (nuint)start;
+        ulong low = Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at), t).ExtractMostSignificantBits()
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 16), t).ExtractMostSignificantBits() << 16)
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 32), t).ExtractMostSignificantBits() << 32)
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 48), t).ExtractMostSignificantBits() << 48);
+        ulong high = Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 64), t).ExtractMostSignificantBits()
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 80), t).ExtractMostSignificantBits() << 16)
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 96), t).ExtractMostSignificantBits() << 32)
+            | (Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, at + 112), t).ExtractMostSignificantBits() << 48);
+        while ((low | high) != 0)
         {
-            ulong bits = Vector512.GreaterThan(Vector512.LoadUnsafe(ref first, (nuint)i), Vector512.Create(threshold)).ExtractMostSignificantBits();
-            while (bits != 0)
+            bool inLow = low != 0;
+            int offset = inLow ? BitOperations.TrailingZeroCount(low) : 64 + BitOperations.TrailingZeroCount(high);
+            low = inLow ? low & (low - 1) : low;
+            high = inLow ? high : high & (high - 1);
+            int j = start + offset;
+            float v = Unsafe.Add(ref first, j);
+            if (v > threshold)
             {
-                int j = i + BitOperations.TrailingZeroCount(bits);
-                bits &= bits - 1;
-                float v = Unsafe.Add(ref first, j);
-                if (v > threshold)
-                {
-                    threshold = sink.Accept(v, j);
-                }
+                threshold = sink.Accept(v, j);
             }
         }
 
-        for (; i < end; i++)
+        return threshold;
+    }
+
+    /// <summary>Hands every value of <c>[start, end)</c> above <paramref name="threshold"/> to <paramref name="sink"/>, in id order; returns the threshold after them.</summary>
+    private static float CollectTail(ref float first, int start, int end, float threshold, ref BufferedTopK.BufferSink sink)
+    {
+        for (int i = start; i < end; i++)
         {
             float v = Unsafe.Add(ref first, i);
             if (v > threshold)

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>
-/// Not a benchmark: where top-p without a top-k spends its time (<c>--profile-sampling</c>), for docs/benchmarks.md.
+/// Not a benchmark: where top-k 50 and top-p without a top-k spend their time (<c>--profile-sampling</c>), for docs/benchmarks.md.
 /// Times the one-pass floor of <see cref="SamplingBenchmarks"/>, the maximum pass, the fused normaliser pass and the
 /// whole row sampler on the benchmark's peaked (<c>randn · 3</c>) and flat (<c>randn</c>) rows, as the least thread CPU
 /// time per call over repeated batches of calls, which other processes' load does not inflate; each is first called for
@@ -73,26 +73,18 @@ internal static class SamplingProfile
         Report("RowScan.EstimateFloor(k = 50)", () => RowScan.EstimateFloor(row, 50));
         float floor = RowScan.EstimateFloor(row, 50);
         Report("BufferedTopK.Run (with the floor)", () => BufferedTopK.Run(row, 50, floor, buffer, keys, out _, out _));
-        float[] maxima = [];
-        Report("BlockTopK.BlockMaxima", () => BlockTopK.BlockMaxima(row, maxima.Length == 0 ? maxima = new float[(Vocabulary + BlockTopK.Block - 1) / BlockTopK.Block] : maxima, out _));
+        float[] maxima = new float[(Vocabulary + BlockTopK.Block - 1) / BlockTopK.Block];
+        Report("BlockTopK.BlockMaxima", () => BlockTopK.BlockMaxima(row, maxima, out _));
+        Report("read floor (8 x 16-lane maxima, no reduction)", () => ReadFloor(row));
         BlockTopK.BlockMaxima(row, maxima, out float rowMax);
         Report("BlockTopK.Floor", () => BlockTopK.Floor(maxima, 50, rowMax));
-        Report("read floor (8 x 16-lane maxima, no reduction)", () => ReadFloor(row));
-        Report("BlockTopK.Reaching", () => BlockTopK.Reaching(maxima, 10f));
-        Report("least of maxima", () => { float least = float.PositiveInfinity; foreach (float m in maxima) { least = Math.Min(least, m); } return; });
-        {
-            float f = BlockTopK.Floor(maxima, 50, rowMax);
-            Console.WriteLine($"  (floor {f}, {BlockTopK.Reaching(maxima, f)} maxima and {row.Count(v => v >= f)} values reach it; max {rowMax}, least maximum {maxima.Min()})");
-        }
-
-        {
-            float f = BlockTopK.Floor(maxima, 50, rowMax);
-            var found = row.Select((v, id) => new RankedEntry(v, v, id)).Where(e => e.Key >= f).ToArray();
-            var scratch = new RankedEntry[found.Length];
-            Report($"BufferedTopK.Compact ({found.Length} to 50)", () => { found.CopyTo(scratch, 0); BufferedTopK.Compact(scratch, keys, found.Length, 50, out _); });
-        }
-
-        Report("BlockTopK.Run", () => BlockTopK.Run(row, 50, ref maxima, buffer, keys, out _, out _));
+        float blockFloor = BlockTopK.Floor(maxima, 50, rowMax);
+        var found = row.Select((v, id) => new RankedEntry(v, v, id)).Where(e => e.Key >= blockFloor).ToArray();
+        Console.WriteLine($"  (floor {blockFloor}: {BlockTopK.Reaching(maxima, blockFloor)} of {maxima.Length} block maxima and {found.Length} values reach it)");
+        var scratch = new RankedEntry[found.Length];
+        Report($"BufferedTopK.Compact ({found.Length} to 50)", () => { found.CopyTo(scratch, 0); BufferedTopK.Compact(scratch, keys, found.Length, 50, out _); });
+        float[] runMaxima = [];
+        Report("BlockTopK.Run", () => BlockTopK.Run(row, 50, ref runMaxima, buffer, keys, out _, out _));
         Report("row sampler, top-k 50, no candidates", () => bare.Sample(row, random.NextDouble()));
         Report("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
         var withoutBlocks = new CpuRowSampler(pipeline.CpuPlan!, 10) { UseBlockMaxima = false };

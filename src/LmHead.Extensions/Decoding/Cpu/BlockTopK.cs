@@ -90,11 +90,18 @@ internal static class BlockTopK
     }
 
     /// <summary>The maximum of every block into <paramref name="maxima"/> and of the row into <paramref name="max"/>; <see langword="false"/> when the row holds NaN.</summary>
+    /// <exception cref="ArgumentException"><paramref name="maxima"/> holds fewer entries than the row has blocks.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool BlockMaxima(ReadOnlySpan<float> row, Span<float> maxima, out float max)
     {
         int n = row.Length;
         int full = n / Block;
+        if (maxima.Length < (n + Block - 1) / Block)
+        {
+            // The loop below writes the maxima without bounds checks.
+            throw new ArgumentException($"maxima holds {maxima.Length} entries but the row has {(n + Block - 1) / Block} blocks.", nameof(maxima));
+        }
+
         ref float first = ref MemoryMarshal.GetReference(row);
         ref float target = ref MemoryMarshal.GetReference(maxima);
         ulong nanLanes = 0;

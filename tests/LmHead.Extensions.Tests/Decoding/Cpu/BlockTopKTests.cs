@@ -121,6 +121,14 @@ public sealed class BlockTopKTests
     }
 
     [TestMethod]
+    public void BlockMaximaThrowsWhenTheMaximaCannotHoldEveryBlock()
+    {
+        var row = new float[2 * BlockTopK.Block + 1];
+
+        Assert.ThrowsExactly<ArgumentException>(() => { BlockTopK.BlockMaxima(row, new float[2], out _); });
+    }
+
+    [TestMethod]
     public void FloorIsReachedByAtLeastKMaximaAndByAtMostAFewMoreOfDistinctOnes()
     {
         var random = new Random(9);

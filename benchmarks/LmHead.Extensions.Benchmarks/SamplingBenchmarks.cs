@@ -38,8 +38,19 @@ public class SamplingBenchmarks
     /// the window); "float16" cases pass the same row as a float16 tensor (the pipeline widens it; the row sampler and
     /// llama.cpp read the float32 values).
     /// </summary>
-    [Params("top-k 50", "k = V", "top-p 0.9", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1", "top-p 0.9, flat row", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1, float16")]
+    [ParamsSource(nameof(StageCases))]
     public string Stages { get; set; } = "top-k 50";
+
+    /// <summary>
+    /// Every case, or only those named in the environment variable <c>SAMPLING_STAGES</c> (separated by <c>|</c>), so one
+    /// case can be measured without the whole class: <c>SAMPLING_STAGES='top-k 50' dotnet run ... --filter '*SamplingBenchmarks*'</c>.
+    /// </summary>
+    public static IEnumerable<string> StageCases()
+    {
+        string[] all = ["top-k 50", "k = V", "top-p 0.9", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1", "top-p 0.9, flat row", "top-k 50, top-p 0.95, min-p 0.05, rep 1.1, float16"];
+        string? chosen = Environment.GetEnvironmentVariable("SAMPLING_STAGES");
+        return string.IsNullOrEmpty(chosen) ? all : all.Where(stages => chosen.Split('|').Contains(stages));
+    }
 
     private DecodingOptions Options => Stages switch
     {

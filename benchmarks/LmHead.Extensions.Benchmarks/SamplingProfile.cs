@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LmHead.Extensions.Benchmarks;
 
 /// <summary>
-/// Not a benchmark: where top-p without a top-k spends its time (<c>--profile-sampling</c>), for docs/benchmarks.md.
+/// Not a benchmark: where top-k 50 and top-p without a top-k spend their time (<c>--profile-sampling</c>), for docs/benchmarks.md.
 /// Times the one-pass floor of <see cref="SamplingBenchmarks"/>, the maximum pass, the fused normaliser pass and the
 /// whole row sampler on the benchmark's peaked (<c>randn · 3</c>) and flat (<c>randn</c>) rows, as the least thread CPU
 /// time per call over repeated batches of calls, which other processes' load does not inflate; each is first called for
@@ -18,6 +18,7 @@ internal static class SamplingProfile
 
     internal static void Run()
     {
+        RunTopK();
         foreach (float scale in new[] { 3f, 1f })
         {
             float[] row;
@@ -52,6 +53,82 @@ internal static class SamplingProfile
             Report("row sampler, k = V", () => whole.Sample(row, random.NextDouble()));
             Report("row sampler, top-p 0.9", () => sampler.Sample(row, random.NextDouble()));
         }
+    }
+
+    /// <summary>The top-k 50 case of <see cref="SamplingBenchmarks"/> (peaked row) piece by piece, and the bytes each call allocates.</summary>
+    private static void RunTopK()
+    {
+        using var logits = randn(Vocabulary, generator: new Generator(1)).mul(3f);
+        float[] row = logits.data<float>().ToArray();
+        var options = new DecodingOptions { Temperature = Temperature, TopK = 50 };
+        var pipeline = DecodingPipeline.Create(options);
+        var bare = new CpuRowSampler(pipeline.CpuPlan!, 0);
+        var withCandidates = new CpuRowSampler(pipeline.CpuPlan!, 10);
+        var random = new SamplingRandom(7);
+        var buffer = new RankedEntry[100];
+        var keys = new float[100];
+        Console.WriteLine($"top-k 50, row randn * 3 (T = {Temperature}, V = {Vocabulary}): least thread CPU time per call, us");
+        Report("one-pass floor", () => SamplingBenchmarks.MaxOf(row));
+        Report("maximum (RowScan.Run)", () => RowScan.Run(row, null, null, float.NegativeInfinity, out _));
+        Report("RowScan.EstimateFloor(k = 50)", () => RowScan.EstimateFloor(row, 50));
+        float floor = RowScan.EstimateFloor(row, 50);
+        Report("BufferedTopK.Run (with the floor)", () => BufferedTopK.Run(row, 50, floor, buffer, keys, out _, out _));
+        float[] maxima = new float[(Vocabulary + BlockTopK.Block - 1) / BlockTopK.Block];
+        Report("BlockTopK.BlockMaxima", () => BlockTopK.BlockMaxima(row, maxima, out _));
+        Report("read floor (8 x 16-lane maxima, no reduction)", () => ReadFloor(row));
+        BlockTopK.BlockMaxima(row, maxima, out float rowMax);
+        Report("BlockTopK.Floor", () => BlockTopK.Floor(maxima, 50, rowMax));
+        float blockFloor = BlockTopK.Floor(maxima, 50, rowMax);
+        var found = row.Select((v, id) => new RankedEntry(v, v, id)).Where(e => e.Key >= blockFloor).ToArray();
+        Console.WriteLine($"  (floor {blockFloor}: {BlockTopK.Reaching(maxima, blockFloor)} of {maxima.Length} block maxima and {found.Length} values reach it)");
+        var scratch = new RankedEntry[found.Length];
+        Report($"BufferedTopK.Compact ({found.Length} to 50)", () => { found.CopyTo(scratch, 0); BufferedTopK.Compact(scratch, keys, found.Length, 50, out _); });
+        float[] runMaxima = [];
+        Report("BlockTopK.Run", () => BlockTopK.Run(row, 50, ref runMaxima, buffer, keys, out _, out _));
+        Report("row sampler, top-k 50, no candidates", () => bare.Sample(row, random.NextDouble()));
+        Report("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
+        var withoutBlocks = new CpuRowSampler(pipeline.CpuPlan!, 10) { UseBlockMaxima = false };
+        Report("  the same without block maxima", () => withoutBlocks.Sample(row, random.NextDouble()));
+        Report("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
+        Report("  tensor: device_type + dtype", () => _ = logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32);
+        Report("  tensor: dim() + size(0)", () => _ = logits.dim() + logits.size(0));
+        Report("  tensor: is_contiguous()", () => logits.is_contiguous());
+        Report("  tensor: bytes", () => _ = logits.bytes.Length);
+        Report("  random.NextDouble()", () => random.NextDouble());
+        Allocated("row sampler, top-k 50, 10 candidates", () => withCandidates.Sample(row, random.NextDouble()));
+        Allocated("pipeline NextToken (fast path)", () => pipeline.NextToken(logits, random));
+    }
+
+    /// <summary>The least a pass over the row can cost: eight independent 16-lane maxima, no NaN check, no reduction per block.</summary>
+    private static float ReadFloor(float[] row)
+    {
+        ref float first = ref row[0];
+        var a = System.Runtime.Intrinsics.Vector512.Create(float.NegativeInfinity);
+        var b = a;
+        var c = a;
+        var d = a;
+        int i = 0;
+        for (; i <= row.Length - 64; i += 64)
+        {
+            a = System.Runtime.Intrinsics.Vector512.MaxNative(a, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i));
+            b = System.Runtime.Intrinsics.Vector512.MaxNative(b, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 16));
+            c = System.Runtime.Intrinsics.Vector512.MaxNative(c, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 32));
+            d = System.Runtime.Intrinsics.Vector512.MaxNative(d, System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref first, (nuint)i + 48));
+        }
+
+        return System.Runtime.Intrinsics.Vector512.Max(System.Runtime.Intrinsics.Vector512.Max(a, b), System.Runtime.Intrinsics.Vector512.Max(c, d))[0];
+    }
+
+    private static void Allocated(string name, Action action)
+    {
+        action();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int c = 0; c < 1000; c++)
+        {
+            action();
+        }
+
+        Console.WriteLine($"  {name,-40} {(GC.GetAllocatedBytesForCurrentThread() - before) / 1000.0,10:F0} bytes allocated per call");
     }
 
     private static void Report(string name, Action action)

@@ -37,7 +37,7 @@ internal static class BufferedTopK
     }
 
     /// <summary>Appends values to the buffer, compacting it to the best k when it is full.</summary>
-    private struct BufferSink(RankedEntry[] buffer, float[] keys, int k, float floor) : RowScan.ISink
+    internal struct BufferSink(RankedEntry[] buffer, float[] keys, int k, float floor) : RowScan.ISink
     {
         private float _threshold = floor;
 

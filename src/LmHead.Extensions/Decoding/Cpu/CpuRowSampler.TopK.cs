@@ -89,6 +89,10 @@ internal sealed partial class CpuRowSampler
     /// <summary>Whether top-k pipelines collect the survivors with <see cref="BufferedTopK"/> (on by default; tests turn it off to compare).</summary>
     internal bool UseBuffer { get; set; } = true;
 
+    /// <summary>Whether top-k pipelines find the survivors from block maxima (<see cref="BlockTopK"/>; on by default; tests turn it off to compare).</summary>
+    internal bool UseBlockMaxima { get; set; } = true;
+
+    private float[] _blockMaxima = [];
     private RankedEntry[] _buffer = [];
     private float[] _bufferKeys = [];
 
@@ -106,6 +110,22 @@ internal sealed partial class CpuRowSampler
         {
             _buffer = new RankedEntry[capacity];
             _bufferKeys = new float[capacity];
+        }
+
+        if (UseBlockMaxima && BlockTopK.Serves(row.Length, k))
+        {
+            if (!BlockTopK.Run(row, k, ref _blockMaxima, _buffer, _bufferKeys, out int found, out float rowMax) || float.IsNegativeInfinity(rowMax))
+            {
+                return true;
+            }
+
+            if (found == k)
+            {
+                var kept = _buffer.AsSpan(0, k);
+                var reported = Reported(candidateCount > 0 ? CandidatesFromSurvivors(kept, candidateCount) : []);
+                result = SampleSurvivors(kept, sortedById: true, reported, temperature, TemperatureScaler.ShiftFor(rowMax, temperature), u);
+                return true;
+            }
         }
 
         float floor = UseFloor ? RowScan.EstimateFloor(row, k) : float.NegativeInfinity;

@@ -54,7 +54,7 @@ internal static class RowScan
     /// <summary>
     /// The SIMD pass over <paramref name="row"/> from <paramref name="start"/>: the maximum, a NaN check, and every value
     /// above the threshold handed to <paramref name="sink"/> in id order. Values are compared 32 at a time, through the
-    /// maximum of their four vectors, so the sink is called only for the rare lanes above the threshold.
+    /// maximum of their four vectors (<see cref="NextHits"/>), so the sink is called only for the rare lanes above the threshold.
     /// </summary>
     /// <returns><see langword="false"/> when the row holds NaN (the maximum does not see NaN; +infinity is the caller's check).</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -68,47 +68,36 @@ internal static class RowScan
         ref float first = ref MemoryMarshal.GetReference(row);
         if (Vector256.IsHardwareAccelerated && n - i >= 32)
         {
-            var thresholdV = Vector256.Create(threshold);
-            var maxV = Vector256.Create(float.NegativeInfinity);
-            var nanV = Vector256<float>.Zero;
-            for (; i <= n - 32; i += 32)
+            var state = new VectorState(Vector256.Create(float.NegativeInfinity), Vector256<float>.Zero);
+            while (true)
             {
-                var a = Vector256.LoadUnsafe(ref first, (nuint)i);
-                var b = Vector256.LoadUnsafe(ref first, (nuint)(i + 8));
-                var c = Vector256.LoadUnsafe(ref first, (nuint)(i + 16));
-                var d = Vector256.LoadUnsafe(ref first, (nuint)(i + 24));
-                var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
-                maxV = Vector256.MaxNative(maxV, m);
-                nanV |= Unordered(a, b) | Unordered(c, d);
-
-                // One compare on the lane maxima: a value above the threshold makes its lane's maximum exceed it too
-                // (a NaN may hide one, but such a row is rejected whatever the sink holds).
-                if (Vector256.GreaterThan(m, thresholdV) != Vector256<float>.Zero)
+                // The loop over the row runs in NextHits, which makes no call, so its accumulators stay in registers
+                // (here they would be live across the sink's calls, and the JIT spilled them at every iteration).
+                ulong bits = NextHits(ref first, ref i, n, threshold, ref state);
+                if (bits == 0)
                 {
-                    // Visit only the lanes above the threshold (rare once the sink has warmed up).
-                    ulong bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
-                        | ((ulong)Vector256.GreaterThan(b, thresholdV).ExtractMostSignificantBits() << 8)
-                        | ((ulong)Vector256.GreaterThan(c, thresholdV).ExtractMostSignificantBits() << 16)
-                        | ((ulong)Vector256.GreaterThan(d, thresholdV).ExtractMostSignificantBits() << 24);
-                    while (bits != 0)
-                    {
-                        int j = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
-                        bits &= bits - 1;
-                        float v = Unsafe.Add(ref first, j);
-                        if (v > threshold)
-                        {
-                            threshold = sink.Accept(v, j);
-                        }
-                    }
-
-                    thresholdV = Vector256.Create(threshold);
+                    break;
                 }
+
+                // Visit only the lanes above the threshold (rare once the sink has warmed up).
+                while (bits != 0)
+                {
+                    int j = i + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    float v = Unsafe.Add(ref first, j);
+                    if (v > threshold)
+                    {
+                        threshold = sink.Accept(v, j);
+                    }
+                }
+
+                i += 32;
             }
 
-            bad |= nanV != Vector256<float>.Zero;
+            bad |= state.Unordered != Vector256<float>.Zero;
             for (int lane = 0; lane < Vector256<float>.Count; lane++)
             {
-                scalarMax = Math.Max(scalarMax, maxV[lane]);
+                scalarMax = Math.Max(scalarMax, state.Max[lane]);
             }
         }
 
@@ -125,6 +114,53 @@ internal static class RowScan
 
         max = scalarMax;
         return !bad;
+    }
+
+    /// <summary>The running maximum and NaN flags of <see cref="NextHits"/>, carried between its calls.</summary>
+    private struct VectorState(Vector256<float> max, Vector256<float> unordered)
+    {
+        public Vector256<float> Max = max;
+        public Vector256<float> Unordered = unordered;
+    }
+
+    /// <summary>
+    /// Scans whole groups of 32 values from <paramref name="index"/> until one holds a value above
+    /// <paramref name="threshold"/>: returns its 32 lane bits (<paramref name="index"/> at the group), or 0 at the end
+    /// of the whole groups (<paramref name="index"/> past them). Values are compared through the maximum of their four
+    /// vectors: a value above the threshold makes its lane's maximum exceed it too (a NaN may hide one, but such a row
+    /// is rejected whatever the sink holds).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static ulong NextHits(ref float first, ref int index, int n, float threshold, ref VectorState state)
+    {
+        var thresholdV = Vector256.Create(threshold);
+        var maxV = state.Max;
+        var nanV = state.Unordered;
+        ulong bits = 0;
+        int i = index;
+        for (; i <= n - 32; i += 32)
+        {
+            var a = Vector256.LoadUnsafe(ref first, (nuint)i);
+            var b = Vector256.LoadUnsafe(ref first, (nuint)(i + 8));
+            var c = Vector256.LoadUnsafe(ref first, (nuint)(i + 16));
+            var d = Vector256.LoadUnsafe(ref first, (nuint)(i + 24));
+            var m = Vector256.MaxNative(Vector256.MaxNative(a, b), Vector256.MaxNative(c, d));
+            maxV = Vector256.MaxNative(maxV, m);
+            nanV |= Unordered(a, b) | Unordered(c, d);
+            if (Vector256.GreaterThan(m, thresholdV) != Vector256<float>.Zero)
+            {
+                bits = Vector256.GreaterThan(a, thresholdV).ExtractMostSignificantBits()
+                    | ((ulong)Vector256.GreaterThan(b, thresholdV).ExtractMostSignificantBits() << 8)
+                    | ((ulong)Vector256.GreaterThan(c, thresholdV).ExtractMostSignificantBits() << 16)
+                    | ((ulong)Vector256.GreaterThan(d, thresholdV).ExtractMostSignificantBits() << 24);
+                break;
+            }
+        }
+
+        state.Max = maxV;
+        state.Unordered = nanV;
+        index = i;
+        return bits;
     }
 
     /// <summary>Offers values to the top-k and candidate heaps; the threshold is the lower heap root, at least the floor.</summary>

@@ -30,18 +30,17 @@ internal static class CpuBatchSampler
     public static NextTokenResult? SampleRow(Tensor row, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? logProbabilities = null)
     {
         using var copy = row.is_contiguous() ? null : row.contiguous();
-        var data = HalfRows.Floats(copy ?? row, out float[]? rented);
-        try
+        var contiguous = copy ?? row;
+        if (!HalfRows.IsHalf(contiguous.dtype))
         {
-            return sampler.Sample(data, u, history, logProbabilities);
+            return sampler.Sample(MemoryMarshal.Cast<byte, float>(contiguous.bytes), u, history, logProbabilities);
         }
-        finally
-        {
-            if (rented is not null)
-            {
-                System.Buffers.ArrayPool<float>.Shared.Return(rented);
-            }
-        }
+
+        // Half-precision logits are widened into the sampler's own buffer (it is used by one call at a time).
+        var bits = MemoryMarshal.Cast<byte, ushort>(contiguous.bytes);
+        var data = sampler.WideningBuffer(bits.Length);
+        HalfRows.Widen(bits, data, contiguous.dtype == ScalarType.BFloat16);
+        return sampler.Sample(data, u, history, logProbabilities);
     }
 
     /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, float16 or bfloat16, CPU).</summary>

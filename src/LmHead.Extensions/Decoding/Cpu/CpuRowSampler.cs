@@ -42,10 +42,26 @@ internal sealed partial class CpuRowSampler
     private float[] _patched = [];
     private double[] _weights = [];
     private ulong[] _byProbability = [];
+    private float[] _widened = [];
 
     // Per call: the candidates ranked on the raw row when the bias or a penalty changed it, and what to report.
     private int _rawRankedCount = -1;
     private LogProbabilityRequest? _request;
+
+    /// <summary>
+    /// A float32 row of at least <paramref name="length"/> values that this sampler keeps for half-precision logits widened
+    /// before sampling (<see cref="CpuBatchSampler.SampleRow(TorchSharp.torch.Tensor, CpuRowSampler, double, TokenHistory?, LogProbabilityRequest?)"/>): the same memory call after call, so it stays in cache,
+    /// where a buffer rented per call need not.
+    /// </summary>
+    internal Span<float> WideningBuffer(int length)
+    {
+        if (_widened.Length < length)
+        {
+            _widened = new float[length];
+        }
+
+        return _widened.AsSpan(0, length);
+    }
 
     /// <summary>Creates a sampler for a plan; <paramref name="candidateCount"/> candidates are reported per row.</summary>
     public CpuRowSampler(CpuSamplingPlan plan, int candidateCount)

@@ -34,7 +34,7 @@ internal static unsafe class HalfRows
         return output;
     }
 
-    /// <summary>Widens float16 (or, with <paramref name="brain"/>, bfloat16) bits to float32, 8 at a time with AVX2.</summary>
+    /// <summary>Widens float16 (or, with <paramref name="brain"/>, bfloat16) bits to float32, 16 at a time with AVX-512, else 8 with AVX2.</summary>
     public static void Widen(ReadOnlySpan<ushort> bits, Span<float> output, bool brain)
     {
         if (output.Length < bits.Length)
@@ -46,6 +46,15 @@ internal static unsafe class HalfRows
         fixed (ushort* source = bits)
         fixed (float* target = output)
         {
+            if (MatrixVectorKernel.IsWideAccelerated)
+            {
+                for (; i <= bits.Length - 16; i += 16)
+                {
+                    var wide = brain ? HalfWidening.BFloat16Wide(source + i) : HalfWidening.Float16Wide(source + i);
+                    wide.Store(target + i);
+                }
+            }
+
             if (MatrixVectorKernel.IsAccelerated)
             {
                 for (; i <= bits.Length - 8; i += 8)

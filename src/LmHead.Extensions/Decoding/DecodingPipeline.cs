@@ -309,23 +309,9 @@ public sealed class DecodingPipeline
     private NextTokenResult? SampleConstrainedRow(Tensor logits, CpuRowSampler sampler, double u, TokenHistory? history, LogProbabilityRequest? request)
     {
         using var contiguous = logits.is_contiguous() ? null : logits.contiguous();
-        var source = HalfRows.Floats(contiguous ?? logits, out float[]? widened);
-        float[] row = System.Buffers.ArrayPool<float>.Shared.Rent(source.Length);
-        try
-        {
-            var span = row.AsSpan(0, source.Length);
-            source.CopyTo(span);
-            Constraint!.MaskRow(span, history ?? TokenHistory.Empty);
-            return sampler.Sample(span, u, history, request);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<float>.Shared.Return(row);
-            if (widened is not null)
-            {
-                System.Buffers.ArrayPool<float>.Shared.Return(widened);
-            }
-        }
+        var row = CpuBatchSampler.RowInBuffer(contiguous ?? logits, sampler);
+        Constraint!.MaskRow(row, history ?? TokenHistory.Empty);
+        return sampler.Sample(row, u, history, request);
     }
 
     /// <summary>

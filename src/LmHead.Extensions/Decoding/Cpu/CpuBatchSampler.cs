@@ -36,11 +36,28 @@ internal static class CpuBatchSampler
             return sampler.Sample(MemoryMarshal.Cast<byte, float>(contiguous.bytes), u, history, logProbabilities);
         }
 
-        // Half-precision logits are widened into the sampler's own buffer (it is used by one call at a time).
+        return sampler.Sample(RowInBuffer(contiguous, sampler), u, history, logProbabilities);
+    }
+
+    /// <summary>
+    /// The float32 values of a contiguous float32, float16 or bfloat16 row <c>[V]</c> in <paramref name="sampler"/>'s own
+    /// row buffer (half precision widened exactly, float32 copied): a copy the caller may change, in memory that stays in
+    /// cache call after call. The sampler serves one call at a time, so the buffer is the call's.
+    /// </summary>
+    public static Span<float> RowInBuffer(Tensor contiguous, CpuRowSampler sampler)
+    {
+        if (!HalfRows.IsHalf(contiguous.dtype))
+        {
+            var floats = MemoryMarshal.Cast<byte, float>(contiguous.bytes);
+            var copy = sampler.RowBuffer(floats.Length);
+            floats.CopyTo(copy);
+            return copy;
+        }
+
         var bits = MemoryMarshal.Cast<byte, ushort>(contiguous.bytes);
-        var data = sampler.WideningBuffer(bits.Length);
-        HalfRows.Widen(bits, data, contiguous.dtype == ScalarType.BFloat16);
-        return sampler.Sample(data, u, history, logProbabilities);
+        var row = sampler.RowBuffer(bits.Length);
+        HalfRows.Widen(bits, row, contiguous.dtype == ScalarType.BFloat16);
+        return row;
     }
 
     /// <summary>Samples every row of <paramref name="rows"/> (<c>[V]</c> or <c>[B, V]</c>, float32, float16 or bfloat16, CPU).</summary>

@@ -49,11 +49,11 @@ internal sealed partial class CpuRowSampler
     private LogProbabilityRequest? _request;
 
     /// <summary>
-    /// A float32 row of at least <paramref name="length"/> values that this sampler keeps for half-precision logits widened
-    /// before sampling (<see cref="CpuBatchSampler.SampleRow(TorchSharp.torch.Tensor, CpuRowSampler, double, TokenHistory?, LogProbabilityRequest?)"/>): the same memory call after call, so it stays in cache,
-    /// where a buffer rented per call need not.
+    /// A float32 row of <paramref name="length"/> values that this sampler keeps for its callers' copies of a row (half
+    /// precision widened, or a row to mask: <see cref="CpuBatchSampler.RowInBuffer"/>): the same memory call after call,
+    /// so it stays in cache, where a buffer rented per call need not. Never read by the sampler itself.
     /// </summary>
-    internal Span<float> WideningBuffer(int length)
+    internal Span<float> RowBuffer(int length)
     {
         if (_widened.Length < length)
         {

@@ -14,8 +14,14 @@ namespace LmHead.Extensions.Benchmarks;
 /// </summary>
 internal static unsafe class GemvProfile
 {
-    internal static void Run()
+    internal static void Run(bool twoThreads = false)
     {
+        if (twoThreads)
+        {
+            RunParallel();
+            return;
+        }
+
         int d = 768;
         foreach (var (o, i) in new[] { (50257, d), (3 * d, d), (4 * d, d), (d, 4 * d) })
         {
@@ -33,7 +39,39 @@ internal static unsafe class GemvProfile
         }
     }
 
-    private static double Rate(WeightFormat f, int outputs, int inputs, int copies, int calls, bool gauss, bool head)
+    /// <summary>
+    /// <c>--profile-gemv parallel</c>: the same kernels on all cores (<c>parallel: true</c>, wall time) from memory, each
+    /// round beside a SIMD sum over as many bytes (<see cref="MemoryBandwidth.Sum"/>): how close each dtype's kernel comes
+    /// to the cores' read rate of the same minute.
+    /// </summary>
+    private static void RunParallel()
+    {
+        int d = 768;
+        var stream = MemoryBandwidth.Stream(96L << 20);
+        foreach (var (o, i) in new[] { (50257, d), (3 * d, d), (4 * d, d), (d, 4 * d) })
+        {
+            foreach (var (f, gauss) in new[] { (WeightFormat.Float32, false), (WeightFormat.Float16, false), (WeightFormat.Float16, true), (WeightFormat.BFloat16, false) })
+            {
+                int size = f == WeightFormat.Float32 ? 4 : 2;
+                int copies = (int)Math.Max(2, (384L << 20) / ((long)o * i * size));
+                var kernel = new List<double>();
+                var sum = new List<double>();
+                for (int round = 0; round < 5; round++)
+                {
+                    kernel.Add(Rate(f, o, i, copies, 1, gauss, head: o > 10000, parallel: true));
+                    var start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    MemoryBandwidth.Sum(stream);
+                    sum.Add(stream.Length * 4.0 / System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds / 1e9);
+                }
+
+                kernel.Sort();
+                sum.Sort();
+                Console.WriteLine($"{o}x{i} {f}{(gauss ? " N(0,0.02)" : string.Empty)}: kernel {kernel[2]:F1} GB/s, sum {sum[2]:F1} GB/s, ratio {kernel[2] / sum[2]:F2}");
+            }
+        }
+    }
+
+    private static double Rate(WeightFormat f, int outputs, int inputs, int copies, int calls, bool gauss, bool head, bool parallel = false)
     {
         int size = f == WeightFormat.Float32 ? 4 : 2;
         var random = new Random(1);
@@ -88,33 +126,33 @@ internal static unsafe class GemvProfile
 
         fixed (ulong* m = masks)
         {
-            return Measure(f, outputs, inputs, copies, calls, weights, x, y, new Float16WeightFacts(true, m, words), size, head);
+            return Measure(f, outputs, inputs, copies, calls, weights, x, y, new Float16WeightFacts(true, m, words), size, head, parallel);
         }
     }
 
-    private static double Measure(WeightFormat f, int outputs, int inputs, int copies, int calls, nint[] weights, float* x, float* y, Float16WeightFacts facts, int size, bool head)
+    private static double Measure(WeightFormat f, int outputs, int inputs, int copies, int calls, nint[] weights, float* x, float* y, Float16WeightFacts facts, int size, bool head, bool parallel)
     {
         double best = double.MaxValue;
         for (int r = 0; r <= 3; r++)
         {
-            double start = ThreadCpuTime.Seconds();
+            double start = parallel ? System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency : ThreadCpuTime.Seconds();
             for (int call = 0; call < calls; call++)
             {
                 foreach (var w in weights)
                 {
                     if (head)
                     {
-                        MatrixVectorKernel.Multiply(w, f, outputs, inputs, (nint)x, 0, (nint)y, parallel: false, facts: facts);
+                        MatrixVectorKernel.Multiply(w, f, outputs, inputs, (nint)x, 0, (nint)y, parallel: parallel, facts: facts);
                     }
                     else
                     {
-                        BatchedMatrixKernel.Multiply(w, f, outputs, inputs, x, 1, 0, y, parallel: false, facts: facts);
+                        BatchedMatrixKernel.Multiply(w, f, outputs, inputs, x, 1, 0, y, parallel: parallel, facts: facts);
                     }
 
                 }
             }
 
-            double s = ThreadCpuTime.Seconds() - start;
+            double s = (parallel ? System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency : ThreadCpuTime.Seconds()) - start;
             if (r > 0)
             {
                 best = Math.Min(best, s);

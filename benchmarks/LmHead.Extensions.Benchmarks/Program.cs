@@ -39,9 +39,9 @@ if (args is ["--profile-dispatch"])
     return;
 }
 
-if (args is ["--profile-gemv"])
+if (args is ["--profile-gemv", .. var gemvMode])
 {
-    GemvProfile.Run();
+    GemvProfile.Run(twoThreads: gemvMode is ["parallel"]);
     return;
 }
 

@@ -23,6 +23,9 @@ internal static class KernelParallel
     private static readonly Worker[] Workers = CreateWorkers();
     private static Loop? _current;
 
+    /// <summary>The threads a loop runs on: the caller and the persistent workers.</summary>
+    internal static int Threads => Workers.Length + 1;
+
     /// <summary>Whether loops use the persistent workers (true) or <see cref="Parallel.For(int, int, Action{int})"/>; for comparisons.</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("LMHEAD_KERNEL_PARALLEL") != "0";
 

@@ -195,8 +195,14 @@ internal static unsafe partial class BatchedMatrixKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float WideLanes(Vector512<float> first, Vector512<float> second) => Vector512.Sum(Avx512F.Add(first, second));
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    /// <summary>A row's sum after its leftover columns (none when the columns are a multiple of 32, as in GPT-2's layers: no call then).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float WideLeftover<TWeights>(float sum, byte* row, float* plain, int j, int inputs)
+        where TWeights : struct, IWideWeights =>
+        j == inputs ? sum : WideLeftoverColumns<TWeights>(sum, row, plain, j, inputs);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float WideLeftoverColumns<TWeights>(float sum, byte* row, float* plain, int j, int inputs)
         where TWeights : struct, IWideWeights
     {
         for (; j < inputs; j++)

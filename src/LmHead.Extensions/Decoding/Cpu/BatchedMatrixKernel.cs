@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -27,8 +28,6 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <summary>The fewest output rows per parallel work item (a multiple of every tile's rows).</summary>
     private const int MinimumRowsPerBlock = 32;
 
-    /// <summary>Parallel work items per thread of <see cref="KernelParallel"/>: enough for the threads to even out.</summary>
-    private const int ItemsPerThread = 4;
 
     /// <summary>Computes <c>Y = X · Wᵀ + bias</c>.</summary>
     /// <param name="weight">The address of <c>W</c>, <paramref name="outputs"/> × <paramref name="inputs"/> elements of <paramref name="format"/>.</param>
@@ -62,9 +61,9 @@ internal static unsafe partial class BatchedMatrixKernel
                 }
             }
 
-            int rowsPerBlock = BlockRows(outputs);
-            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide, facts, rowsPerBlock);
-            KernelParallel.Blocks((outputs + rowsPerBlock - 1) / rowsPerBlock, job.Run, parallel);
+            int[] starts = BlockStarts(outputs, batch);
+            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide, facts, starts);
+            KernelParallel.Blocks(starts.Length - 1, job.Run, parallel);
         }
         finally
         {
@@ -74,17 +73,36 @@ internal static unsafe partial class BatchedMatrixKernel
     }
 
     /// <summary>
-    /// Output rows per parallel work item: about <see cref="ItemsPerThread"/> items per thread, so each thread reads long
-    /// runs of consecutive rows that the hardware prefetchers follow (items of 32 rows, 48 KB of float16 weights for
-    /// GPT-2's 768 columns, made every float16 and bfloat16 step of a 2-core machine about 5 % slower: docs/benchmarks.md,
-    /// run AA), and yet the threads finish together. Which thread sums a row never changes its value.
+    /// Where each parallel work item of a call with <paramref name="outputs"/> rows starts, and the end as a last entry.
+    /// With fewer than four rows of <c>X</c> (a decode step of one sequence) the call reads each weight once, so items
+    /// shrink from a <c>1 / (2 · threads)</c> share of the rows still to do down to <see cref="MinimumRowsPerBlock"/>: the
+    /// first are long runs of consecutive rows that the hardware prefetchers follow (items of 32 rows, 48 KB of float16
+    /// weights for GPT-2's 768 columns, made float16 and bfloat16 steps of a 2-core machine about 6 % slower:
+    /// docs/benchmarks.md, run AA), the last are short, so the threads finish together. With four rows or more every
+    /// item's weights are read once per group of four rows and must stay in cache: items of
+    /// <see cref="MinimumRowsPerBlock"/>. Which thread sums a row, and in which item, never changes its value.
     /// </summary>
-    private static int BlockRows(int outputs)
+    private static int[] BlockStarts(int outputs, int batch) => batch >= 4
+        ? (FixedPlans.GetOrAdd(outputs, static rows => Plan(rows, guided: false)))
+        : GuidedPlans.GetOrAdd(outputs, static rows => Plan(rows, guided: true));
+
+    private static int[] Plan(int rows, bool guided)
     {
-        int items = ItemsPerThread * KernelParallel.Threads;
-        int rows = (outputs + items - 1) / items;
-        return Math.Max(MinimumRowsPerBlock, (rows + MinimumRowsPerBlock - 1) / MinimumRowsPerBlock * MinimumRowsPerBlock);
+        var starts = new List<int> { 0 };
+        int share = 2 * KernelParallel.Threads;
+        for (int done = 0; done < rows;)
+        {
+            int size = guided ? (rows - done + share - 1) / share : MinimumRowsPerBlock;
+            size = Math.Max(MinimumRowsPerBlock, (size + MinimumRowsPerBlock - 1) / MinimumRowsPerBlock * MinimumRowsPerBlock);
+            done = Math.Min(rows, done + size);
+            starts.Add(done);
+        }
+
+        return [.. starts];
     }
+
+    /// <summary>The plans per row count (a model has a handful of layer shapes).</summary>
+    private static readonly ConcurrentDictionary<int, int[]> GuidedPlans = new(), FixedPlans = new();
 
     private static float* Reordered(float* x, int batch, int inputs, bool prescale, int group)
     {
@@ -99,12 +117,12 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of output rows for every row of <c>X</c>.</summary>
     private readonly partial struct Job(
-        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide, Float16WeightFacts facts, int rowsPerBlock)
+        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide, Float16WeightFacts facts, int[] starts)
     {
         public void Run(int block)
         {
-            int first = block * rowsPerBlock;
-            int count = Math.Min(outputs - first, rowsPerBlock);
+            int first = starts[block];
+            int count = starts[block + 1] - first;
             Compute(first, count);
             if (bias != 0)
             {

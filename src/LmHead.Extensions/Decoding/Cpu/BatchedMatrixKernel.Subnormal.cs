@@ -14,6 +14,32 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// </summary>
 internal static unsafe partial class BatchedMatrixKernel
 {
+    /// <summary>
+    /// One finite float16 weight row against one row of <c>X · 2^112</c> (<see cref="Tile.Ordered"/>) in the tiles' order
+    /// (two accumulators, 32 columns a step), a chunk flagged in <paramref name="flags"/> widened exactly against
+    /// <paramref name="unscaled"/>: the rows of a call with fewer than four rows of <c>X</c>, one after the other, read
+    /// ahead in one stream (<see cref="MatrixVectorKernel.PrefetchStream"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void WideFiniteHalfRowOneInput(Tile t, float* unscaled, ulong* flags)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = Vector512<float>.Zero;
+        byte* w = t.Weight;
+        for (int j = 0, word = 0; j < t.VectorEnd; word++)
+        {
+            ulong f = flags == null ? 0 : flags[word];
+            int end = Math.Min(t.VectorEnd, j + (64 * 32));
+            for (; j < end; j += 32, f >>= 1)
+            {
+                long offset = (long)j * sizeof(ushort);
+                MatrixVectorKernel.PrefetchStream(w + offset);
+                MatrixVectorKernel.FiniteFloat16Chunk(Avx512F.LoadVector512((int*)(w + offset)), (f & 1) != 0, t.Ordered + j, unscaled + j, ref a0, ref a1);
+            }
+        }
+
+        t.Output[0] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(a0, a1), w, t.Plain, t.VectorEnd, t.Inputs);
+    }
 
     private readonly partial struct Job
     {
@@ -21,7 +47,9 @@ internal static unsafe partial class BatchedMatrixKernel
         /// The block for float16 weights a scan found finite: one weight row against four rows of <c>X</c> at a time by
         /// <see cref="WideFiniteHalfRowFourInputs"/>, then four weight rows against each row of <c>X</c> left by
         /// <see cref="WideFourFiniteHalfRowsOneInput"/>; weight rows left over (fewer than four) by the unflagged
-        /// micro-kernel, which takes the assists on subnormals but gives the same sums.
+        /// micro-kernel, which takes the assists on subnormals but gives the same sums. With fewer than four rows of
+        /// <c>X</c> (a decode step), one weight row at a time by <see cref="WideFiniteHalfRowOneInput"/>: one stream read
+        /// ahead instead of four rows' interleaved.
         /// </summary>
         private void FiniteBlockWide(int first, int count)
         {
@@ -46,6 +74,16 @@ internal static unsafe partial class BatchedMatrixKernel
                 for (int rest = b; rest < batch; rest++)
                 {
                     var tile = new Tile(w, stride, scaled + ((long)rest * inputs), x + ((long)rest * inputs), inputs, vectorEnd, y + ((long)rest * outputs) + o, outputs);
+                    if (batch < 4)
+                    {
+                        for (int r = 0; r < rows; r++)
+                        {
+                            WideFiniteHalfRowOneInput(tile.WithRow(w + (r * stride), tile.Output + r), ordered + ((long)rest * inputs), facts.Row(o + r));
+                        }
+
+                        continue;
+                    }
+
                     if (rows == 4)
                     {
                         WideFourFiniteHalfRowsOneInput(tile, ordered + ((long)rest * inputs), facts.Row(o), facts.WordsPerRow);

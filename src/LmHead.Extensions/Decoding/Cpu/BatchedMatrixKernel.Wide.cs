@@ -75,7 +75,7 @@ internal static unsafe partial class BatchedMatrixKernel
                 for (int rest = b; rest < batch; rest++)
                 {
                     var tile = new Tile(w, stride, xs + ((long)rest * inputs), x + ((long)rest * inputs), inputs, vectorEnd, y + ((long)rest * outputs) + o, outputs);
-                    if (rows == 4)
+                    if (rows == 4 && batch >= 4)
                     {
                         if (WideFourWeightRowsOneInput<TWeights>(tile) && exact != null)
                         {
@@ -182,7 +182,14 @@ internal static unsafe partial class BatchedMatrixKernel
         var signedMaximum = Vector512<short>.Zero;
         for (int j = 0; j < t.VectorEnd; j += 32)
         {
-            TWeights.Widen(t.Weight + ((long)j * TWeights.ElementSize), out var even, out var odd, ref unsignedMaximum, ref signedMaximum);
+            byte* step = t.Weight + ((long)j * TWeights.ElementSize);
+            MatrixVectorKernel.PrefetchStream(step);
+            if (TWeights.ElementSize == sizeof(float))
+            {
+                MatrixVectorKernel.PrefetchStream(step + 64);
+            }
+
+            TWeights.Widen(step, out var even, out var odd, ref unsignedMaximum, ref signedMaximum);
             a0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(t.Ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(t.Ordered + j + 16), a1);
         }

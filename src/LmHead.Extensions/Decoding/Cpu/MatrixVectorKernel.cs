@@ -19,9 +19,6 @@ internal static unsafe partial class MatrixVectorKernel
     /// <summary>Rows per parallel work item: large enough to amortise scheduling, small enough to balance two cores.</summary>
     private const int RowsPerBlock = 1024;
 
-    /// <summary>How far ahead of the loads the row loops prefetch: 4 KiB measured best of 1-8 KiB on the GPT-2 head.</summary>
-    private const int PrefetchDistance = 4096;
-
     /// <summary>The element types the kernel reads and writes.</summary>
     public enum WeightFormat
     {
@@ -324,19 +321,32 @@ internal static unsafe partial class MatrixVectorKernel
     }
 
     /// <summary>
-    /// Asks for the cache lines <see cref="PrefetchDistance"/> bytes past the <paramref name="bytes"/> (64 or 128) a loop
-    /// step reads. A block is one sequential stream of rows, but the hardware prefetchers stop at every 4 KiB page and
-    /// restart late; reading ahead in software kept the stream going (the float16 GPT-2 head on one thread, thread CPU
-    /// time: 11.5-13.3 ms without, 6.8-8.5 ms with, docs/benchmarks.md run U-half).
+    /// Asks for the cache lines ahead of the <paramref name="bytes"/> (64 or 128) a loop step reads (<see cref="PrefetchStream"/>).
+    /// A block is one sequential stream of rows, but the hardware prefetchers stop at every 4 KiB page and restart late;
+    /// reading ahead in software kept the stream going (the float16 GPT-2 head on one thread, thread CPU time: 11.5-13.3 ms
+    /// without, 6.8-8.5 ms with, docs/benchmarks.md run U-half).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchAhead(void* step, int bytes)
     {
-        Sse.Prefetch0((byte*)step + PrefetchDistance);
+        PrefetchStream((byte*)step);
         if (bytes > 64)
         {
-            Sse.Prefetch0((byte*)step + PrefetchDistance + 64);
+            PrefetchStream((byte*)step + 64);
         }
+    }
+
+    /// <summary>
+    /// Reads ahead of a weight stream at <paramref name="line"/>, one call per 64 bytes the loop reads: into L1 2 KiB ahead,
+    /// and into L2 16 KiB ahead, so that more lines are on their way than the L1's miss buffers hold. Against one L1 request
+    /// 4 KiB ahead: decode steps 0.96-0.97x (float16 and float32 heads), and with the one-row loops of the linear layers at
+    /// batch 1 0.91-0.95x (docs/benchmarks.md, run AA).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrefetchStream(byte* line)
+    {
+        Sse.Prefetch0(line + 2048);
+        Sse.Prefetch2(line + 16384);
     }
 
     private static float Load(byte* vector, int i, WeightFormat format) => format switch

@@ -28,7 +28,6 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <summary>The fewest output rows per parallel work item (a multiple of every tile's rows).</summary>
     private const int MinimumRowsPerBlock = 32;
 
-
     /// <summary>Computes <c>Y = X · Wᵀ + bias</c>.</summary>
     /// <param name="weight">The address of <c>W</c>, <paramref name="outputs"/> × <paramref name="inputs"/> elements of <paramref name="format"/>.</param>
     /// <param name="format">The element type of <c>W</c> and of <paramref name="bias"/>.</param>
@@ -83,7 +82,7 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <see cref="MinimumRowsPerBlock"/>. Which thread sums a row, and in which item, never changes its value.
     /// </summary>
     private static int[] BlockStarts(int outputs, int batch) => batch >= 4
-        ? (FixedPlans.GetOrAdd(outputs, static rows => Plan(rows, guided: false)))
+        ? FixedPlans.GetOrAdd(outputs, static rows => Plan(rows, guided: false))
         : GuidedPlans.GetOrAdd(outputs, static rows => Plan(rows, guided: true));
 
     private static int[] Plan(int rows, bool guided)

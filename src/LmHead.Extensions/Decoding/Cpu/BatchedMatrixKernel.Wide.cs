@@ -183,12 +183,7 @@ internal static unsafe partial class BatchedMatrixKernel
         for (int j = 0; j < t.VectorEnd; j += 32)
         {
             byte* step = t.Weight + ((long)j * TWeights.ElementSize);
-            MatrixVectorKernel.PrefetchStream(step);
-            if (TWeights.ElementSize == sizeof(float))
-            {
-                MatrixVectorKernel.PrefetchStream(step + 64);
-            }
-
+            MatrixVectorKernel.PrefetchAhead(step, 32 * TWeights.ElementSize);
             TWeights.Widen(step, out var even, out var odd, ref unsignedMaximum, ref signedMaximum);
             a0 = Avx512F.FusedMultiplyAdd(even, Avx512F.LoadVector512(t.Ordered + j), a0);
             a1 = Avx512F.FusedMultiplyAdd(odd, Avx512F.LoadVector512(t.Ordered + j + 16), a1);

@@ -327,7 +327,7 @@ internal static unsafe partial class MatrixVectorKernel
     /// without, 6.8-8.5 ms with, docs/benchmarks.md run U-half).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchAhead(void* step, int bytes)
+    internal static void PrefetchAhead(void* step, int bytes)
     {
         PrefetchStream((byte*)step);
         if (bytes > 64)

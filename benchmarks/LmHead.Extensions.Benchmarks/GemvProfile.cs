@@ -135,7 +135,7 @@ internal static unsafe class GemvProfile
         double best = double.MaxValue;
         for (int r = 0; r <= 3; r++)
         {
-            double start = parallel ? System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency : ThreadCpuTime.Seconds();
+            double start = Now(parallel);
             for (int call = 0; call < calls; call++)
             {
                 foreach (var w in weights)
@@ -152,7 +152,7 @@ internal static unsafe class GemvProfile
                 }
             }
 
-            double s = (parallel ? System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency : ThreadCpuTime.Seconds()) - start;
+            double s = Now(parallel) - start;
             if (r > 0)
             {
                 best = Math.Min(best, s);
@@ -167,4 +167,8 @@ internal static unsafe class GemvProfile
         NativeMemory.AlignedFree(x); NativeMemory.AlignedFree(y);
         return (double)outputs * inputs * size * copies * calls / best / 1e9;
     }
+
+    /// <summary>Seconds: wall time when the kernels run on all cores, else the calling thread's CPU time.</summary>
+    private static double Now(bool wall) =>
+        wall ? System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency : ThreadCpuTime.Seconds();
 }

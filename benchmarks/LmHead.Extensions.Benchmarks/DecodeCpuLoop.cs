@@ -44,8 +44,9 @@ internal static class DecodeCpuLoop
 
         Action<bool> set = name switch
         {
+            "copies" => on => LmHead.Extensions.Decoding.Cpu.Float16WeightScan.CopiesEnabled = on,
             "scan-once" => on => LmHead.Extensions.Decoding.Cpu.Float16WeightScan.Enabled = on,
-            _ => throw new ArgumentException($"unknown switch '{name}'; known: scan-once, flush-subnormals", nameof(name)),
+            _ => throw new ArgumentException($"unknown switch '{name}'; known: scan-once, copies, flush-subnormals", nameof(name)),
         };
 
         using var session = new DecodeSession(type, position);

@@ -41,6 +41,40 @@ internal static unsafe partial class BatchedMatrixKernel
         t.Output[0] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(a0, a1), w, t.Plain, t.VectorEnd, t.Inputs);
     }
 
+    /// <summary>
+    /// <see cref="WideFiniteHalfRowOneInput"/> without a branch per chunk: a chunk flagged in <paramref name="flags"/> is
+    /// read from the scan's copy times 2^10 (<paramref name="copies"/>, this row's, in order; <see cref="Float16WeightFacts.Copies"/>)
+    /// and multiplied by <paramref name="lifted"/> (<c>X · 2^102</c>, same layout as <see cref="Tile.Ordered"/>), chosen
+    /// by address arithmetic: the same products, the same sums, without the mispredicted branch of a flagged chunk.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void WideFiniteHalfRowOneInputCopied(Tile t, float* lifted, ulong* flags, byte* copies)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = Vector512<float>.Zero;
+        byte* w = t.Weight;
+        nint inputDistance = (nint)lifted - (nint)t.Ordered;
+        for (int j = 0, word = 0; j < t.VectorEnd; word++)
+        {
+            ulong f = flags[word];
+            int end = Math.Min(t.VectorEnd, j + (64 * 32));
+            for (; j < end; j += 32, f >>= 1)
+            {
+                byte* chunk = w + ((long)j * sizeof(ushort));
+                MatrixVectorKernel.PrefetchStream(chunk);
+                Sse.Prefetch0(copies + 256);
+                nint take = -(nint)(f & 1);
+                var pairs = Avx512F.LoadVector512((int*)(chunk + (((nint)copies - (nint)chunk) & take)));
+                float* xs = (float*)((nint)(t.Ordered + j) + (inputDistance & take));
+                copies += Float16WeightScan.ChunkBytes & take;
+                a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(pairs), Avx512F.LoadVector512(xs), a0);
+                a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(pairs), Avx512F.LoadVector512(xs + 16), a1);
+            }
+        }
+
+        t.Output[0] = WideLeftover<WideFinitePrescaledHalfWeights>(WideLanes(a0, a1), w, t.Plain, t.VectorEnd, t.Inputs);
+    }
+
     private readonly partial struct Job
     {
         /// <summary>
@@ -78,7 +112,14 @@ internal static unsafe partial class BatchedMatrixKernel
                     {
                         for (int r = 0; r < rows; r++)
                         {
-                            WideFiniteHalfRowOneInput(tile.WithRow(w + (r * stride), tile.Output + r), ordered + ((long)rest * inputs), facts.Row(o + r));
+                            if (lifted != null)
+                            {
+                                WideFiniteHalfRowOneInputCopied(tile.WithRow(w + (r * stride), tile.Output + r), lifted + ((long)rest * inputs), facts.Row(o + r), facts.Copies(o + r));
+                            }
+                            else
+                            {
+                                WideFiniteHalfRowOneInput(tile.WithRow(w + (r * stride), tile.Output + r), ordered + ((long)rest * inputs), facts.Row(o + r));
+                            }
                         }
 
                         continue;

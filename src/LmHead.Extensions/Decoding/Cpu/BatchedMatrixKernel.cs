@@ -46,7 +46,7 @@ internal static unsafe partial class BatchedMatrixKernel
         nint weight, WeightFormat format, int outputs, int inputs, float* x, int batch, nint bias, float* y,
         MatrixVectorKernel.VectorWidth width = MatrixVectorKernel.VectorWidth.Widest, bool parallel = true, Float16WeightFacts facts = default)
     {
-        float* scaled = null, ordered = null;
+        float* scaled = null, ordered = null, lifted = null;
         bool wide = MatrixVectorKernel.UsesWide(width);
         int group = wide ? 32 : 16;
         try
@@ -57,17 +57,22 @@ internal static unsafe partial class BatchedMatrixKernel
                 if (format == WeightFormat.Float16 && HalfWidening.CanPrescale(x, batch * inputs))
                 {
                     scaled = Reordered(x, batch, inputs, prescale: true, group);
+                    if (wide && batch < 4 && facts.Finite && facts.HasCopies && Float16WeightScan.CopiesEnabled)
+                    {
+                        lifted = Lifted(scaled, batch * inputs);
+                    }
                 }
             }
 
             int[] starts = BlockStarts(outputs, batch);
-            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, batch, bias, y, wide, facts, starts);
+            var job = new Job(weight, format, outputs, inputs, x, ordered, scaled, lifted, batch, bias, y, wide, facts, starts);
             KernelParallel.Blocks(starts.Length - 1, job.Run, parallel);
         }
         finally
         {
             NativeMemory.AlignedFree(ordered);
             NativeMemory.AlignedFree(scaled);
+            NativeMemory.AlignedFree(lifted);
         }
     }
 
@@ -103,6 +108,17 @@ internal static unsafe partial class BatchedMatrixKernel
     /// <summary>The plans per row count (a model has a handful of layer shapes).</summary>
     private static readonly ConcurrentDictionary<int, int[]> GuidedPlans = new(), FixedPlans = new();
 
+    /// <summary>
+    /// <c>X · 2^102</c> in the reordered layout, from <c>X · 2^112</c> (exact: a power of two): the input the scan's
+    /// copies of flagged chunks (weights times 2^10) are multiplied by (<see cref="Float16WeightFacts.Copies"/>).
+    /// </summary>
+    private static float* Lifted(float* scaled, int count)
+    {
+        var copy = (float*)NativeMemory.AlignedAlloc((nuint)count * sizeof(float), 64);
+        HalfWidening.Scale(scaled, copy, count, 1f / (1 << Float16WeightScan.CopyExponent));
+        return copy;
+    }
+
     private static float* Reordered(float* x, int batch, int inputs, bool prescale, int group)
     {
         var copy = (float*)NativeMemory.AlignedAlloc((nuint)batch * (nuint)inputs * sizeof(float), 64);
@@ -116,7 +132,7 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of output rows for every row of <c>X</c>.</summary>
     private readonly partial struct Job(
-        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, int batch, nint bias, float* y, bool wide, Float16WeightFacts facts, int[] starts)
+        nint weight, WeightFormat format, int outputs, int inputs, float* x, float* ordered, float* scaled, float* lifted, int batch, nint bias, float* y, bool wide, Float16WeightFacts facts, int[] starts)
     {
         public void Run(int block)
         {

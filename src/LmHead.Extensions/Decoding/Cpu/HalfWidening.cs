@@ -256,6 +256,21 @@ internal static unsafe class HalfWidening
         }
     }
 
+    /// <summary>Writes <paramref name="count"/> values of <paramref name="source"/> times <paramref name="factor"/> (a power of two: exact) to <paramref name="target"/>.</summary>
+    public static void Scale(float* source, float* target, int count, float factor)
+    {
+        int j = 0;
+        for (; j <= count - 16; j += 16)
+        {
+            Vector512.Store(Vector512.Load(source + j) * factor, target + j);
+        }
+
+        for (; j < count; j++)
+        {
+            target[j] = source[j] * factor;
+        }
+    }
+
     /// <summary>Widens 8 float16 or bfloat16 values with the kernel's vector code (scalar code without AVX2), for tests.</summary>
     public static Vector256<float> Widen(Vector128<ushort> bits, bool brain)
     {

@@ -73,6 +73,43 @@ internal static unsafe partial class MatrixVectorKernel
     }
 
     /// <summary>
+    /// <see cref="DotFiniteFloat16Wide"/> without a branch per chunk: a flagged chunk is read from the scan's copy times
+    /// 2^10 (<paramref name="copies"/>, the row's, in order) and multiplied by <paramref name="lifted"/> (<c>h · 2^102</c>),
+    /// chosen by address arithmetic; the same products and sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotFiniteFloat16WideCopied(ushort* w, float* h, float* ordered, float* unscaled, float* lifted, int columns, ulong* flags, byte* copies)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int j = 0;
+        nint inputDistance = (nint)lifted - (nint)ordered;
+        for (int word = 0; j <= columns - 64; word++)
+        {
+            ulong f = flags[word];
+            int end = Math.Min(columns & ~63, j + (64 * 32));
+            for (; j < end; j += 64, f >>= 2)
+            {
+                PrefetchAhead(w + j, 128);
+                Sse.Prefetch0(copies + 256);
+                byte* chunk = (byte*)(w + j);
+                nint take0 = -(nint)(f & 1), take1 = -(nint)((f >> 1) & 1);
+                var p0 = Avx512F.LoadVector512((int*)(chunk + (((nint)copies - (nint)chunk) & take0)));
+                copies += Float16WeightScan.ChunkBytes & take0;
+                var p1 = Avx512F.LoadVector512((int*)(chunk + 64 + (((nint)copies - (nint)(chunk + 64)) & take1)));
+                copies += Float16WeightScan.ChunkBytes & take1;
+                float* x0 = (float*)((nint)(ordered + j) + (inputDistance & take0));
+                float* x1 = (float*)((nint)(ordered + j + 32) + (inputDistance & take1));
+                a0 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p0), Avx512F.LoadVector512(x0), a0);
+                a1 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p0), Avx512F.LoadVector512(x0 + 16), a1);
+                a2 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16LowUnscaled(p1), Avx512F.LoadVector512(x1), a2);
+                a3 = Avx512F.FusedMultiplyAdd(HalfWidening.Float16HighUnscaled(p1), Avx512F.LoadVector512(x1 + 16), a3);
+            }
+        }
+
+        return FinishFiniteFloat16Wide(w, h, ordered, unscaled, columns, flags, j, a0, a1, a2, a3);
+    }
+
+    /// <summary>
     /// One chunk of 32 finite float16 weights (one 64-byte load) into its two accumulators: widened by the shortcut against
     /// <c>h · 2^112</c> at <paramref name="ordered"/>, or, when <paramref name="flagged"/> (it holds a subnormal), exactly
     /// into normal float32 values against the unscaled <c>h</c> at <paramref name="unscaled"/>: the same products either

@@ -102,7 +102,7 @@ internal static unsafe partial class MatrixVectorKernel
         // Half-precision rows are summed against a copy of h in the order in which a 32-byte load of 16 weights is
         // widened (HalfWidening.Reorder); for float16 it is also multiplied by 2^112, which saves the rescaling multiply,
         // and exact only while no h · 2^112 overflows: otherwise every float16 row takes the exactly widened path.
-        float* ordered = null, unscaled = null;
+        float* ordered = null, unscaled = null, lifted = null;
         if (format != WeightFormat.Float32 && IsAccelerated && columns >= 32)
         {
             bool prescale = format == WeightFormat.Float16;
@@ -116,25 +116,31 @@ internal static unsafe partial class MatrixVectorKernel
                 {
                     unscaled = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 32);
                     HalfWidening.Reorder((float*)hidden, unscaled, columns, prescale: false, 32);
+                    if (facts.HasCopies && Float16WeightScan.CopiesEnabled)
+                    {
+                        lifted = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 64);
+                        HalfWidening.Scale(ordered, lifted, columns, 1f / (1 << Float16WeightScan.CopyExponent));
+                    }
                 }
             }
         }
 
         try
         {
-            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide, facts, unscaled);
+            var job = new Job(weight, format, rows, columns, (float*)hidden, ordered, bias, output, vectorFormat, wide, facts, unscaled, lifted);
             KernelParallel.Blocks((rows + RowsPerBlock - 1) / RowsPerBlock, job.Run, parallel);
         }
         finally
         {
             NativeMemory.AlignedFree(ordered);
             NativeMemory.AlignedFree(unscaled);
+            NativeMemory.AlignedFree(lifted);
         }
     }
 
     /// <summary>One call's operands; <see cref="Run"/> computes one block of rows.</summary>
     private readonly struct Job(
-        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide, Float16WeightFacts facts, float* unscaled)
+        nint weight, WeightFormat format, int rows, int columns, float* hidden, float* ordered, nint bias, nint output, WeightFormat vectorFormat, bool wide, Float16WeightFacts facts, float* unscaled, float* lifted)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int block)
@@ -157,7 +163,9 @@ internal static unsafe partial class MatrixVectorKernel
             {
                 if (wide && finite && format == WeightFormat.Float16 && ordered != null)
                 {
-                    sums[i] = DotFiniteFloat16Wide((ushort*)w, hidden, ordered, unscaled, columns, facts.Row(first + i));
+                    sums[i] = lifted != null
+                        ? DotFiniteFloat16WideCopied((ushort*)w, hidden, ordered, unscaled, lifted, columns, facts.Row(first + i), facts.Copies(first + i))
+                        : DotFiniteFloat16Wide((ushort*)w, hidden, ordered, unscaled, columns, facts.Row(first + i));
                     continue;
                 }
 

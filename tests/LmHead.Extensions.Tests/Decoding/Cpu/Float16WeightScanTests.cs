@@ -219,7 +219,13 @@ public sealed unsafe class Float16WeightScanTests
     /// float16 weights N(0, 0.02²) (0.24 % subnormal, as a GPT-2 initialisation) with more subnormals, zeros and extremes
     /// mixed in; or, without subnormals, N(0, 1) with every subnormal replaced by 2^-14.
     /// </summary>
-    private static Tensor WeightsWithSubnormals(int rows, int columns, int seed, bool subnormals = true)
+    /// <summary>
+    /// float16 weights: drawn from N(0, 0.02²) as GPT-2 is initialised (about one chunk of 32 in 13 holds a subnormal,
+    /// few enough for the scan to copy them), with one weight in 50 replaced by a subnormal, a zero or an extreme value
+    /// unless <paramref name="plain"/> (too many flagged chunks, and some with 65504: no copies), or with every subnormal
+    /// raised to the smallest normal (<paramref name="subnormals"/> false).
+    /// </summary>
+    private static Tensor WeightsWithSubnormals(int rows, int columns, int seed, bool subnormals = true, bool plain = false)
     {
         var generator = new Generator((ulong)seed);
         using var noise = randn(rows, columns, generator: generator);
@@ -232,6 +238,11 @@ public sealed unsafe class Float16WeightScanTests
         }
 
         var weight = noise.mul(0.02).to_type(ScalarType.Float16);
+        if (plain)
+        {
+            return weight;
+        }
+
         var random = new Random(seed);
         using (no_grad())
         {
@@ -267,12 +278,17 @@ public sealed unsafe class Float16WeightScanTests
     [DataRow(37, 40, false)]
     [DataRow(130, 768, false)]
     [DataRow(9, 2080, false)]
-    public void BatchedKernelWithTheScanIsBitIdenticalToTheCheckedPath(int outputs, int inputs, bool subnormals)
+    [DataRow(130, 768, true, true)]
+    [DataRow(33, 200, true, true)]
+    [DataRow(12, 3072, true, true)]
+    [DataRow(40, 2080, true, true)]
+    public void BatchedKernelWithTheScanIsBitIdenticalToTheCheckedPath(int outputs, int inputs, bool subnormals, bool plain = false)
     {
-        using var weight = WeightsWithSubnormals(outputs, inputs, outputs + inputs, subnormals);
+        using var weight = WeightsWithSubnormals(outputs, inputs, outputs + inputs, subnormals, plain);
         var facts = new Float16WeightScan(weight).Current();
         Assert.IsTrue(facts.Finite);
         Assert.AreEqual(subnormals, facts.SubnormalChunks != null, "flagged chunks exactly when the matrix has subnormals");
+        Assert.AreEqual(plain, facts.HasCopies, "copies of the flagged chunks exactly for the plain N(0, 0.02²) weights");
         using var bias = randn(outputs).to_type(ScalarType.Float16);
         byte* w = Gpt2DecodeStep.Address(weight), b = Gpt2DecodeStep.Address(bias);
         foreach (var width in new[] { VectorWidth.Widest, VectorWidth.Vector256 })
@@ -304,12 +320,17 @@ public sealed unsafe class Float16WeightScanTests
     [DataRow(9, 2080, true)]
     [DataRow(1027, 96, false)]
     [DataRow(1030, 803, false)]
-    public void MatrixVectorKernelWithTheScanIsBitIdenticalToTheCheckedPath(int rows, int columns, bool subnormals)
+    [DataRow(2050, 768, true, true)]
+    [DataRow(1030, 803, true, true)]
+    [DataRow(9, 2080, true, true)]
+    [DataRow(300, 4160, true, true)]
+    public void MatrixVectorKernelWithTheScanIsBitIdenticalToTheCheckedPath(int rows, int columns, bool subnormals, bool plain = false)
     {
-        using var weight = WeightsWithSubnormals(rows, columns, rows * 7, subnormals);
+        using var weight = WeightsWithSubnormals(rows, columns, rows * 7, subnormals, plain);
         var facts = new Float16WeightScan(weight).Current();
         Assert.IsTrue(facts.Finite);
         Assert.AreEqual(subnormals, facts.SubnormalChunks != null, "flagged chunks exactly when the matrix has subnormals");
+        Assert.AreEqual(plain, facts.HasCopies, "copies of the flagged chunks exactly for the plain N(0, 0.02²) weights");
         float[] hidden = Activations(columns, columns);
         foreach (var width in new[] { VectorWidth.Widest, VectorWidth.Vector256 })
         {

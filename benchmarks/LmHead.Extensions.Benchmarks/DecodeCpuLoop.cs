@@ -50,6 +50,10 @@ internal static class DecodeCpuLoop
         };
 
         using var session = new DecodeSession(type, position);
+
+        // One step with the switch on first: a scan made while it is off (copies) would not hold what the on side reads.
+        set(true);
+        session.Step();
         var times = new[] { new List<double>(), new List<double>() };
         var walls = new[] { new List<double>(), new List<double>() };
         var clock = System.Diagnostics.Stopwatch.StartNew();

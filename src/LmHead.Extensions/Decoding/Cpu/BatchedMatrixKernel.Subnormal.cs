@@ -62,7 +62,7 @@ internal static unsafe partial class BatchedMatrixKernel
             {
                 byte* chunk = w + ((long)j * sizeof(ushort));
                 MatrixVectorKernel.PrefetchStream(chunk);
-                Sse.Prefetch0(copies + 256);
+                Sse.Prefetch0(copies + MatrixVectorKernel.CopyReadAhead);
                 nint take = -(nint)(f & 1);
                 var pairs = Avx512F.LoadVector512((int*)(chunk + (((nint)copies - (nint)chunk) & take)));
                 float* xs = (float*)((nint)(t.Ordered + j) + (inputDistance & take));

@@ -11,6 +11,13 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// </summary>
 internal static unsafe partial class MatrixVectorKernel
 {
+    /// <summary>
+    /// How far ahead the float16 one-row loops read the scan's copies of flagged chunks into L1 (one request per chunk
+    /// of the row): 8 copies, about 100 chunks of a row at GPT-2's initialisation. 256 and 1,024-2,048 bytes measured
+    /// 1.002-1.009x the step time of 512 (docs/benchmarks.md, run AB); without it the copies cost what they save.
+    /// </summary>
+    internal const int CopyReadAhead = 512;
+
 
     /// <summary>A bfloat16 row, 64 weights per step: each 32-bit lane of a load holds two, widened by a shift (low) and a mask (high).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -90,7 +97,7 @@ internal static unsafe partial class MatrixVectorKernel
             for (; j < end; j += 64, f >>= 2)
             {
                 PrefetchAhead(w + j, 128);
-                Sse.Prefetch0(copies + 256);
+                Sse.Prefetch0(copies + CopyReadAhead);
                 byte* chunk = (byte*)(w + j);
                 nint take0 = -(nint)(f & 1), take1 = -(nint)((f >> 1) & 1);
                 var p0 = Avx512F.LoadVector512((int*)(chunk + (((nint)copies - (nint)chunk) & take0)));

@@ -52,6 +52,49 @@ public sealed unsafe class BatchedMatrixKernelTests
     }
 
     [TestMethod]
+    [DataRow("Float16")]
+    [DataRow("BFloat16")]
+    public void AddsEveryHalfPrecisionBiasBitPatternAsItsScalarValue(string formatName)
+    {
+        // Zero weights: each output is 0 + bias, so it must be the bias's own float32 value (the vector bias widening
+        // against the scalar conversion), for all 65,536 patterns, at two batch sizes and both widths.
+        var format = Enum.Parse<WeightFormat>(formatName);
+        const int outputs = 65536, inputs = 32;
+        var bias = new byte[outputs * 2];
+        for (int i = 0; i < outputs; i++)
+        {
+            BitConverter.TryWriteBytes(bias.AsSpan(i * 2), (ushort)i);
+        }
+
+        var weight = new byte[outputs * inputs * 2];
+        foreach (int batch in new[] { 1, 5 })
+        {
+            float[] x = [.. Enumerable.Range(0, batch * inputs).Select(j => (j % 7) - 3f)];
+            foreach (var width in new[] { VectorWidth.Widest, VectorWidth.Vector256 })
+            {
+                float[] y = Multiply(weight, format, outputs, inputs, x, batch, bias, width);
+                for (int b = 0; b < batch; b++)
+                {
+                    for (int i = 0; i < outputs; i++)
+                    {
+                        float expected = 0f + (format == WeightFormat.Float16
+                            ? (float)BitConverter.UInt16BitsToHalf((ushort)i)
+                            : BitConverter.UInt32BitsToSingle((uint)i << 16));
+                        float actual = y[(b * outputs) + i];
+                        if (float.IsNaN(expected))
+                        {
+                            Assert.IsTrue(float.IsNaN(actual), $"{width}, batch {batch}, bias bits 0x{i:X4}: NaN expected, got {actual}");
+                            continue;
+                        }
+
+                        Assert.AreEqual(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(actual), $"{width}, batch {batch}, bias bits 0x{i:X4}");
+                    }
+                }
+            }
+        }
+    }
+
+    [TestMethod]
     [DataRow("Float32", 37, 40, "Widest")]
     [DataRow("Float32", 130, 768, "Widest")]
     [DataRow("Float32", 33, 200, "Widest")]

@@ -9,13 +9,15 @@ namespace LmHead.Extensions.Benchmarks;
 /// </summary>
 /// <remarks>
 /// An invocation is <see cref="StepsPerInvocation"/> consecutive steps (the time reported is per step). The cache is
-/// filled with <see cref="Position"/> prompt tokens once, in the set-up, and grows by one token per step, so the
-/// warm-up and the five iterations decode positions <see cref="Position"/> to <see cref="Position"/> + 47 in both
-/// engines (refilling this library's F16 cache before every iteration would cost minutes per case today).
+/// filled with <see cref="Position"/> prompt tokens once, in the set-up, and cut back to <see cref="Position"/> tokens
+/// before every iteration (<see cref="Rewind"/>: llama.cpp's sequence removal, our cache's length), so every iteration of
+/// both engines decodes positions <see cref="Position"/> to <see cref="Position"/> + 7. Fifteen iterations: on a host
+/// whose read rate moves by half within a minute, seven 70-ms iterations made a median that moved by 10-20 % from run to
+/// run (run AB).
 /// </remarks>
 [InProcessLongOperationJob]
-[WarmupCount(1)]
-[IterationCount(7)]
+[WarmupCount(2)]
+[IterationCount(15)]
 public class VersusLlamaCppDecodeBenchmarks : LlamaCppComparison
 {
     /// <summary>Decode steps per invocation.</summary>
@@ -70,6 +72,15 @@ public class VersusLlamaCppDecodeBenchmarks : LlamaCppComparison
                 return;
             }
         }
+    }
+
+    /// <summary>Both engines' caches back to <see cref="Position"/> tokens, so that each iteration decodes the same positions.</summary>
+    [IterationSetup]
+    public void Rewind()
+    {
+        LlamaCpp?.Truncate(Position);
+        Cache?.Rewind(Position);
+        _position = Position;
     }
 
     /// <summary>llama.cpp: one token with its KV cache, then its sampler chain.</summary>

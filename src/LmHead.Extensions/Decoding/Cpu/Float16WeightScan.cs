@@ -19,7 +19,10 @@ namespace LmHead.Extensions.Decoding.Cpu;
 /// measured here: with the 0.24 % of subnormals of a matrix drawn from N(0, 0.02²) (as Hugging Face initialises GPT-2),
 /// the float16 decode step took 1.3x the time of the same model with those weights zeroed (docs/benchmarks.md, run Y).
 /// A chunk flagged here is widened exactly into normal float32 values instead and multiplied by the unscaled input,
-/// which gives the same products and so the same sums.</para>
+/// which gives the same products and so the same sums. While few chunks are flagged (at most one in
+/// <see cref="MaximumCopiedShare"/>) the scan also copies each flagged chunk times 2^<see cref="CopyExponent"/>
+/// (<see cref="Float16WeightFacts.Copies"/>), so that the one-row loops read it without a branch (the branch was
+/// mispredicted on most flagged chunks: docs/benchmarks.md, run AB).</para>
 /// <para>Facts are "unknown" (<see cref="Float16WeightFacts.Unknown"/>: the kernels keep checking and never flag) for
 /// anything but a contiguous two-dimensional float16 CPU tensor whose version can be read: inference tensors, other
 /// dtypes, or where libtorch's version function is unavailable. A new version (any in-place operation on the tensor or

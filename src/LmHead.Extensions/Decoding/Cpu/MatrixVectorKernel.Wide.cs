@@ -18,7 +18,6 @@ internal static unsafe partial class MatrixVectorKernel
     /// </summary>
     internal const int CopyReadAhead = 512;
 
-
     /// <summary>A bfloat16 row, 64 weights per step: each 32-bit lane of a load holds two, widened by a shift (low) and a mask (high).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotBFloat16Wide(ushort* w, float* h, float* ordered, int columns)

@@ -42,17 +42,11 @@ internal static class DecodeCpuLoop
             return;
         }
 
-        if (name == "pack-weights")
-        {
-            RunPacking(seconds, position, type);
-            return;
-        }
-
         Action<bool> set = name switch
         {
             "copies" => on => LmHead.Extensions.Decoding.Cpu.Float16WeightScan.CopiesEnabled = on,
             "scan-once" => on => LmHead.Extensions.Decoding.Cpu.Float16WeightScan.Enabled = on,
-            _ => throw new ArgumentException($"unknown switch '{name}'; known: scan-once, copies, flush-subnormals, pack-weights", nameof(name)),
+            _ => throw new ArgumentException($"unknown switch '{name}'; known: scan-once, copies, flush-subnormals", nameof(name)),
         };
 
         using var session = new DecodeSession(type, position);
@@ -109,49 +103,6 @@ internal static class DecodeCpuLoop
         Console.WriteLine($"subnormal weights set to zero in the second model: {zeroed}");
         double[][] sorted = Alternate(plain, flushed, seconds);
         Console.WriteLine($"wall ms per step, median: with subnormals {sorted[0][sorted[0].Length / 2]:F2}, flushed {sorted[1][sorted[1].Length / 2]:F2}, flushed / with {sorted[1][sorted[1].Length / 2] / sorted[0][sorted[0].Length / 2]:F3}; lower quartiles {sorted[0][sorted[0].Length / 4]:F2} / {sorted[1][sorted[1].Length / 4]:F2}");
-    }
-
-    /// <summary>
-    /// The same A/B between two models loaded alike, the first with its matrices each in its own buffer, the second with
-    /// them packed into shared 2 MiB-aligned blocks (<c>TransparentHugePages.PackTogether</c>, what a model does).
-    /// </summary>
-    private static void RunPacking(double seconds, int position, ScalarType type)
-    {
-        // Three loads of each kind, made and stepped in turn: one load's step time moves by up to 10-20 % from the next
-        // load's (run AB), so a single pair would measure the loads, not the packing.
-        const int Loads = 3;
-        var sessions = new List<DecodeSession>();
-        try
-        {
-            for (int i = 0; i < 2 * Loads; i++)
-            {
-                LmHead.Extensions.Models.TransparentHugePages.PackingEnabled = (i & 1) == 1;
-                sessions.Add(new DecodeSession(type, position));
-            }
-
-            LmHead.Extensions.Models.TransparentHugePages.PackingEnabled = true;
-            var walls = sessions.Select(_ => new List<double>()).ToArray();
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            for (int i = 0; clock.Elapsed.TotalSeconds < seconds; i++)
-            {
-                int k = i % sessions.Count;
-                long begin = System.Diagnostics.Stopwatch.GetTimestamp();
-                sessions[k].Step();
-                walls[k].Add(System.Diagnostics.Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
-            }
-
-            double[] medians = [.. walls.Select(w => w.Skip(w.Count / 10).Order().ElementAt((w.Count - (w.Count / 10)) / 2))];
-            string Join(int parity) => string.Join(" ", medians.Where((_, k) => (k & 1) == parity).Select(m => m.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)));
-            double apart = medians.Where((_, k) => (k & 1) == 0).Order().ElementAt(Loads / 2), packed = medians.Where((_, k) => (k & 1) == 1).Order().ElementAt(Loads / 2);
-            Console.WriteLine($"{type} at position {position}, wall ms per step, medians of each load: apart {Join(0)}; packed {Join(1)}; median load packed / apart {packed / apart:F3}");
-        }
-        finally
-        {
-            foreach (var session in sessions)
-            {
-                session.Dispose();
-            }
-        }
     }
 
     /// <summary>

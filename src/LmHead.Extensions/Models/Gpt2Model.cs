@@ -48,9 +48,6 @@ public sealed partial class Gpt2Model : CausalLanguageModel
         Config = config;
         DType = dtype;
         device ??= CPU;
-
-        // The layers' weights packed into shared 2 MiB-aligned blocks (TransparentHugePages.PackTogether).
-        using var packed = TransparentHugePages.PackTogether();
         _transformer = new Gpt2Transformer("transformer", config, dtype, device);
         register_module("transformer", _transformer);
         if (!config.TieWordEmbeddings)

@@ -41,9 +41,16 @@ internal static partial class TransparentHugePages
         using var buffer = empty(count + (HugePageBytes / elementSize), dtype, device);
         long start = (long)Gpt2DecodeStep.Address(buffer);
         long skip = (((start + HugePageBytes - 1) & ~(HugePageBytes - 1)) - start) / elementSize;
-        var tensor = buffer.narrow(0, skip, count).view(shape);
+        using var aligned = buffer.narrow(0, skip, count);
+        var tensor = aligned.view(shape);
         Advise(tensor);
-        return tensor.zero_();
+        using (tensor.zero_())
+        {
+            // zero_ hands back a second handle to the same tensor; released here, as is the narrowed one, so that the
+            // caller's handle is the only one left (before, both waited for the finalizer).
+        }
+
+        return tensor;
     }
 
     /// <summary>Advises huge pages for the whole 2 MiB-aligned part of <paramref name="tensor"/>'s memory.</summary>

@@ -37,6 +37,18 @@ public sealed unsafe class TransparentHugePagesTests
         }
     }
 
+    [TestMethod]
+    [DoNotParallelize] // Tensor.TotalCount is process-wide: no other test may create tensors meanwhile
+    public void ALargeZerosTensorIsTheOnlyHandleItLeaves()
+    {
+        TransparentHugePages.Zeros([2304, 768], ScalarType.Float16, CPU).Dispose(); // first use
+        long alive = Tensor.TotalCount;
+        var tensor = TransparentHugePages.Zeros([2304, 768], ScalarType.Float16, CPU);
+        Assert.AreEqual(alive + 1, Tensor.TotalCount, "one handle: the tensor returned");
+        tensor.Dispose();
+        Assert.AreEqual(alive, Tensor.TotalCount);
+    }
+
     private static WeightFormat Format(ScalarType dtype) => dtype switch
     {
         ScalarType.Float32 => WeightFormat.Float32,

@@ -59,7 +59,7 @@ internal static unsafe partial class BatchedMatrixKernel
                     scaled = Reordered(x, batch, inputs, prescale: true, group);
                     if (wide && batch < 4 && facts.Finite && facts.HasCopies && Float16WeightScan.CopiesEnabled)
                     {
-                        lifted = Lifted(scaled, batch * inputs);
+                        lifted = HalfWidening.LiftedForCopies(scaled, batch * inputs);
                     }
                 }
             }
@@ -107,17 +107,6 @@ internal static unsafe partial class BatchedMatrixKernel
 
     /// <summary>The plans per row count (a model has a handful of layer shapes).</summary>
     private static readonly ConcurrentDictionary<int, int[]> GuidedPlans = new(), FixedPlans = new();
-
-    /// <summary>
-    /// <c>X · 2^102</c> in the reordered layout, from <c>X · 2^112</c> (exact: a power of two): the input the scan's
-    /// copies of flagged chunks (weights times 2^10) are multiplied by (<see cref="Float16WeightFacts.Copies"/>).
-    /// </summary>
-    private static float* Lifted(float* scaled, int count)
-    {
-        var copy = (float*)NativeMemory.AlignedAlloc((nuint)count * sizeof(float), 64);
-        HalfWidening.Scale(scaled, copy, count, 1f / (1 << Float16WeightScan.CopyExponent));
-        return copy;
-    }
 
     private static float* Reordered(float* x, int batch, int inputs, bool prescale, int group)
     {

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -256,19 +257,28 @@ internal static unsafe class HalfWidening
         }
     }
 
-    /// <summary>Writes <paramref name="count"/> values of <paramref name="source"/> times <paramref name="factor"/> (a power of two: exact) to <paramref name="target"/>.</summary>
-    public static void Scale(float* source, float* target, int count, float factor)
+    /// <summary>
+    /// A new 64-byte-aligned copy of <paramref name="count"/> values of <c>X · 2^112</c> (<paramref name="scaled"/>, in the
+    /// reordered layout) times 2^-<see cref="Float16WeightScan.CopyExponent"/>: <c>X · 2^102</c>, exact (a power of two),
+    /// the input that the scan's copies of flagged chunks are multiplied by (<see cref="Float16WeightFacts.Copies"/>).
+    /// The caller frees it with <see cref="NativeMemory.AlignedFree"/>.
+    /// </summary>
+    public static float* LiftedForCopies(float* scaled, int count)
     {
+        var lifted = (float*)NativeMemory.AlignedAlloc((nuint)count * sizeof(float), 64);
+        float factor = 1f / (1 << Float16WeightScan.CopyExponent);
         int j = 0;
         for (; j <= count - 16; j += 16)
         {
-            Vector512.Store(Vector512.Load(source + j) * factor, target + j);
+            Vector512.Store(Vector512.Load(scaled + j) * factor, lifted + j);
         }
 
         for (; j < count; j++)
         {
-            target[j] = source[j] * factor;
+            lifted[j] = scaled[j] * factor;
         }
+
+        return lifted;
     }
 
     /// <summary>Widens 8 float16 or bfloat16 values with the kernel's vector code (scalar code without AVX2), for tests.</summary>

@@ -118,8 +118,7 @@ internal static unsafe partial class MatrixVectorKernel
                     HalfWidening.Reorder((float*)hidden, unscaled, columns, prescale: false, 32);
                     if (facts.HasCopies && Float16WeightScan.CopiesEnabled)
                     {
-                        lifted = (float*)NativeMemory.AlignedAlloc((nuint)columns * sizeof(float), 64);
-                        HalfWidening.Scale(ordered, lifted, columns, 1f / (1 << Float16WeightScan.CopyExponent));
+                        lifted = HalfWidening.LiftedForCopies(ordered, columns);
                     }
                 }
             }
